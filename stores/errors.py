@@ -1,0 +1,85 @@
+"""The engine's exception hierarchy: every error we raise derives from `SophiaError`.
+
+Callers can catch `SophiaError` for anything the engine raises on purpose; the
+subclasses name the problem so that an error message alone says what went wrong.
+The original exception, when there is one, is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class SophiaError(Exception):
+    """Root of every error the engine raises deliberately."""
+
+
+class ConfigurationError(SophiaError):
+    """A setting or URL is missing or malformed."""
+
+
+class WarehouseError(SophiaError):
+    """Base class for warehouse failures."""
+
+
+class WarehouseUnavailableError(WarehouseError):
+    """The warehouse could not be reached or refused the connection."""
+
+
+class QueryError(WarehouseError):
+    """The warehouse rejected a statement (syntax, types, missing objects)."""
+
+
+class UnknownIdentifierError(WarehouseError, ValueError):
+    """A table or column name is not in the warehouse's catalogue."""
+
+
+class PoolTimeoutError(WarehouseError, TimeoutError):
+    """No pooled connection became free within the acquire timeout."""
+
+
+class PoolClosedError(WarehouseError):
+    """The pool was used after it was closed."""
+
+
+class CacheError(SophiaError):
+    """Base class for cache failures that are surfaced to callers."""
+
+
+class CacheSerializationError(CacheError):
+    """A value could not be encoded, or bytes in the cache are not in our format."""
+
+
+class MemoryStoreError(SophiaError):
+    """The memory store could not complete an operation (index, persistence)."""
+
+
+class CircuitOpenError(SophiaError):
+    """A circuit breaker is open: the dependency is failing and calls fail fast."""
+
+    def __init__(self, name: str, retry_after_s: float) -> None:
+        super().__init__(
+            f"circuit breaker {name!r} is open; next trial call in {retry_after_s:.1f}s"
+        )
+        self.name = name
+        self.retry_after_s = retry_after_s
+
+
+class GraphError(SophiaError):
+    """Base class for errors about graphs and their inputs."""
+
+
+class UnknownGraphError(GraphError, LookupError):
+    """No graph is registered under the requested name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown graph {name!r}; registered graphs: {', '.join(known) or 'none'}")
+        self.name = name
+        self.known = known
+
+
+class InvalidInputError(GraphError, ValueError):
+    """The input does not match the graph's input schema."""
+
+    def __init__(self, graph: str, problems: list[str]) -> None:
+        super().__init__(f"invalid input for graph {graph!r}: " + "; ".join(problems))
+        self.graph = graph
+        self.problems = problems

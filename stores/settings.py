@@ -1,0 +1,43 @@
+"""Engine settings, read from ``SOPHIA_*`` environment variables or given explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the engine can be configured with.
+
+    Every field can be set from the environment as ``SOPHIA_<FIELD>`` (upper case),
+    e.g. ``SOPHIA_WAREHOUSE_URL`` or ``SOPHIA_REDIS_URL``. The OpenTelemetry exporter
+    is configured by the standard ``OTEL_*`` variables instead.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SOPHIA_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".sophia"), description="Where local state lives.")
+    warehouse_url: str | None = Field(
+        default=None,
+        description="duckdb:///path or snowflake://user:pass@account/db/schema?warehouse=WH; "
+        "unset: duckdb under the data dir.",
+    )
+    redis_url: str | None = Field(default=None, description="Redis for the L2 cache; unset: L1 only.")
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=8, ge=1)
+    pool_acquire_timeout_s: float = Field(default=10.0, gt=0)
+    query_timeout_s: float = Field(default=30.0, gt=0)
+    node_timeout_s: float = Field(default=20.0, gt=0)
+    l1_max_entries: int = Field(default=10_000, ge=1)
+    l1_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    trace_file: bool = Field(default=True, description="Write spans as JSON lines under the data dir.")
+    seed_scale: float = Field(default=1.0, gt=0, description="Multiplier on the demo data sizes.")
+
+    @property
+    def resolved_warehouse_url(self) -> str:
+        """The warehouse URL, defaulting to a DuckDB file under the data dir."""
+        if self.warehouse_url:
+            return self.warehouse_url
+        return f"duckdb:///{(self.data_dir / 'warehouse.duckdb').resolve()}"
