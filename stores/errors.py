@@ -83,3 +83,28 @@ class InvalidInputError(GraphError, ValueError):
         super().__init__(f"invalid input for graph {graph!r}: " + "; ".join(problems))
         self.graph = graph
         self.problems = problems
+
+
+class DependencyTimeoutError(SophiaError, TimeoutError):
+    """A guarded call to a dependency did not finish within its per-attempt timeout."""
+
+    def __init__(self, name: str, timeout_s: float) -> None:
+        super().__init__(f"call to {name!r} timed out after {timeout_s:g}s")
+        self.name = name
+        self.timeout_s = timeout_s
+
+
+class QueryTimeoutError(QueryError, TimeoutError):
+    """A warehouse statement did not finish within the query timeout."""
+
+
+class UnknownNamespaceError(CacheError, LookupError):
+    """A cache namespace was used that is neither a default nor registered."""
+
+    def __init__(self, namespace: str, known: list[str]) -> None:
+        super().__init__(
+            f"unknown cache namespace {namespace!r}; known namespaces: {', '.join(known)} "
+            "(add one with TieredCache(ttls={...}) or cache.register_namespace(name, ttl))"
+        )
+        self.namespace = namespace
+        self.known = known

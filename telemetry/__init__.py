@@ -1,0 +1,72 @@
+"""Tracing, metrics and the performance monitor of the Sophia engine.
+
+* :func:`configure` / :func:`shutdown` / :class:`Telemetry`: the OpenTelemetry SDK (OTLP
+  over HTTP or gRPC, a local JSON-lines span file, console, Prometheus text).
+* :func:`run_span`, :func:`node_span`, :func:`current_trace_id`, :func:`iterate_in_span`:
+  the spans of a run (``iterate_in_span`` for streamed runs).
+* :func:`monitor`, :class:`Monitor`, :func:`monitor_snapshot`: durations, percentiles
+  and threshold alerts.
+* :func:`render_trace`: the local waterfall viewer behind ``sophia trace``.
+
+Importing this package does no I/O and installs nothing; :func:`configure` does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from telemetry.file_exporter import trace_file_path
+from telemetry.monitor import (
+    DEFAULT_THRESHOLDS_MS,
+    Monitor,
+    Monitored,
+    default_monitor,
+    monitor,
+    monitor_snapshot,
+)
+from telemetry.setup import (
+    PROMETHEUS_CONTENT_TYPE,
+    Telemetry,
+    active_telemetry,
+    configure,
+    prometheus_text,
+    shutdown,
+)
+from telemetry.spans import current_trace_id, iterate_in_span, node_span, run_span
+
+if TYPE_CHECKING:
+    from telemetry.viewer import TraceNotFoundError, render_trace
+
+_LAZY = {"TraceNotFoundError", "render_trace"}
+
+
+def __getattr__(name: str) -> Any:
+    # The viewer needs rich; import it only when the CLI asks for it.
+    if name in _LAZY:
+        from telemetry import viewer
+
+        return getattr(viewer, name)
+    raise AttributeError(f"module 'telemetry' has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_THRESHOLDS_MS",
+    "PROMETHEUS_CONTENT_TYPE",
+    "Monitor",
+    "Monitored",
+    "Telemetry",
+    "TraceNotFoundError",
+    "active_telemetry",
+    "configure",
+    "current_trace_id",
+    "default_monitor",
+    "iterate_in_span",
+    "monitor",
+    "monitor_snapshot",
+    "node_span",
+    "prometheus_text",
+    "render_trace",
+    "run_span",
+    "shutdown",
+    "trace_file_path",
+]

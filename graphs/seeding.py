@@ -1,0 +1,55 @@
+"""`sophia seed`: the demo warehouse (and, when the memory store is there, its index)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+from stores import demo_data
+from stores.errors import ConfigurationError
+from stores.settings import Settings
+
+
+def warehouse_path(settings: Settings) -> Path:
+    """The DuckDB file the settings point at; ConfigurationError for other backends."""
+    parsed = urlparse(settings.resolved_warehouse_url)
+    if parsed.scheme != "duckdb":
+        raise ConfigurationError(
+            f"`sophia seed` writes the embedded DuckDB warehouse; SOPHIA_WAREHOUSE_URL points "
+            f"at {parsed.scheme!r}. Use `sophia emulator` for a local Snowflake with the demo data."
+        )
+    return Path(parsed.path)
+
+
+async def seed_warehouse(
+    settings: Settings,
+    *,
+    sizes: demo_data.DemoSizes | None = None,
+    seed: int = demo_data.DEFAULT_SEED,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Generate the demo data and write it to the embedded warehouse, atomically.
+
+    Returns the row count per table. Runs the CPU-bound work in a thread so the event
+    loop stays responsive.
+    """
+    say = progress or (lambda _m: None)
+    path = warehouse_path(settings)
+    chosen = sizes or demo_data.DemoSizes().scaled(settings.seed_scale)
+    started = time.perf_counter()
+    tables = await asyncio.to_thread(demo_data.generate, chosen, seed)
+    counts = await asyncio.to_thread(demo_data.write_duckdb, path, tables)
+    say(f"Seeded {sum(counts.values()):,} rows into {path} in "
+        f"{time.perf_counter() - started:.1f}s")
+    return counts
+
+
+async def seed_all(settings: Settings, *, progress: Callable[[str], None] | None = None) -> None:
+    """Seed everything the demo needs: the warehouse, then the memory index."""
+    await seed_warehouse(settings, progress=progress)
+    from graphs.memory_seed import seed_memory
+
+    await seed_memory(settings, progress=progress)

@@ -1,0 +1,87 @@
+"""Branch isolation: a node that raises or times out leaves an error in the state.
+
+LangGraph fails the whole superstep when one task raises, so a failing source would
+sink the run. `isolated()` wraps a node so that its exception or timeout becomes an
+entry in ``state["errors"]`` (which node, what error) and the other branches' results
+are kept; the run then completes with a partial result. The wrapper also records the
+node's time window in ``state["timings"]``, opens the node's span (so warehouse, cache
+and memory spans made inside nest under it) and feeds the performance monitor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from nodes.context import Resources
+from nodes.state import NodeError, NodeTiming
+from telemetry import monitor, node_span
+
+logger = logging.getLogger(__name__)
+
+NodeFn = Callable[[Any, Runtime[Resources]], Awaitable[dict[str, Any]]]
+
+
+def isolated(
+    name: str, fn: NodeFn, *, timeout_s: float | None = None, kind: str = "agent"
+) -> NodeFn:
+    """Wrap node `fn` so its failure or timeout is recorded in the state, not raised.
+
+    `timeout_s` overrides the engine's default node timeout (``settings.node_timeout_s``).
+    Cancellation of the run itself still propagates.
+    """
+
+    @functools.wraps(fn)
+    async def run(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
+        limit = timeout_s if timeout_s is not None else runtime.context.settings.node_timeout_s
+        start = time.time()
+        update: dict[str, Any]
+        ok = True
+        with node_span(name) as span:
+            try:
+                with monitor(f"node.{name}", kind=kind):
+                    async with asyncio.timeout(limit):
+                        update = dict(await fn(state, runtime))
+            except TimeoutError as exc:
+                ok = False
+                update = {"errors": [_error(name, exc, timed_out=True, limit=limit)]}
+                span.set_attribute("sophia.node.outcome", "timeout")
+                span.record_exception(exc)
+                logger.warning("node %s timed out after %.1fs", name, limit)
+            except Exception as exc:
+                ok = False
+                update = {"errors": [_error(name, exc, timed_out=False, limit=limit)]}
+                span.set_attribute("sophia.node.outcome", "error")
+                span.record_exception(exc)
+                logger.warning("node %s failed: %s: %s", name, type(exc).__name__, exc)
+            if not ok:
+                from opentelemetry.trace import Status, StatusCode
+
+                span.set_status(Status(StatusCode.ERROR, update["errors"][0]["message"]))
+        end = time.time()
+        timing: NodeTiming = {
+            "start_ms": start * 1000,
+            "end_ms": end * 1000,
+            "duration_ms": (end - start) * 1000,
+            "ok": ok,
+        }
+        update["timings"] = {name: timing}
+        return update
+
+    return run
+
+
+def _error(name: str, exc: BaseException, *, timed_out: bool, limit: float) -> NodeError:
+    message = f"timed out after {limit:g}s" if timed_out else (str(exc) or type(exc).__name__)
+    return {
+        "node": name,
+        "error": "TimeoutError" if timed_out else type(exc).__name__,
+        "message": message,
+        "timed_out": timed_out,
+    }

@@ -1,0 +1,66 @@
+"""Memory recall: the past conversations (Gong calls, Slack messages) most relevant to a query.
+
+Memories live in the engine's `MemoryStore` under the namespace
+``("memories", <company_id>, <source>)``, so a search under ``("memories", company_id)``
+stays within one company (the HNSW search filters by namespace inside the index).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from nodes.context import Resources
+from nodes.state import DealReviewState
+
+NAMESPACE = "memories"
+DEAL_QUERY = "risk concern budget competitor price legal security timeline blocked delay question"
+
+
+def memory_namespace(company_id: str | None = None, source: str | None = None) -> tuple[str, ...]:
+    """The namespace (prefix) of memories, narrowed to a company and a source if given."""
+    parts = [NAMESPACE]
+    if company_id:
+        parts.append(company_id)
+        if source:
+            parts.append(source)
+    return tuple(parts)
+
+
+async def recall(
+    runtime: Runtime[Resources], query: str, *, company_id: str | None = None,
+    source: str | None = None, limit: int = 5,
+) -> list[dict[str, Any]]:
+    """The `limit` memories closest to `query`, best first, with their cosine scores."""
+    store = runtime.context.memory
+    if store is None:
+        return []
+    items = await store.asearch(memory_namespace(company_id, source), query=query, limit=limit)
+    return [
+        {"score": round(float(item.score or 0.0), 4), "source": item.value.get("source"),
+         "ref": item.key, "text": item.value.get("text"), "at": item.value.get("at"),
+         "deal_id": item.value.get("deal_id")}
+        for item in items
+    ]
+
+
+async def deal_memory_agent(state: DealReviewState, runtime: Runtime[Resources]) -> dict[str, Any]:
+    """For each deal, the past conversations of its company that speak of risks."""
+    rows = await runtime.context.warehouse.loader("hubspot_deals", "deal_id").load_many(
+        state["deal_ids"])
+    out: dict[str, Any] = {}
+    for deal_id, found in zip(state["deal_ids"], rows, strict=True):
+        if not found:
+            out[deal_id] = []
+            continue
+        out[deal_id] = await recall(runtime, DEAL_QUERY, company_id=found[0]["company_id"],
+                                    limit=3)
+    return {"memories": out}
+
+
+async def memory_recall_node(state: dict[str, Any], runtime: Runtime[Resources]) -> dict[str, Any]:
+    """The node of the `memory_recall` graph: search with the input's query and filters."""
+    hits = await recall(runtime, state["query"], company_id=state.get("company_id"),
+                        source=state.get("source"), limit=state.get("limit", 5))
+    return {"memories": hits}

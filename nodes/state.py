@@ -1,0 +1,51 @@
+"""The state of the deal review workflow and the reducers that merge parallel writes."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+
+def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer: parallel branches each add their own keys to one dict."""
+    return {**(left or {}), **(right or {})}
+
+
+class NodeError(TypedDict):
+    """A branch that failed: which node, what kind of error, and its message."""
+
+    node: str
+    error: str
+    message: str
+    timed_out: bool
+
+
+class NodeTiming(TypedDict):
+    """When a node ran (epoch milliseconds) and for how long."""
+
+    start_ms: float
+    end_ms: float
+    duration_ms: float
+    ok: bool
+
+
+class DealReviewState(TypedDict, total=False):
+    """Everything the deal review carries between supersteps.
+
+    Each source agent writes its own key (``hubspot``, ``gong``, ``slack``, ``linear``:
+    a dict keyed by deal id); each analysis node writes its own key; synthesis writes
+    ``report``. ``errors`` and ``timings`` collect entries from every branch.
+    """
+
+    deal_ids: list[str]
+    hubspot: dict[str, Any]
+    gong: dict[str, Any]
+    slack: dict[str, Any]
+    linear: dict[str, Any]
+    memories: dict[str, Any]
+    sales_analysis: dict[str, Any]
+    communication_analysis: dict[str, Any]
+    project_analysis: dict[str, Any]
+    report: dict[str, Any]
+    errors: Annotated[list[NodeError], operator.add]
+    timings: Annotated[dict[str, NodeTiming], merge_dicts]

@@ -1,0 +1,105 @@
+"""Parsing of warehouse URLs into the settings a backend needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from stores.errors import ConfigurationError
+
+_TRUE = {"1", "true", "yes", "on"}
+_SNOWFLAKE_PARAMS = {
+    "warehouse",
+    "role",
+    "host",
+    "port",
+    "protocol",
+    "login_timeout",
+    "network_timeout",
+    "fakesnow_db_path",
+}
+_DUCKDB_PARAMS = {"read_only"}
+
+
+@dataclass(frozen=True)
+class WarehouseURL:
+    """A parsed warehouse URL.
+
+    ``duckdb:///abs/path.duckdb[?read_only=true]`` (``duckdb:///:memory:`` for an
+    in-memory database) or
+    ``snowflake://user:pass@account/db/schema?warehouse=WH&role=R`` with optional
+    ``host``, ``port``, ``protocol``, ``login_timeout``, ``network_timeout`` and
+    ``fakesnow_db_path`` (for the emulator).
+    """
+
+    scheme: str
+    path: str = ""
+    read_only: bool = False
+    user: str = ""
+    password: str = field(default="", repr=False)
+    account: str = ""
+    database: str = ""
+    schema: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    def redacted(self) -> str:
+        """The URL without its password, for messages and spans."""
+        if self.scheme == "duckdb":
+            return (
+                f"duckdb:///{self.path.lstrip('/')}"
+                if self.path != ":memory:"
+                else "duckdb:///:memory:"
+            )
+        return f"snowflake://{self.user}@{self.account}/{self.database}/{self.schema}"
+
+
+def parse_warehouse_url(url: str) -> WarehouseURL:
+    """Parse ``url``; raise `ConfigurationError` naming what is wrong with it."""
+    try:
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed warehouse URL: {exc}") from exc
+    if parts.scheme == "duckdb":
+        _check_params(query, _DUCKDB_PARAMS, "duckdb")
+        path = unquote(parts.path)
+        if parts.netloc:
+            raise ConfigurationError(
+                f"duckdb URL must be duckdb:///absolute/path (three slashes), got {url!r}"
+            )
+        if path.lstrip("/") in ("", ":memory:"):
+            path = ":memory:"
+        else:
+            path = "/" + path.lstrip("/")  # duckdb:////abs/path (from f"duckdb:///{abs}") too
+        return WarehouseURL(
+            scheme="duckdb", path=path, read_only=query.get("read_only", "").lower() in _TRUE
+        )
+    if parts.scheme == "snowflake":
+        _check_params(query, _SNOWFLAKE_PARAMS, "snowflake")
+        segments = [unquote(s) for s in parts.path.split("/") if s]
+        if not parts.hostname or not parts.username or len(segments) != 2:
+            raise ConfigurationError(
+                "snowflake URL must be snowflake://user:password@account/database/schema"
+                "[?warehouse=WH&role=R]"
+            )
+        return WarehouseURL(
+            scheme="snowflake",
+            user=unquote(parts.username),
+            password=unquote(parts.password or ""),
+            account=parts.hostname,
+            database=segments[0],
+            schema=segments[1],
+            options=query,
+        )
+    raise ConfigurationError(
+        f"unsupported warehouse URL scheme {parts.scheme!r}: use duckdb:/// or snowflake://"
+    )
+
+
+def _check_params(query: dict[str, str], known: set[str], scheme: str) -> None:
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {scheme} URL parameter(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )

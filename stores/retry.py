@@ -1,0 +1,217 @@
+"""Retries with tenacity: which errors are transient, and the jittered backoff policy.
+
+`is_transient` is the one retry predicate of the engine: guards use it through
+`async_retrying`, and LangGraph node retries use it through `langgraph_retry_policy`.
+An open circuit breaker is never retried: the breaker already knows the answer.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.types import RetryPolicy
+from tenacity import (
+    AsyncRetrying,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
+from stores.errors import (
+    CircuitOpenError,
+    ConfigurationError,
+    PoolTimeoutError,
+    QueryError,
+    UnknownIdentifierError,
+    WarehouseUnavailableError,
+)
+
+# OSError errnos that mean "the network or the peer is (maybe briefly) unreachable".
+_NETWORK_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ECONNREFUSED",
+        "ECONNRESET",
+        "ECONNABORTED",
+        "EPIPE",
+        "ETIMEDOUT",
+        "ENETDOWN",
+        "ENETUNREACH",
+        "ENETRESET",
+        "EHOSTDOWN",
+        "EHOSTUNREACH",
+        "EAGAIN",
+        "ENOBUFS",
+    )
+    if hasattr(errno, name)
+)
+
+# Snowflake connector errnos its own network layer treats as retryable (errorcode.py):
+# failed to connect, connection closed, request failed, connection timeout, retryable.
+_SNOWFLAKE_RETRYABLE_ERRNOS = frozenset({250001, 250002, 250003, 251011, 251012})
+# The connector reports HTTP failures as ER_HTTP_GENERAL_ERROR (290000) + status code.
+# Of network.is_retryable_http_code we keep 408, 429 and 5xx: the connector retries
+# 400/403/405 internally for its own protocol reasons, so when one reaches us it is final.
+_SNOWFLAKE_HTTP_BASE = 290000
+
+# The client libraries are looked up, not imported: an exception of a module that was never
+# imported cannot have been raised, and importing the connector costs about a second.
+
+
+def _is_transient_snowflake(exc: BaseException) -> bool | None:
+    sf = sys.modules.get("snowflake.connector.errors")
+    if sf is None:
+        return None
+    if not isinstance(exc, sf.Error):
+        return None
+    if isinstance(exc, sf.NonRetryableTlsError):
+        return False
+    http_retryable = (
+        sf.OperationalError,
+        sf.InternalServerError,
+        sf.ServiceUnavailableError,
+        sf.GatewayTimeoutError,
+        sf.BadGatewayError,
+        sf.TooManyRequests,
+        sf.RequestTimeoutError,
+        sf.OtherHTTPRetryableError,
+    )
+    if isinstance(exc, http_retryable):
+        return True
+    code = exc.errno
+    if code in _SNOWFLAKE_RETRYABLE_ERRNOS:
+        return True
+    status = code - _SNOWFLAKE_HTTP_BASE
+    return status in (408, 429) or 500 <= status < 600
+
+
+def _is_transient_redis(exc: BaseException) -> bool | None:
+    rx = sys.modules.get("redis.exceptions")
+    if rx is None:
+        return None
+    if not isinstance(exc, rx.RedisError):
+        return None
+    if isinstance(exc, rx.AuthenticationError | rx.AuthorizationError):
+        return False
+    return isinstance(
+        exc, rx.ConnectionError | rx.TimeoutError | rx.TryAgainError | rx.ClusterDownError
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the call that raised ``exc`` may succeed.
+
+    True for timeouts, connection errors (reset, refused, aborted), OSErrors with a network
+    errno, temporary DNS failures, Redis connection/timeout errors (not authentication),
+    Snowflake `OperationalError` and the connector's retryable errnos and HTTP statuses
+    (408, 429, 5xx), and our `WarehouseUnavailableError` and `PoolTimeoutError`. False for
+    `CircuitOpenError` (never retried), `QueryError`, `UnknownIdentifierError`, programming
+    errors (ValueError, TypeError, ...) and anything else.
+    """
+    if isinstance(exc, CircuitOpenError | QueryError | UnknownIdentifierError):
+        return False
+    if isinstance(exc, WarehouseUnavailableError | PoolTimeoutError):
+        return True
+    for classify in (_is_transient_redis, _is_transient_snowflake):
+        verdict = classify(exc)
+        if verdict is not None:
+            return verdict
+    if isinstance(exc, TimeoutError | ConnectionError):  # asyncio.TimeoutError is TimeoutError
+        return True
+    if isinstance(exc, socket.gaierror):
+        return exc.errno == socket.EAI_AGAIN
+    if isinstance(exc, OSError):
+        return exc.errno in _NETWORK_ERRNOS
+    return False
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How a call is retried: at most ``attempts`` tries (the first included), waits growing
+    from ``initial_s`` to at most ``max_s`` (full jitter when ``jitter``), and no new attempt
+    whose wait would end after ``total_s`` since the first attempt started."""
+
+    attempts: int = 3
+    initial_s: float = 0.05
+    max_s: float = 1.0
+    total_s: float = 5.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError("RetrySettings.attempts must be >= 1")
+        if self.initial_s <= 0 or self.max_s < self.initial_s or self.total_s <= 0:
+            raise ConfigurationError("RetrySettings needs 0 < initial_s <= max_s and total_s > 0")
+
+
+def _wait(settings: RetrySettings) -> wait_base:
+    if settings.jitter:
+        return wait_random_exponential(multiplier=settings.initial_s, max=settings.max_s)
+    return wait_exponential(multiplier=settings.initial_s, max=settings.max_s)
+
+
+def async_retrying(
+    settings: RetrySettings,
+    *,
+    retry_on: Callable[[BaseException], bool] = is_transient,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> AsyncRetrying:
+    """A tenacity `AsyncRetrying` for ``settings`` that re-raises the last error.
+
+    ``async for attempt in async_retrying(s): with attempt: ...`` or
+    ``await async_retrying(s)(fn, *args)``. ``sleep`` replaces `asyncio.sleep` (tests).
+    """
+    kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    return AsyncRetrying(
+        stop=stop_after_attempt(settings.attempts) | stop_before_delay(settings.total_s),
+        wait=_wait(settings),
+        retry=retry_if_exception(retry_on),
+        reraise=True,
+        **kwargs,
+    )
+
+
+def sync_retrying(
+    settings: RetrySettings,
+    *,
+    retry_on: Callable[[BaseException], bool] = is_transient,
+    sleep: Callable[[float], None] | None = None,
+) -> Retrying:
+    """The synchronous twin of `async_retrying` (``sleep`` replaces `time.sleep`)."""
+    kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    return Retrying(
+        stop=stop_after_attempt(settings.attempts) | stop_before_delay(settings.total_s),
+        wait=_wait(settings),
+        retry=retry_if_exception(retry_on),
+        reraise=True,
+        **kwargs,
+    )
+
+
+def langgraph_retry_policy(settings: RetrySettings | None = None) -> RetryPolicy:
+    """A LangGraph node `RetryPolicy` with the same attempts, backoff and predicate.
+
+    LangGraph has no total-time bound; a node's own timeout bounds it instead.
+    """
+    s = settings or RetrySettings()
+
+    def retry_on(exc: Exception) -> bool:
+        return is_transient(exc)
+
+    return RetryPolicy(
+        initial_interval=s.initial_s,
+        backoff_factor=2.0,
+        max_interval=s.max_s,
+        max_attempts=s.attempts,
+        jitter=s.jitter,
+        retry_on=retry_on,
+    )

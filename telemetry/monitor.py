@@ -1,0 +1,372 @@
+"""The performance monitor: durations per operation, percentiles and threshold alerts.
+
+``monitor(operation, threshold_ms=None, kind=None)`` measures a block of code or a
+function (sync or async) and reports the duration in milliseconds to three places:
+
+* the OpenTelemetry histogram ``sophia.operation.duration`` (unit ``ms``; attributes
+  ``sophia.operation``, ``sophia.operation.kind`` and ``sophia.outcome`` = ``ok`` or
+  ``error``), obtained from ``opentelemetry.metrics.get_meter`` so it is a no-op until
+  ``telemetry.configure()`` installs a meter provider;
+* an in-process :class:`Monitor` registry (a sliding window per operation, see
+  :mod:`telemetry.window`) for ``sophia stats``, ``/stats`` and the dashboard;
+* on a breach of the threshold, a WARNING log record naming the operation, the duration
+  and the threshold, and a ``sophia.threshold_breach`` event on the current span.
+
+Exceptions raised by the measured code are recorded with outcome ``error`` and re-raised.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, cast
+
+from opentelemetry import metrics, trace
+
+from telemetry.window import OperationWindow
+
+__all__ = [
+    "DEFAULT_THRESHOLDS_MS",
+    "UNKNOWN_KIND_THRESHOLD_MS",
+    "Monitor",
+    "Monitored",
+    "default_monitor",
+    "monitor",
+    "monitor_snapshot",
+    "resolve_threshold",
+    "set_default_monitor",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLDS_MS: dict[str, float] = {
+    "database_query": 100.0,
+    "agent": 200.0,
+    "cache": 10.0,
+    "vector_search": 50.0,
+    "run": 1000.0,
+}
+"""Alert thresholds per kind of operation, in milliseconds."""
+
+UNKNOWN_KIND_THRESHOLD_MS = 1000.0
+"""The threshold for an operation with no kind, or a kind not in DEFAULT_THRESHOLDS_MS."""
+
+HISTOGRAM_NAME = "sophia.operation.duration"
+BREACH_EVENT = "sophia.threshold_breach"
+
+
+def resolve_threshold(threshold_ms: float | None, kind: str | None) -> float:
+    """The threshold that applies: the explicit one if given, else the kind's default."""
+    if threshold_ms is not None:
+        if threshold_ms < 0:
+            raise ValueError(f"threshold_ms must be >= 0, got {threshold_ms}")
+        return float(threshold_ms)
+    if kind is None:
+        return UNKNOWN_KIND_THRESHOLD_MS
+    return DEFAULT_THRESHOLDS_MS.get(kind, UNKNOWN_KIND_THRESHOLD_MS)
+
+
+class Monitor:
+    """A registry of sliding windows, one per operation name; safe to share between threads.
+
+    Promises: each window holds at most ``max_samples`` durations no older than
+    ``window_s`` seconds, plus a time series of at most ``max_intervals`` per-interval
+    summaries (each ``interval_s`` long). ``clock`` returns seconds since the epoch and
+    is injectable so tests can feed known times. Nothing is measured here:
+    :meth:`record` takes a duration that was measured elsewhere.
+    """
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 300.0,
+        max_samples: int = 10_000,
+        interval_s: float = 10.0,
+        max_intervals: int = 360,
+        max_operations: int = 1_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if window_s <= 0 or interval_s <= 0:
+            raise ValueError("window_s and interval_s must be > 0")
+        if max_samples < 1 or max_intervals < 1 or max_operations < 1:
+            raise ValueError("max_samples, max_intervals and max_operations must be >= 1")
+        self.window_s = window_s
+        self.max_samples = max_samples
+        self.interval_s = interval_s
+        self.max_intervals = max_intervals
+        self.max_operations = max_operations
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._windows: dict[str, OperationWindow] = {}
+
+    def record(
+        self,
+        operation: str,
+        duration_ms: float,
+        *,
+        kind: str | None = None,
+        threshold_ms: float | None = None,
+        error: bool = False,
+    ) -> bool:
+        """Record one duration of ``operation``; returns True when it breached the threshold.
+
+        Updates the in-process window and the OTel histogram. It does not log or add
+        span events (``monitor`` does that, where the span is current).
+        """
+        threshold = resolve_threshold(threshold_ms, kind)
+        breached = duration_ms > threshold
+        now = self.clock()
+        with self._lock:
+            window = self._windows.get(operation)
+            if window is None:
+                if len(self._windows) >= self.max_operations:
+                    # Bounded: forget the operation seen least recently.
+                    stalest = min(self._windows.items(), key=lambda item: item[1].last_seen)
+                    del self._windows[stalest[0]]
+                window = OperationWindow(
+                    operation,
+                    kind=kind,
+                    threshold_ms=threshold,
+                    window_s=self.window_s,
+                    max_samples=self.max_samples,
+                    interval_s=self.interval_s,
+                    max_intervals=self.max_intervals,
+                )
+                self._windows[operation] = window
+            window.add(now, duration_ms, error=error, breached=breached, threshold_ms=threshold)
+        _duration_histogram().record(
+            duration_ms,
+            {
+                "sophia.operation": operation,
+                "sophia.operation.kind": kind or "unknown",
+                "sophia.outcome": "error" if error else "ok",
+            },
+        )
+        return breached
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Per operation: count, errors, breaches, p50/p95/p99/max/mean over the window.
+
+        Also the totals since the operation was first seen (``total_count``,
+        ``total_errors``, ``total_breaches``), its ``kind`` and ``threshold_ms``.
+        Operations with no sample left in the window still appear with zero counts.
+        """
+        now = self.clock()
+        with self._lock:
+            return {name: w.summary(now) for name, w in sorted(self._windows.items())}
+
+    def series(self, operation: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Per operation, the per-interval summaries (oldest first) a dashboard can draw.
+
+        Each point: ``t`` (interval start, epoch seconds), count, errors, breaches,
+        p50, p95, p99, max. The interval in progress is included as the last point.
+        """
+        now = self.clock()
+        with self._lock:
+            items = sorted(self._windows.items())
+            return {name: w.series(now) for name, w in items if operation in (None, name)}
+
+    def reset(self) -> None:
+        """Forget every operation (the histogram, once exported, is not affected)."""
+        with self._lock:
+            self._windows.clear()
+
+
+_histogram: metrics.Histogram | None = None
+
+
+def _duration_histogram() -> metrics.Histogram:
+    """The one histogram every registry reports to, made on first use.
+
+    Made through the global API: before ``configure()`` the API's proxy meter hands out a
+    proxy instrument that forwards to the real one once a provider is installed.
+    """
+    global _histogram
+    if _histogram is None:
+        _histogram = metrics.get_meter("sophia.telemetry").create_histogram(
+            HISTOGRAM_NAME, unit="ms", description="Duration of monitored operations."
+        )
+    return _histogram
+
+
+_default_lock = threading.Lock()
+_default: Monitor | None = None
+
+
+def default_monitor() -> Monitor:
+    """The process-wide registry ``monitor()`` reports to, created on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Monitor()
+    return _default
+
+
+def set_default_monitor(registry: Monitor | None) -> Monitor | None:
+    """Replace the process-wide registry (None: a fresh one on next use); returns the old one."""
+    global _default
+    with _default_lock:
+        old, _default = _default, registry
+    return old
+
+
+def monitor_snapshot() -> dict[str, dict[str, Any]]:
+    """``default_monitor().snapshot()``."""
+    return default_monitor().snapshot()
+
+
+# Start times of active ``with`` blocks, per execution context (thread or asyncio task),
+# so that one Monitored object can be entered concurrently from several tasks.
+_starts: ContextVar[tuple[tuple[int, float], ...]] = ContextVar("sophia_monitor_starts", default=())
+
+
+class Monitored:
+    """What ``monitor()`` returns: a decorator (sync or async) and a sync/async context manager.
+
+    Every call of a decorated function, and every ``with`` block, is one measurement.
+    """
+
+    def __init__(
+        self,
+        operation: str,
+        threshold_ms: float | None,
+        kind: str | None,
+        registry: Monitor | None,
+    ) -> None:
+        if not operation:
+            raise ValueError("monitor() needs a non-empty operation name")
+        self.operation = operation
+        self.kind = kind
+        self.threshold_ms = resolve_threshold(threshold_ms, kind)
+        self._registry = registry
+
+    @property
+    def registry(self) -> Monitor:
+        """The registry measurements go to (the default one unless given)."""
+        return self._registry if self._registry is not None else default_monitor()
+
+    def finish(self, duration_ms: float, *, error: bool) -> bool:
+        """Report one measurement: registry, histogram, and on a breach a warning and span event."""
+        breached = self.registry.record(
+            self.operation,
+            duration_ms,
+            kind=self.kind,
+            threshold_ms=self.threshold_ms,
+            error=error,
+        )
+        if breached:
+            logger.warning(
+                "slow operation %s: %.1f ms, over its threshold of %.1f ms",
+                self.operation,
+                duration_ms,
+                self.threshold_ms,
+            )
+            span = trace.get_current_span()
+            if span.is_recording():
+                span.add_event(
+                    BREACH_EVENT,
+                    {
+                        "sophia.operation": self.operation,
+                        "sophia.operation.kind": self.kind or "unknown",
+                        "sophia.duration_ms": duration_ms,
+                        "sophia.threshold_ms": self.threshold_ms,
+                    },
+                )
+        return breached
+
+    # -- context manager -------------------------------------------------------------
+    def __enter__(self) -> Monitored:
+        _starts.set((*_starts.get(), (id(self), time.perf_counter())))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        end = time.perf_counter()
+        stack = _starts.get()
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] == id(self):
+                start = stack[i][1]
+                _starts.set(stack[:i] + stack[i + 1 :])
+                break
+        else:  # pragma: no cover - exit without enter is a caller bug
+            raise RuntimeError(f"monitor({self.operation!r}) exited without being entered")
+        self.finish((end - start) * 1000.0, error=exc_type is not None)
+
+    async def __aenter__(self) -> Monitored:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # -- decorator -------------------------------------------------------------------
+    def __call__(self, fn: Callable[P, T]) -> Callable[P, T]:
+        """Wrap ``fn`` (sync or async) so that every call is measured."""
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"monitor({self.operation!r}) cannot time the generator function "
+                f"{fn.__qualname__}; use `with monitor(...)` inside it instead"
+            )
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                start = time.perf_counter()
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException:
+                    self.finish((time.perf_counter() - start) * 1000.0, error=True)
+                    raise
+                self.finish((time.perf_counter() - start) * 1000.0, error=False)
+                return result
+
+            return cast(Callable[P, T], async_wrapper)
+
+        @functools.wraps(fn)
+        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            start = time.perf_counter()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException:
+                self.finish((time.perf_counter() - start) * 1000.0, error=True)
+                raise
+            self.finish((time.perf_counter() - start) * 1000.0, error=False)
+            return result
+
+        return sync_wrapper
+
+
+def monitor(
+    operation: str,
+    threshold_ms: float | None = None,
+    *,
+    kind: str | None = None,
+    registry: Monitor | None = None,
+) -> Monitored:
+    """Measure ``operation``: use as ``@monitor(...)`` on a sync or async function, or ``with``.
+
+    The threshold is ``threshold_ms`` if given, else the default of ``kind``
+    (database_query 100, agent 200, cache 10, vector_search 50, run 1000 ms; any other
+    kind or none: 1000 ms). Durations go to ``registry`` (default: the process-wide one)
+    and to the ``sophia.operation.duration`` histogram; exceptions count as errors and
+    propagate unchanged.
+    """
+    return Monitored(operation, threshold_ms, kind, registry)

@@ -1,0 +1,50 @@
+"""Fixtures: telemetry configured with in-memory span and metric exporters (real OTel SDK)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_capture import Captured
+
+import telemetry
+from telemetry.monitor import Monitor, set_default_monitor
+
+
+@pytest.fixture
+def captured() -> Iterator[Captured]:
+    exporter = InMemorySpanExporter()
+    reader = InMemoryMetricReader()
+    tel = telemetry.configure(
+        service_name="sophia-test",
+        metric_readers=[reader],
+        span_processors_for_tests=[SimpleSpanProcessor(exporter)],
+    )
+    try:
+        yield Captured(tel, exporter, reader)
+    finally:
+        tel.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def fresh_monitor() -> Iterator[Monitor]:
+    """Each test reports to its own default monitor registry."""
+    registry = Monitor()
+    old = set_default_monitor(registry)
+    try:
+        yield registry
+    finally:
+        set_default_monitor(old)
+
+
+@pytest.fixture(autouse=True)
+def _no_otel_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's OTEL_* environment out of the tests."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
