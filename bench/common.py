@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -79,7 +79,7 @@ async def timed_ms(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     return (time.perf_counter() - started) * 1000, result
 
 
-def main(run: Callable[[bool], Awaitable[list[BenchRow]]], title: str) -> None:
+def main(run: Callable[[bool], Coroutine[Any, Any, list[BenchRow]]], title: str) -> None:
     """Command-line entry for one bench module: ``python -m bench.X [--quick]``."""
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--quick", action="store_true", help="smaller, bounded run")

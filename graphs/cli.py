@@ -135,12 +135,15 @@ async def _seed(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from telemetry.viewer import render_trace
+    from telemetry.viewer import TraceNotFoundError, render_trace
 
     path = Settings().data_dir / "traces.jsonl"
     if not path.exists():
         raise SophiaError(f"no local trace file at {path}: run a graph first (`sophia run ...`)")
-    render_trace(path, args.run, console=console)
+    try:
+        render_trace(path, args.run, console=console)
+    except TraceNotFoundError as exc:
+        raise SophiaError(str(exc)) from exc
     return 0
 
 

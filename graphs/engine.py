@@ -18,19 +18,19 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlparse
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.cache.base import BaseCache
 from langgraph.graph.state import CompiledStateGraph
 
 import telemetry
+from graphs.memory_seed import memory_path, open_memory_store
 from graphs.registry import GraphRegistry, GraphSpec
-from graphs.seeding import seed_warehouse
+from graphs.seeding import seed_all
 from nodes.context import Resources
+from stores.backends.url import parse_warehouse_url
 from stores.cache import TieredCache
 from stores.errors import ConfigurationError, SophiaError
-from stores.memory_store import MemoryStore
 from stores.resilience import ResilienceRegistry
 from stores.settings import Settings
 from stores.warehouse import Warehouse
@@ -134,7 +134,10 @@ class Engine:
                 guard=self.guards.guard("warehouse"),
             )
         )
-        memory = await stack.enter_async_context(MemoryStore.open_demo(s.data_dir, cache=cache))
+        if not (memory_path(s.data_dir) / "CURRENT").exists():
+            logger.info("no memory index under %s: recall finds nothing until `sophia seed`",
+                        s.data_dir)
+        memory = await stack.enter_async_context(open_memory_store(s.data_dir, cache))
         self._resources = Resources(
             warehouse=warehouse, settings=s, cache=cache, memory=memory, llm=self._llm,
             guards=self.guards,
@@ -152,8 +155,8 @@ class Engine:
         """The warehouse URL; the default embedded file is seeded first when asked to."""
         s = self.settings
         url = s.resolved_warehouse_url
-        parsed = urlparse(url)
-        if parsed.scheme != "duckdb":
+        parsed = parse_warehouse_url(url)
+        if parsed.scheme != "duckdb" or parsed.path == ":memory:":
             return url
         path = Path(parsed.path)
         if not path.exists():
@@ -163,9 +166,9 @@ class Engine:
                     "demo warehouse, or set SOPHIA_WAREHOUSE_URL"
                 )
             self._on_seed(f"No warehouse at {path}: seeding the demo data (first run only)...")
-            await seed_warehouse(s, progress=self._on_seed)
+            await seed_all(s, progress=self._on_seed)
         # The engine only reads; read-only lets several processes share the file.
-        return url if parsed.query else f"{url}?read_only=true"
+        return url if "?" in url else f"{url}?read_only=true"
 
     # -- running graphs -------------------------------------------------------------
     @property
@@ -220,22 +223,30 @@ class Engine:
         """
         spec, graph, prepared = self._prepare(name, input)
         run_id = run_id or uuid.uuid4().hex
-        with telemetry.run_span(name, run_id) as span:
-            trace_id = telemetry.current_trace_id()
-            final: dict[str, Any] = dict(prepared["state"])
-            async for chunk in graph.astream(
-                prepared["state"], context=prepared["context"], stream_mode=["updates", "values"],
-                config={"run_id": uuid.UUID(run_id), "recursion_limit": 50},
-            ):
-                mode, payload = chunk
+        # The run span is never held open across a `yield` (the consumer's own spans
+        # would land in the run's trace, and an abandoned stream would detach the
+        # context in the wrong place): it is made current only while LangGraph works.
+        run = telemetry.run_span(name, run_id)
+        trace_id = run.start()
+        final: dict[str, Any] = dict(prepared["state"])
+        source = graph.astream(
+            prepared["state"], context=prepared["context"], stream_mode=["updates", "values"],
+            config={"run_id": uuid.UUID(run_id), "recursion_limit": 50},
+        )
+        try:
+            async for mode, payload in telemetry.iterate_in_span(run.span, source):
                 if mode == "values":
                     final = payload
                     continue
                 for node, update in payload.items():
                     yield {"event": "update", "node": node, "data": update,
                            "run_id": run_id, "trace_id": trace_id}
-            errors = list(final.get("errors") or [])
-            span.set_attribute("sophia.run.status", "partial" if errors else "complete")
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        errors = list(final.get("errors") or [])
+        run.span.set_attribute("sophia.run.status", "partial" if errors else "complete")
+        run.finish()
         yield {"event": "end", "result": {**spec.shape_output(final), "run_id": run_id,
                                           "trace_id": trace_id, "errors": errors,
                                           "status": "partial" if errors else "complete"}}

@@ -71,6 +71,16 @@ _GRAPH_LIST = {
         }
     },
 }
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["update", "end", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "description": "JSON: an update {node, data, run_id, trace_id}, the result "
+                 "(end) or an Error (error)."},
+    },
+}
 _READY = {
     "type": "object",
     "required": ["status", "checks"],
@@ -137,8 +147,8 @@ def _graph_paths(spec: GraphSpec, components: dict[str, Any]) -> dict[str, Any]:
             "requestBody": body,
             "responses": {
                 "200": {
-                    "description": "An event stream.",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    "description": "An event stream; the schema describes one event.",
+                    "content": {"text/event-stream": {"schema": _SSE_EVENT}},
                 },
                 **_run_errors(),
             },

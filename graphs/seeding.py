@@ -6,20 +6,21 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse
 
 from stores import demo_data
+from stores.backends.url import parse_warehouse_url
 from stores.errors import ConfigurationError
 from stores.settings import Settings
 
 
 def warehouse_path(settings: Settings) -> Path:
     """The DuckDB file the settings point at; ConfigurationError for other backends."""
-    parsed = urlparse(settings.resolved_warehouse_url)
-    if parsed.scheme != "duckdb":
+    parsed = parse_warehouse_url(settings.resolved_warehouse_url)
+    if parsed.scheme != "duckdb" or parsed.path == ":memory:":
         raise ConfigurationError(
-            f"`sophia seed` writes the embedded DuckDB warehouse; SOPHIA_WAREHOUSE_URL points "
-            f"at {parsed.scheme!r}. Use `sophia emulator` for a local Snowflake with the demo data."
+            "`sophia seed` writes the embedded DuckDB warehouse file; SOPHIA_WAREHOUSE_URL points "
+            f"at {parsed.redacted()!r}. Use `sophia emulator` for a local Snowflake with the demo "
+            "data."
         )
     return Path(parsed.path)
 

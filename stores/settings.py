@@ -40,4 +40,4 @@ class Settings(BaseSettings):
         """The warehouse URL, defaulting to a DuckDB file under the data dir."""
         if self.warehouse_url:
             return self.warehouse_url
-        return f"duckdb:///{(self.data_dir / 'warehouse.duckdb').resolve()}"
+        return f"duckdb:///{str((self.data_dir / 'warehouse.duckdb').resolve()).lstrip('/')}"

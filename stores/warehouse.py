@@ -44,6 +44,7 @@ from stores.loader import (
     in_statement,
 )
 from stores.pool import CallGuard, ConnectionPool, Lease
+from telemetry.monitor import monitor
 
 _tracer = trace.get_tracer("sophia.warehouse")
 
@@ -92,6 +93,7 @@ class Warehouse:
         )
         self._catalog = CatalogCache(self._load_catalog)
         self._loaders: dict[tuple[str, str], Loader] = {}
+        self._monitor = monitor(f"warehouse.{self._backend.name}.query", kind="database_query")
         self._statements = 0
         self._rows = 0
         self._errors = 0
@@ -153,7 +155,7 @@ class Warehouse:
     ) -> list[Row]:
         with _tracer.start_as_current_span(
             _span_name(sql, collection), kind=trace.SpanKind.CLIENT
-        ) as span:
+        ) as span, self._monitor:
             span.set_attribute("db.system.name", self.backend)
             span.set_attribute("db.query.text", sql)
             span.set_attribute("db.operation.name", _operation(sql))

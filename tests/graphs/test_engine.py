@@ -164,7 +164,8 @@ async def test_stream_yields_node_updates_then_the_result(settings: Settings) ->
     async with Engine(settings) as engine:
         events = [e async for e in engine.stream("deal_review", {"deal_ids": ["D-00001"]})]
     nodes = [e["node"] for e in events if e["event"] == "update"]
-    assert set(nodes[:4]) == {"hubspot", "gong", "slack", "linear"}
+    assert set(nodes[:5]) == {"hubspot", "gong", "slack", "linear", "memory"}
+    assert set(nodes[5:8]) == set(deal_review.ANALYSES)
     assert nodes[-1] == "synthesis"
     assert events[-1]["event"] == "end"
     assert events[-1]["result"]["deals"]["D-00001"]["report"]["health_score"] is not None

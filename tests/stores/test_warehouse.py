@@ -9,6 +9,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from stores.errors import (
     ConfigurationError,
@@ -192,3 +196,35 @@ async def test_health_reports_pool(duckdb_url: str) -> None:
         health = await wh.health()
         assert health["ok"] is True and health["backend"] == "duckdb"
         assert health["pool"]["size"] == 2 and health["pool"]["in_use"] == 0
+
+
+def _span_exporter() -> InMemorySpanExporter:
+    """An in-memory exporter on the global SDK tracer provider (installing one if needed)."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+        provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+async def test_each_statement_is_a_span_with_semantic_attributes(duckdb_url: str) -> None:
+    exporter = _span_exporter()
+    async with Warehouse.open(duckdb_url) as wh:
+        exporter.clear()
+        await wh.load_many("deals", "deal_id", ["D0001", "D0002"])
+        async for _ in wh.stream("SELECT * FROM deals WHERE amount < ?", (1003,), batch_size=2):
+            pass
+    spans = [s for s in exporter.get_finished_spans() if s.attributes]
+    by_name = {s.name: s for s in spans}
+    load = by_name["SELECT deals"]
+    assert load.attributes is not None
+    assert load.attributes["db.system.name"] == "duckdb"
+    assert load.attributes["db.query.text"] == 'SELECT * FROM "deals" WHERE "deal_id" IN (?, ?)'
+    assert load.attributes["db.response.returned_rows"] == 2
+    assert load.attributes["db.collection.name"] == "deals"
+    assert "sophia.pool.wait_ms" in load.attributes
+    stream = by_name["SELECT"]
+    assert stream.attributes is not None and stream.attributes["db.response.returned_rows"] == 3
