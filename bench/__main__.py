@@ -44,21 +44,37 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sophia bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small, bounded run (CI smoke test)")
-    parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), metavar="NAME",
-                        help=f"run only these scenarios: {', '.join(SCENARIOS)}")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help=f"run only these scenarios: {', '.join(SCENARIOS)}",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every row as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write the table as Markdown")
-    parser.add_argument("--plot", type=Path, metavar="PATH",
-                        help="write a PNG of naive vs engine bars (needs matplotlib)")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PATH",
+        help="write a PNG of naive vs engine bars (needs matplotlib)",
+    )
     return parser
 
 
-async def _run_all(names: list[str], quick: bool, console: Console
-                   ) -> tuple[list[tuple[str, BenchRow]], dict[str, str]]:
+async def _run_all(
+    names: list[str], quick: bool, console: Console
+) -> tuple[list[tuple[str, BenchRow]], dict[str, str]]:
     rows: list[tuple[str, BenchRow]] = []
     failures: dict[str, str] = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         task = progress.add_task("benchmarks", total=len(names))
         for name in names:
             module_name, what = SCENARIOS[name]
@@ -81,12 +97,16 @@ def _markdown(rows: list[tuple[str, BenchRow]]) -> str:
     def fmt(v: float) -> str:
         return "-" if math.isnan(v) else f"{v:,.3g}" if abs(v) < 10 else f"{v:,.1f}"
 
-    lines = ["| scenario | metric | naive | engine | unit | ratio | target | met |",
-             "|---|---|---:|---:|---|---:|---|---|"]
+    lines = [
+        "| scenario | metric | naive | engine | unit | ratio | target | met |",
+        "|---|---|---:|---:|---|---:|---|---|",
+    ]
     for name, r in rows:
         ratio = "-" if math.isnan(r.ratio) else f"{r.ratio:,.1f}x"
-        lines.append(f"| {name} | {r.metric} | {fmt(r.naive)} | {fmt(r.engine)} | {r.unit} | "
-                     f"{ratio} | {r.target} | {'yes' if r.met else 'no'} |")
+        lines.append(
+            f"| {name} | {r.metric} | {fmt(r.naive)} | {fmt(r.engine)} | {r.unit} | "
+            f"{ratio} | {r.target} | {'yes' if r.met else 'no'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -96,8 +116,11 @@ def _plot(rows: list[tuple[str, BenchRow]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paired = [(f"{n}: {r.metric}", r) for n, r in rows
-              if r.unit in ("ms", "us", "s") and not math.isnan(r.naive) and r.engine > 0]
+    paired = [
+        (f"{n}: {r.metric}", r)
+        for n, r in rows
+        if r.unit in ("ms", "us", "s") and not math.isnan(r.naive) and r.engine > 0
+    ]
     if not paired:
         return
     fig, ax = plt.subplots(figsize=(10, 0.4 * len(paired) + 1.5))
@@ -117,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     names = args.only or list(SCENARIOS)
-    console.print(f"[bold]sophia bench[/] {'(quick) ' if args.quick else ''}on {platform.node()} "
-                  f"({platform.machine()}, Python {platform.python_version()}); warehouse "
-                  "emulator latencies: login 300 ms, query 40 ms (a remote Snowflake)")
+    console.print(
+        f"[bold]sophia bench[/] {'(quick) ' if args.quick else ''}on {platform.node()} "
+        f"({platform.machine()}, Python {platform.python_version()}); warehouse "
+        "emulator latencies: login 300 ms, query 40 ms (a remote Snowflake)"
+    )
     rows, failures = asyncio.run(_run_all(names, args.quick, console))
     table_rows = [r for _, r in rows]
     for (name, _), row in zip(rows, table_rows, strict=True):
@@ -127,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     print_table(table_rows, title="naive (old platform) vs engine", console=console)
     if args.json:
         payload: dict[str, Any] = {
-            "machine": platform.node(), "quick": args.quick, "failures": failures,
+            "machine": platform.node(),
+            "quick": args.quick,
+            "failures": failures,
             "rows": [{"scenario": n, **r.as_dict()} for n, r in rows],
         }
         args.json.write_text(json.dumps(payload, indent=2, default=str))

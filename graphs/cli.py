@@ -29,16 +29,25 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a graph and print its report")
     run.add_argument("graph", help="graph name (see `sophia graphs`)")
-    run.add_argument("--deal", dest="deals", action="append", metavar="ID",
-                     help="a deal id to review (repeat for several; default: the demo deal)")
+    run.add_argument(
+        "--deal",
+        dest="deals",
+        action="append",
+        metavar="ID",
+        help="a deal id to review (repeat for several; default: the demo deal)",
+    )
     run.add_argument("--input", help="the graph's input as a JSON object (instead of --deal)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
 
     sub.add_parser("graphs", help="list the registered graphs and their inputs")
 
     seed = sub.add_parser("seed", help="write the demo dataset into the embedded warehouse")
-    seed.add_argument("--scale", type=float, default=None,
-                      help="multiply the default sizes (default 1.0: 5,000 deals, ...)")
+    seed.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="multiply the default sizes (default 1.0: 5,000 deals, ...)",
+    )
 
     trace = sub.add_parser("trace", help="draw a run's spans as a waterfall (local trace file)")
     trace.add_argument("run", nargs="?", help="run id or trace id (default: the last run)")
@@ -58,8 +67,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sophia` console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         if args.command == "run":
             return asyncio.run(_run(args))
@@ -87,8 +98,9 @@ async def _run(args: argparse.Namespace) -> int:
 
     if args.input and args.deals:
         raise SophiaError("give either --deal or --input, not both")
-    payload: Any = json.loads(args.input) if args.input else (
-        {"deal_ids": args.deals} if args.deals else {})
+    payload: Any = (
+        json.loads(args.input) if args.input else ({"deal_ids": args.deals} if args.deals else {})
+    )
     say = err_console.print if args.json else console.print
     async with Engine.from_env(auto_seed=True, on_seed=say) as engine:
         result = await engine.invoke(args.graph, payload)
@@ -102,8 +114,10 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _jaeger_url(trace_id: str | None) -> str | None:
-    if not trace_id or not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                            or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+    if not trace_id or not (
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
         return None
     base = os.environ.get("SOPHIA_JAEGER_UI", "http://localhost:16686")
     return f"{base.rstrip('/')}/trace/{trace_id}"
@@ -118,8 +132,11 @@ def _graphs() -> int:
     table.add_column("input")
     for spec in default_registry():
         props = spec.input_schema().get("properties", {})
-        table.add_row(spec.name, spec.description,
-                      ", ".join(f"{k}: {v.get('type', 'any')}" for k, v in props.items()))
+        table.add_row(
+            spec.name,
+            spec.description,
+            ", ".join(f"{k}: {v.get('type', 'any')}" for k, v in props.items()),
+        )
     console.print(table)
     return 0
 

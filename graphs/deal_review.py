@@ -82,17 +82,21 @@ def build_graph(
     limits = dict(timeouts or {})
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(DealReviewState, context_schema=Resources)
     for name, fn in chosen.items():
-        graph.add_node(name, isolated(name, fn, timeout_s=limits.get(name)))  # type: ignore[arg-type]
+        graph.add_node(name, isolated(name, fn, timeout_s=limits.get(name)))  # type: ignore[call-overload]
         graph.add_edge(START, name)
     for name, (fn, sources) in ANALYSES.items():
-        graph.add_node(name, isolated(name, fn, timeout_s=limits.get(name), kind="analysis"))  # type: ignore[arg-type]
+        graph.add_node(name, isolated(name, fn, timeout_s=limits.get(name), kind="analysis"))  # type: ignore[call-overload]
         graph.add_edge(list(sources), name)
     # Memory recall runs beside the agents; synthesis waits for it and the analyses.
-    graph.add_node("memory", isolated("memory", deal_memory_agent, timeout_s=limits.get("memory"),
-                                      kind="vector_search"))  # type: ignore[arg-type]
+    graph.add_node(
+        "memory",
+        isolated("memory", deal_memory_agent, timeout_s=limits.get("memory"), kind="vector_search"),
+    )  # type: ignore[call-overload]
     graph.add_edge(START, "memory")
-    graph.add_node("synthesis", isolated("synthesis", synthesis, timeout_s=limits.get("synthesis"),
-                                         kind="analysis"))  # type: ignore[arg-type]
+    graph.add_node(
+        "synthesis",
+        isolated("synthesis", synthesis, timeout_s=limits.get("synthesis"), kind="analysis"),
+    )  # type: ignore[call-overload]
     graph.add_edge([*ANALYSES, "memory"], "synthesis")
     graph.add_edge("synthesis", END)
     return graph
@@ -108,8 +112,11 @@ def shape_output(state: dict[str, Any]) -> dict[str, Any]:
             "report": (state.get("report") or {}).get(deal_id),
             "memories": (state.get("memories") or {}).get(deal_id, []),
         }
-    return {"deal_ids": state.get("deal_ids", []), "deals": deals,
-            "timings": state.get("timings", {})}
+    return {
+        "deal_ids": state.get("deal_ids", []),
+        "deals": deals,
+        "timings": state.get("timings", {}),
+    }
 
 
 SPEC = GraphSpec(

@@ -11,6 +11,7 @@ compiled once, when the engine opens.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -135,11 +136,16 @@ class Engine:
             )
         )
         if not (memory_path(s.data_dir) / "CURRENT").exists():
-            logger.info("no memory index under %s: recall finds nothing until `sophia seed`",
-                        s.data_dir)
+            logger.info(
+                "no memory index under %s: recall finds nothing until `sophia seed`", s.data_dir
+            )
         memory = await stack.enter_async_context(open_memory_store(s.data_dir, cache))
         self._resources = Resources(
-            warehouse=warehouse, settings=s, cache=cache, memory=memory, llm=self._llm,
+            warehouse=warehouse,
+            settings=s,
+            cache=cache,
+            memory=memory,
+            llm=self._llm,
             guards=self.guards,
         )
         for spec in self.registry:
@@ -159,7 +165,7 @@ class Engine:
         if parsed.scheme != "duckdb" or parsed.path == ":memory:":
             return url
         path = Path(parsed.path)
-        if not path.exists():
+        if not await asyncio.to_thread(path.exists):
             if not self._auto_seed:
                 raise ConfigurationError(
                     f"the warehouse {path} does not exist; run `sophia seed` to create the "
@@ -192,7 +198,9 @@ class Engine:
         resources = self.resources
         return spec, self._compiled[name], {"state": state, "context": resources}
 
-    async def invoke(self, name: str, input: Any = None, *, run_id: str | None = None) -> dict[str, Any]:
+    async def invoke(
+        self, name: str, input: Any = None, *, run_id: str | None = None
+    ) -> dict[str, Any]:
         """Run graph `name` to completion on `input`.
 
         Returns the graph's output plus ``run_id``, ``trace_id`` and ``errors`` (a list,
@@ -204,18 +212,25 @@ class Engine:
         with telemetry.run_span(name, run_id) as span:
             with telemetry.monitor(f"run.{name}", kind="run"):
                 final = await graph.ainvoke(
-                    prepared["state"], context=prepared["context"],
+                    prepared["state"],
+                    context=prepared["context"],
                     config={"run_id": uuid.UUID(run_id), "recursion_limit": 50},
                 )
             trace_id = telemetry.current_trace_id()
             errors = list(final.get("errors") or [])
             span.set_attribute("sophia.run.errors", len(errors))
             span.set_attribute("sophia.run.status", "partial" if errors else "complete")
-        return {**spec.shape_output(final), "run_id": run_id, "trace_id": trace_id,
-                "errors": errors, "status": "partial" if errors else "complete"}
+        return {
+            **spec.shape_output(final),
+            "run_id": run_id,
+            "trace_id": trace_id,
+            "errors": errors,
+            "status": "partial" if errors else "complete",
+        }
 
-    async def stream(self, name: str, input: Any = None, *, run_id: str | None = None
-                     ) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, name: str, input: Any = None, *, run_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """Run graph `name`, yielding each node's update as it completes.
 
         Yields ``{"event": "update", "node": ..., "data": ...}`` per node and finally
@@ -230,7 +245,9 @@ class Engine:
         trace_id = run.start()
         final: dict[str, Any] = dict(prepared["state"])
         source = graph.astream(
-            prepared["state"], context=prepared["context"], stream_mode=["updates", "values"],
+            prepared["state"],
+            context=prepared["context"],
+            stream_mode=["updates", "values"],
             config={"run_id": uuid.UUID(run_id), "recursion_limit": 50},
         )
         try:
@@ -239,17 +256,29 @@ class Engine:
                     final = payload
                     continue
                 for node, update in payload.items():
-                    yield {"event": "update", "node": node, "data": update,
-                           "run_id": run_id, "trace_id": trace_id}
+                    yield {
+                        "event": "update",
+                        "node": node,
+                        "data": update,
+                        "run_id": run_id,
+                        "trace_id": trace_id,
+                    }
         except BaseException as exc:
             run.finish(exc)
             raise
         errors = list(final.get("errors") or [])
         run.span.set_attribute("sophia.run.status", "partial" if errors else "complete")
         run.finish()
-        yield {"event": "end", "result": {**spec.shape_output(final), "run_id": run_id,
-                                          "trace_id": trace_id, "errors": errors,
-                                          "status": "partial" if errors else "complete"}}
+        yield {
+            "event": "end",
+            "result": {
+                **spec.shape_output(final),
+                "run_id": run_id,
+                "trace_id": trace_id,
+                "errors": errors,
+                "status": "partial" if errors else "complete",
+            },
+        }
 
     def stats(self) -> dict[str, Any]:
         """Pool, cache, breaker and monitor figures of the open engine."""

@@ -20,11 +20,16 @@ class MemoryRecallInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(default="pricing concerns and competitor offers", min_length=1,
-                       max_length=2000, description="What to recall, in plain words.")
+    query: str = Field(
+        default="pricing concerns and competitor offers",
+        min_length=1,
+        max_length=2000,
+        description="What to recall, in plain words.",
+    )
     company_id: str | None = Field(default=None, description="Only this company's memories.")
     source: Literal["gong", "slack"] | None = Field(
-        default=None, description="Only calls or only Slack (needs company_id).")
+        default=None, description="Only calls or only Slack (needs company_id)."
+    )
     limit: int = Field(default=5, ge=1, le=100)
 
 
@@ -42,9 +47,8 @@ class MemoryRecallState(TypedDict, total=False):
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
     """START → recall → END."""
-    graph: StateGraph[Any, Any, Any, Any] = StateGraph(MemoryRecallState,
-                                                       context_schema=Resources)
-    graph.add_node("recall", isolated("recall", memory_recall_node, kind="vector_search"))  # type: ignore[arg-type]
+    graph: StateGraph[Any, Any, Any, Any] = StateGraph(MemoryRecallState, context_schema=Resources)
+    graph.add_node("recall", isolated("recall", memory_recall_node, kind="vector_search"))  # type: ignore[call-overload]
     graph.add_edge(START, "recall")
     graph.add_edge("recall", END)
     return graph
@@ -52,8 +56,12 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
 
 def shape_output(state: dict[str, Any]) -> dict[str, Any]:
     """The query and the memories found, best first."""
-    return {"query": state.get("query"), "company_id": state.get("company_id"),
-            "memories": state.get("memories", []), "timings": state.get("timings", {})}
+    return {
+        "query": state.get("query"),
+        "company_id": state.get("company_id"),
+        "memories": state.get("memories", []),
+        "timings": state.get("timings", {}),
+    }
 
 
 SPEC = GraphSpec(

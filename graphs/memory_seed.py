@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.progress import Progress
 
@@ -47,48 +47,70 @@ def open_memory_store(data_dir: Path, cache: TieredCache | None = None) -> Memor
     embed: Any = HashingEmbeddings(DIMS)
     if cache is not None:
         embed = CachedEmbeddings(embed, cache, namespace="embeddings")
-    return MemoryStore(index={"dims": DIMS, "embed": embed, "fields": ["text"]},
-                       path=memory_path(data_dir))
+    return MemoryStore(
+        index={"dims": DIMS, "embed": embed, "fields": ["text"]}, path=memory_path(data_dir)
+    )
 
 
-async def seed_memory(settings: Settings, *, progress: Callable[[str], None] | None = None
-                      ) -> int:
+async def seed_memory(settings: Settings, *, progress: Callable[[str], None] | None = None) -> int:
     """Index every demo call transcript and Slack message; returns how many items."""
     say = progress or (lambda _m: None)
     path = memory_path(settings.data_dir)
     started = time.perf_counter()
-    store = MemoryStore(index={"dims": DIMS, "embed": HashingEmbeddings(DIMS), "fields": ["text"]},
-                        path=path)
+    store = MemoryStore(
+        index={"dims": DIMS, "embed": HashingEmbeddings(DIMS), "fields": ["text"]}, path=path
+    )
     url = settings.resolved_warehouse_url
     total = 0
     async with Warehouse.open(url if "?" in url else f"{url}?read_only=true") as wh:
-        counts = {r["n"]: r for r in []}  # placeholder to keep mypy quiet about unused
-        del counts
         (calls,) = await wh.query("SELECT count(*) AS n FROM gong_calls")
         (messages,) = await wh.query("SELECT count(*) AS n FROM slack_messages")
         expected = int(calls["n"]) + int(messages["n"])
         with Progress(transient=True) as bar:
             task = bar.add_task("indexing memories", total=expected)
-            async with contextlib.aclosing(wh.stream(CALLS_SQL, (), 4096)) as batches:
+            async with contextlib.aclosing(
+                cast(AsyncGenerator[list[dict[str, Any]], None], wh.stream(CALLS_SQL, (), 4096))
+            ) as batches:
                 async for rows in batches:
-                    await store.aput_many([
-                        (memory_namespace(r["company_id"], "gong"), r["call_id"],
-                         {"text": f"{r['title']}: {r['text']}", "source": "gong",
-                          "deal_id": r["deal_id"], "company_id": r["company_id"],
-                          "at": r["started_at"].isoformat()})
-                        for r in rows
-                    ])
+                    await store.aput_many(
+                        [
+                            (
+                                memory_namespace(r["company_id"], "gong"),
+                                r["call_id"],
+                                {
+                                    "text": f"{r['title']}: {r['text']}",
+                                    "source": "gong",
+                                    "deal_id": r["deal_id"],
+                                    "company_id": r["company_id"],
+                                    "at": r["started_at"].isoformat(),
+                                },
+                            )
+                            for r in rows
+                        ]
+                    )
                     total += len(rows)
                     bar.advance(task, len(rows))
-            async with contextlib.aclosing(wh.stream(MESSAGES_SQL, (), 8192)) as batches:
+            async with contextlib.aclosing(
+                cast(AsyncGenerator[list[dict[str, Any]], None], wh.stream(MESSAGES_SQL, (), 8192))
+            ) as batches:
                 async for rows in batches:
-                    await store.aput_many([
-                        (memory_namespace(r["company_id"], "slack"), r["message_id"],
-                         {"text": r["text"], "source": "slack", "by": r["user_name"],
-                          "deal_id": r["deal_id"], "company_id": r["company_id"],
-                          "at": r["ts"].isoformat()})
-                        for r in rows
-                    ])
+                    await store.aput_many(
+                        [
+                            (
+                                memory_namespace(r["company_id"], "slack"),
+                                r["message_id"],
+                                {
+                                    "text": r["text"],
+                                    "source": "slack",
+                                    "by": r["user_name"],
+                                    "deal_id": r["deal_id"],
+                                    "company_id": r["company_id"],
+                                    "at": r["ts"].isoformat(),
+                                },
+                            )
+                            for r in rows
+                        ]
+                    )
                     total += len(rows)
                     bar.advance(task, len(rows))
     store.save(path)

@@ -34,7 +34,9 @@ class GraphSpec:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            raise InvalidInputError(self.name, [f"input must be a JSON object, got {type(raw).__name__}"])
+            raise InvalidInputError(
+                self.name, [f"input must be a JSON object, got {type(raw).__name__}"]
+            )
         try:
             model = self.input_model.model_validate(raw)
         except ValidationError as exc:

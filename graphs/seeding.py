@@ -43,8 +43,7 @@ async def seed_warehouse(
     started = time.perf_counter()
     tables = await asyncio.to_thread(demo_data.generate, chosen, seed)
     counts = await asyncio.to_thread(demo_data.write_duckdb, path, tables)
-    say(f"Seeded {sum(counts.values()):,} rows into {path} in "
-        f"{time.perf_counter() - started:.1f}s")
+    say(f"Seeded {sum(counts.values()):,} rows into {path} in {time.perf_counter() - started:.1f}s")
     return counts
 
 

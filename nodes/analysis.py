@@ -15,8 +15,13 @@ from nodes.context import Resources
 from nodes.state import DealReviewState
 
 _STAGE_PROGRESS = {
-    "appointmentscheduled": 10, "qualifiedtobuy": 25, "presentationscheduled": 40,
-    "decisionmakerboughtin": 60, "contractsent": 80, "closedwon": 100, "closedlost": 0,
+    "appointmentscheduled": 10,
+    "qualifiedtobuy": 25,
+    "presentationscheduled": 40,
+    "decisionmakerboughtin": 60,
+    "contractsent": 80,
+    "closedwon": 100,
+    "closedlost": 0,
 }
 
 

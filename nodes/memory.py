@@ -29,8 +29,12 @@ def memory_namespace(company_id: str | None = None, source: str | None = None) -
 
 
 async def recall(
-    runtime: Runtime[Resources], query: str, *, company_id: str | None = None,
-    source: str | None = None, limit: int = 5,
+    runtime: Runtime[Resources],
+    query: str,
+    *,
+    company_id: str | None = None,
+    source: str | None = None,
+    limit: int = 5,
 ) -> list[dict[str, Any]]:
     """The `limit` memories closest to `query`, best first, with their cosine scores."""
     store = runtime.context.memory
@@ -38,9 +42,14 @@ async def recall(
         return []
     items = await store.asearch(memory_namespace(company_id, source), query=query, limit=limit)
     return [
-        {"score": round(float(item.score or 0.0), 4), "source": item.value.get("source"),
-         "ref": item.key, "text": item.value.get("text"), "at": item.value.get("at"),
-         "deal_id": item.value.get("deal_id")}
+        {
+            "score": round(float(item.score or 0.0), 4),
+            "source": item.value.get("source"),
+            "ref": item.key,
+            "text": item.value.get("text"),
+            "at": item.value.get("at"),
+            "deal_id": item.value.get("deal_id"),
+        }
         for item in items
     ]
 
@@ -48,19 +57,24 @@ async def recall(
 async def deal_memory_agent(state: DealReviewState, runtime: Runtime[Resources]) -> dict[str, Any]:
     """For each deal, the past conversations of its company that speak of risks."""
     rows = await runtime.context.warehouse.loader("hubspot_deals", "deal_id").load_many(
-        state["deal_ids"])
+        state["deal_ids"]
+    )
     out: dict[str, Any] = {}
     for deal_id, found in zip(state["deal_ids"], rows, strict=True):
         if not found:
             out[deal_id] = []
             continue
-        out[deal_id] = await recall(runtime, DEAL_QUERY, company_id=found[0]["company_id"],
-                                    limit=3)
+        out[deal_id] = await recall(runtime, DEAL_QUERY, company_id=found[0]["company_id"], limit=3)
     return {"memories": out}
 
 
 async def memory_recall_node(state: dict[str, Any], runtime: Runtime[Resources]) -> dict[str, Any]:
     """The node of the `memory_recall` graph: search with the input's query and filters."""
-    hits = await recall(runtime, state["query"], company_id=state.get("company_id"),
-                        source=state.get("source"), limit=state.get("limit", 5))
+    hits = await recall(
+        runtime,
+        state["query"],
+        company_id=state.get("company_id"),
+        source=state.get("source"),
+        limit=state.get("limit", 5),
+    )
     return {"memories": hits}

@@ -136,18 +136,26 @@ async def slack_agent(state: DealReviewState, runtime: Runtime[Resources]) -> di
     facts: dict[str, Any] = {}
     for deal_id, channel_rows in zip(deal_ids, channels_rows, strict=True):
         if not channel_rows:
-            facts[deal_id] = {"channel": None, "message_count": 0, "questions": 0,
-                              "unanswered_questions": []}
+            facts[deal_id] = {
+                "channel": None,
+                "message_count": 0,
+                "questions": 0,
+                "unanswered_questions": [],
+            }
             continue
         msgs = messages.get(channel_rows[0]["channel_id"], [])
         questions = [m for m in msgs if m["is_question"]]
-        unanswered = sorted((m for m in questions if int(m["reply_count"]) == 0),
-                            key=lambda m: m["ts"], reverse=True)
+        unanswered = sorted(
+            (m for m in questions if int(m["reply_count"]) == 0),
+            key=lambda m: m["ts"],
+            reverse=True,
+        )
         facts[deal_id] = {
             "channel": channel_rows[0]["name"],
             "message_count": len(msgs),
             "messages_last_14_days": sum(
-                1 for m in msgs if (_days_since(m["ts"], now) or 999) <= 14),
+                1 for m in msgs if (_days_since(m["ts"], now) or 999) <= 14
+            ),
             "last_message_at": _iso(max((m["ts"] for m in msgs), default=None)),
             "questions": len(questions),
             "unanswered_questions": [

@@ -9,7 +9,7 @@ facts; if the model fails, the deterministic summary is kept and the error recor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 
@@ -36,7 +36,9 @@ async def synthesis(state: DealReviewState, runtime: Runtime[Resources]) -> dict
         weighted = total = 0.0
         reasons: list[str] = []
         for key, weight in WEIGHTS.items():
-            analysis = (state.get(key) or {}).get(deal_id) or {}  # type: ignore[misc]
+            analysis: dict[str, Any] = (cast(dict[str, Any], state).get(key) or {}).get(
+                deal_id
+            ) or {}
             reasons.extend(analysis.get("reasons", []))
             if analysis.get("score") is not None:
                 weighted += weight * analysis["score"]
@@ -59,8 +61,9 @@ async def synthesis(state: DealReviewState, runtime: Runtime[Resources]) -> dict
     return {"report": report, **({"errors": errors} if errors else {})}
 
 
-def _summary(deal_id: str, deal: dict[str, Any], score: int | None, status: str,
-             reasons: list[str]) -> str:
+def _summary(
+    deal_id: str, deal: dict[str, Any], score: int | None, status: str, reasons: list[str]
+) -> str:
     name = deal.get("name", deal_id)
     if score is None:
         return f"{name}: no source returned data, health unknown."
@@ -82,7 +85,12 @@ async def _llm_summaries(llm: Any, report: dict[str, Any]) -> list[dict[str, Any
             entry["summary"] = str(message.content)
             entry["summary_by"] = "llm"
         except Exception as exc:  # the deterministic summary stays
-            errors.append({"node": "synthesis", "error": type(exc).__name__,
-                           "message": f"LLM summary failed for {deal_id}: {exc}",
-                           "timed_out": False})
+            errors.append(
+                {
+                    "node": "synthesis",
+                    "error": type(exc).__name__,
+                    "message": f"LLM summary failed for {deal_id}: {exc}",
+                    "timed_out": False,
+                }
+            )
     return errors

@@ -63,26 +63,127 @@ class DemoSizes:
 
 SMALL = DemoSizes(companies=20, contacts=60, deals=40, calls=120, messages=600, issues=150)
 
-_INDUSTRIES = ["Retail", "Fintech", "Healthcare", "Logistics", "Manufacturing", "Media", "SaaS",
-               "Energy", "Insurance", "Education"]
+_INDUSTRIES = [
+    "Retail",
+    "Fintech",
+    "Healthcare",
+    "Logistics",
+    "Manufacturing",
+    "Media",
+    "SaaS",
+    "Energy",
+    "Insurance",
+    "Education",
+]
 _REGIONS = ["NA", "EMEA", "APAC", "LATAM"]
-_ADJ = ["Blue", "North", "Bright", "Iron", "Silver", "Quantum", "Rapid", "Green", "Summit",
-        "Atlas", "Nova", "Harbor", "Crimson", "Cedar", "Pioneer", "Vertex"]
-_NOUN = ["Peak", "River", "Forge", "Labs", "Works", "Systems", "Analytics", "Dynamics", "Logic",
-         "Cloud", "Data", "Bridge", "Signal", "Path", "Stack", "Grid"]
+_ADJ = [
+    "Blue",
+    "North",
+    "Bright",
+    "Iron",
+    "Silver",
+    "Quantum",
+    "Rapid",
+    "Green",
+    "Summit",
+    "Atlas",
+    "Nova",
+    "Harbor",
+    "Crimson",
+    "Cedar",
+    "Pioneer",
+    "Vertex",
+]
+_NOUN = [
+    "Peak",
+    "River",
+    "Forge",
+    "Labs",
+    "Works",
+    "Systems",
+    "Analytics",
+    "Dynamics",
+    "Logic",
+    "Cloud",
+    "Data",
+    "Bridge",
+    "Signal",
+    "Path",
+    "Stack",
+    "Grid",
+]
 _SUFFIX = ["Inc", "LLC", "GmbH", "Ltd", "Corp", "Group"]
-_FIRST = ["Ana", "Ben", "Chloe", "Diego", "Elif", "Farah", "Goran", "Hana", "Ivan", "Julia",
-          "Kofi", "Lena", "Marco", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara"]
-_LAST = ["Ng", "Silva", "Okafor", "Muller", "Rossi", "Kim", "Novak", "Haddad", "Berg", "Costa",
-         "Ito", "Patel", "Moreau", "Lund", "Duarte", "Walsh"]
-_TITLES = ["VP Sales", "CTO", "Head of Data", "Procurement Lead", "CFO", "IT Director",
-           "Analytics Manager", "COO"]
+_FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Diego",
+    "Elif",
+    "Farah",
+    "Goran",
+    "Hana",
+    "Ivan",
+    "Julia",
+    "Kofi",
+    "Lena",
+    "Marco",
+    "Nia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+]
+_LAST = [
+    "Ng",
+    "Silva",
+    "Okafor",
+    "Muller",
+    "Rossi",
+    "Kim",
+    "Novak",
+    "Haddad",
+    "Berg",
+    "Costa",
+    "Ito",
+    "Patel",
+    "Moreau",
+    "Lund",
+    "Duarte",
+    "Walsh",
+]
+_TITLES = [
+    "VP Sales",
+    "CTO",
+    "Head of Data",
+    "Procurement Lead",
+    "CFO",
+    "IT Director",
+    "Analytics Manager",
+    "COO",
+]
 _REPS = ["alex.rep", "sam.rep", "jordan.rep", "casey.rep", "morgan.rep", "riley.rep"]
-_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
-           "decisionmakerboughtin", "contractsent", "closedwon", "closedlost"]
+_STAGES = [
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "closedwon",
+    "closedlost",
+]
 _STAGE_P = [0.14, 0.2, 0.2, 0.16, 0.14, 0.09, 0.07]
-_CALL_TITLES = ["Discovery call", "Product demo", "Technical deep dive", "Pricing review",
-                "Security review", "Executive sync", "Onboarding planning", "Renewal check-in"]
+_CALL_TITLES = [
+    "Discovery call",
+    "Product demo",
+    "Technical deep dive",
+    "Pricing review",
+    "Security review",
+    "Executive sync",
+    "Onboarding planning",
+    "Renewal check-in",
+]
 _REP_LINES = [
     "Thanks for joining, let's walk through the dashboards your team asked about.",
     "Here is how the connector syncs your warehouse every fifteen minutes.",
@@ -122,10 +223,18 @@ _MSG_QUESTIONS = [
     "Who owns the follow-up on the pricing question?",
     "Is the SSO integration on the roadmap for this quarter?",
 ]
-_ISSUE_TITLES = ["SSO integration", "Custom connector", "Dashboard export to PDF",
-                 "Data residency in EU", "Usage-based billing report", "API rate limit increase",
-                 "Audit log retention", "Salesforce sync fix", "Onboarding checklist",
-                 "Forecast accuracy bug"]
+_ISSUE_TITLES = [
+    "SSO integration",
+    "Custom connector",
+    "Dashboard export to PDF",
+    "Data residency in EU",
+    "Usage-based billing report",
+    "API rate limit increase",
+    "Audit log retention",
+    "Salesforce sync fix",
+    "Onboarding checklist",
+    "Forecast accuracy bug",
+]
 _ISSUE_STATES = ["backlog", "todo", "in_progress", "in_review", "done", "canceled", "blocked"]
 _PROJECT_STATES = ["planned", "started", "paused", "completed"]
 
@@ -134,17 +243,22 @@ def _ids(prefix: str, n: int) -> np.ndarray:
     return np.array([f"{prefix}-{i:05d}" for i in range(1, n + 1)], dtype=object)
 
 
-def _pick(rng: np.random.Generator, pool: list[str], n: int, p: list[float] | None = None) -> np.ndarray:
+def _pick(
+    rng: np.random.Generator, pool: list[str], n: int, p: list[float] | None = None
+) -> np.ndarray:
     return np.asarray(pool, dtype=object)[rng.choice(len(pool), size=n, p=p)]
 
 
 def _times(base: dt.datetime, offsets_s: np.ndarray) -> pa.Array:
-    micros = (np.datetime64(base, "us") - offsets_s.astype("timedelta64[s]")).astype("datetime64[us]")
+    micros = (np.datetime64(base, "us") - offsets_s.astype("timedelta64[s]")).astype(
+        "datetime64[us]"
+    )
     return pa.array(micros, type=pa.timestamp("us"))
 
 
-def _grouped_choice(rng: np.random.Generator, owner: np.ndarray, n_groups: int,
-                    groups: np.ndarray) -> np.ndarray:
+def _grouped_choice(
+    rng: np.random.Generator, owner: np.ndarray, n_groups: int, groups: np.ndarray
+) -> np.ndarray:
     """For each entry of `groups`, a random index of an item whose `owner` is that group."""
     order = np.argsort(owner, kind="stable")
     starts = np.searchsorted(owner[order], np.arange(n_groups), side="left")
@@ -158,63 +272,91 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
     rng = np.random.default_rng(seed)
     n_co, n_ct, n_dl = sizes.companies, max(sizes.contacts, sizes.companies), max(sizes.deals, 1)
     company_ids = _ids("C", n_co)
-    companies = pa.table({
-        "company_id": company_ids,
-        "name": [f"{a} {b} {c}" for a, b, c in zip(_pick(rng, _ADJ, n_co), _pick(rng, _NOUN, n_co),
-                                                    _pick(rng, _SUFFIX, n_co), strict=True)],
-        "industry": _pick(rng, _INDUSTRIES, n_co),
-        "region": _pick(rng, _REGIONS, n_co),
-        "employees": rng.lognormal(6, 1.2, n_co).astype(np.int64) + 5,
-        "created_at": _times(EPOCH, rng.integers(200, 1500, n_co) * 86400),
-    })
+    companies = pa.table(
+        {
+            "company_id": company_ids,
+            "name": [
+                f"{a} {b} {c}"
+                for a, b, c in zip(
+                    _pick(rng, _ADJ, n_co),
+                    _pick(rng, _NOUN, n_co),
+                    _pick(rng, _SUFFIX, n_co),
+                    strict=True,
+                )
+            ],
+            "industry": _pick(rng, _INDUSTRIES, n_co),
+            "region": _pick(rng, _REGIONS, n_co),
+            "employees": rng.lognormal(6, 1.2, n_co).astype(np.int64) + 5,
+            "created_at": _times(EPOCH, rng.integers(200, 1500, n_co) * 86400),
+        }
+    )
 
     # Every company gets at least one contact and one deal, the rest are spread at random.
     contact_company = np.concatenate([np.arange(n_co), rng.integers(0, n_co, n_ct - n_co)])
     first, last = _pick(rng, _FIRST, n_ct), _pick(rng, _LAST, n_ct)
-    contacts = pa.table({
-        "contact_id": _ids("K", n_ct),
-        "company_id": company_ids[contact_company],
-        "name": [f"{f} {s}" for f, s in zip(first, last, strict=True)],
-        "email": [f"{f.lower()}.{s.lower()}{i}@example.com"
-                  for i, (f, s) in enumerate(zip(first, last, strict=True))],
-        "title": _pick(rng, _TITLES, n_ct),
-    })
+    contacts = pa.table(
+        {
+            "contact_id": _ids("K", n_ct),
+            "company_id": company_ids[contact_company],
+            "name": [f"{f} {s}" for f, s in zip(first, last, strict=True)],
+            "email": [
+                f"{f.lower()}.{s.lower()}{i}@example.com"
+                for i, (f, s) in enumerate(zip(first, last, strict=True))
+            ],
+            "title": _pick(rng, _TITLES, n_ct),
+        }
+    )
 
-    deal_company = np.concatenate([np.arange(min(n_co, n_dl)),
-                                   rng.integers(0, n_co, max(0, n_dl - n_co))])
+    deal_company = np.concatenate(
+        [np.arange(min(n_co, n_dl)), rng.integers(0, n_co, max(0, n_dl - n_co))]
+    )
     deal_risk = rng.beta(2.0, 3.0, n_dl)
     deal_ids = _ids("D", n_dl)
     deal_company_ids = company_ids[deal_company]
     last_activity = rng.integers(0, 60, n_dl) * 86400 + (deal_risk * 40 * 86400).astype(np.int64)
-    deals = pa.table({
-        "deal_id": deal_ids,
-        "company_id": deal_company_ids,
-        "name": [f"{companies['name'][int(c)].as_py()} - {t}" for c, t in
-                 zip(deal_company, _pick(rng, ["Platform", "Expansion", "Pilot", "Renewal"], n_dl),
-                     strict=True)],
-        "amount": np.round(rng.lognormal(10.5, 0.9, n_dl), -2),
-        "stage": _pick(rng, _STAGES, n_dl, _STAGE_P),
-        "owner": _pick(rng, _REPS, n_dl),
-        "close_date": pa.array((np.datetime64(EPOCH.date(), "D")
-                                + rng.integers(-30, 180, n_dl).astype("timedelta64[D]")),
-                               type=pa.date32()),
-        "created_at": _times(EPOCH, rng.integers(60, 400, n_dl) * 86400),
-        "last_activity_at": _times(EPOCH, last_activity),
-    })
+    deals = pa.table(
+        {
+            "deal_id": deal_ids,
+            "company_id": deal_company_ids,
+            "name": [
+                f"{companies['name'][int(c)].as_py()} - {t}"
+                for c, t in zip(
+                    deal_company,
+                    _pick(rng, ["Platform", "Expansion", "Pilot", "Renewal"], n_dl),
+                    strict=True,
+                )
+            ],
+            "amount": np.round(rng.lognormal(10.5, 0.9, n_dl), -2),
+            "stage": _pick(rng, _STAGES, n_dl, _STAGE_P),
+            "owner": _pick(rng, _REPS, n_dl),
+            "close_date": pa.array(
+                (
+                    np.datetime64(EPOCH.date(), "D")
+                    + rng.integers(-30, 180, n_dl).astype("timedelta64[D]")
+                ),
+                type=pa.date32(),
+            ),
+            "created_at": _times(EPOCH, rng.integers(60, 400, n_dl) * 86400),
+            "last_activity_at": _times(EPOCH, last_activity),
+        }
+    )
 
     n_calls = sizes.calls
-    call_deal = np.concatenate([np.arange(min(n_dl, n_calls)),
-                                rng.integers(0, n_dl, max(0, n_calls - n_dl))])
+    call_deal = np.concatenate(
+        [np.arange(min(n_dl, n_calls)), rng.integers(0, n_dl, max(0, n_calls - n_dl))]
+    )
     call_deal.sort(kind="stable")
     call_ids = _ids("G", n_calls)
-    calls = pa.table({
-        "call_id": call_ids,
-        "company_id": deal_company_ids[call_deal],
-        "deal_id": deal_ids[call_deal],
-        "title": _pick(rng, _CALL_TITLES, n_calls),
-        "started_at": _times(EPOCH, rng.integers(3600, 120 * 86400, n_calls)),
-        "duration_s": rng.integers(900, 3600, n_calls),
-    })
+    calls = pa.table(
+        {
+            "call_id": call_ids,
+            "company_id": deal_company_ids[call_deal],
+            "deal_id": deal_ids[call_deal],
+            "title": _pick(rng, _CALL_TITLES, n_calls),
+            "started_at": _times(EPOCH, rng.integers(3600, 120 * 86400, n_calls)),
+            "duration_s": rng.integers(900, 3600, n_calls),
+        }
+    )
 
     # Participants: one rep and one or two customer contacts of the call's company.
     n_cust = rng.integers(1, 3, n_calls)
@@ -224,19 +366,33 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
     order = np.argsort(part_call, kind="stable")
     rep_share = rng.beta(5, 4, n_calls)
     duration = calls["duration_s"].to_numpy()
-    talk = np.concatenate([duration * rep_share,
-                           duration[cust_call] * (1 - rep_share[cust_call]) / n_cust[cust_call]])
+    talk = np.concatenate(
+        [duration * rep_share, duration[cust_call] * (1 - rep_share[cust_call]) / n_cust[cust_call]]
+    )
     contact_names = np.asarray(contacts["name"].to_pylist(), dtype=object)
-    participants = pa.table({
-        "call_id": call_ids[part_call[order]],
-        "contact_id": pa.array(np.concatenate([np.full(n_calls, None, dtype=object),
-                                               _ids("K", n_ct)[cust_contact]])[order]),
-        "name": np.concatenate([np.asarray(deals["owner"].to_pylist(), dtype=object)[call_deal],
-                                contact_names[cust_contact]])[order],
-        "role": np.concatenate([np.full(n_calls, "rep", dtype=object),
-                                np.full(len(cust_call), "customer", dtype=object)])[order],
-        "talk_time_s": talk[order].astype(np.int64),
-    })
+    participants = pa.table(
+        {
+            "call_id": call_ids[part_call[order]],
+            "contact_id": pa.array(
+                np.concatenate(
+                    [np.full(n_calls, None, dtype=object), _ids("K", n_ct)[cust_contact]]
+                )[order]
+            ),
+            "name": np.concatenate(
+                [
+                    np.asarray(deals["owner"].to_pylist(), dtype=object)[call_deal],
+                    contact_names[cust_contact],
+                ]
+            )[order],
+            "role": np.concatenate(
+                [
+                    np.full(n_calls, "rep", dtype=object),
+                    np.full(len(cust_call), "customer", dtype=object),
+                ]
+            )[order],
+            "talk_time_s": talk[order].astype(np.int64),
+        }
+    )
 
     # Transcripts: alternating rep/customer lines; riskier deals say risk phrases more often.
     spc = sizes.segments_per_call
@@ -245,65 +401,78 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
     is_rep = seq % 2 == 0
     risk_keys = list(RISK_LINES)
     says_risk = (~is_rep) & (rng.random(len(seg_call)) < deal_risk[call_deal][seg_call] * 0.35)
-    text = np.where(is_rep, _pick(rng, _REP_LINES, len(seg_call)),
-                    _pick(rng, _CUSTOMER_LINES, len(seg_call)))
+    text = np.where(
+        is_rep, _pick(rng, _REP_LINES, len(seg_call)), _pick(rng, _CUSTOMER_LINES, len(seg_call))
+    )
     text[says_risk] = np.asarray([RISK_LINES[k] for k in risk_keys], dtype=object)[
-        rng.integers(0, len(risk_keys), int(says_risk.sum()))]
-    transcripts = pa.table({
-        "segment_id": [f"T-{i:07d}" for i in range(1, len(seg_call) + 1)],
-        "call_id": call_ids[seg_call],
-        "seq": seq,
-        "speaker": np.where(is_rep, "rep", "customer").astype(object),
-        "role": np.where(is_rep, "rep", "customer").astype(object),
-        "text": text,
-    })
+        rng.integers(0, len(risk_keys), int(says_risk.sum()))
+    ]
+    transcripts = pa.table(
+        {
+            "segment_id": [f"T-{i:07d}" for i in range(1, len(seg_call) + 1)],
+            "call_id": call_ids[seg_call],
+            "seq": seq,
+            "speaker": np.where(is_rep, "rep", "customer").astype(object),
+            "role": np.where(is_rep, "rep", "customer").astype(object),
+            "text": text,
+        }
+    )
 
     channel_ids = _ids("S", n_dl)
-    channels = pa.table({
-        "channel_id": channel_ids,
-        "deal_id": deal_ids,
-        "company_id": deal_company_ids,
-        "name": [f"deal-{d.lower()}" for d in deal_ids],
-    })
+    channels = pa.table(
+        {
+            "channel_id": channel_ids,
+            "deal_id": deal_ids,
+            "company_id": deal_company_ids,
+            "name": [f"deal-{d.lower()}" for d in deal_ids],
+        }
+    )
     n_msg = sizes.messages
     msg_deal = np.sort(rng.integers(0, n_dl, n_msg), kind="stable")
     question = rng.random(n_msg) < 0.25
     msg_text = np.where(question, _pick(rng, _MSG_QUESTIONS, n_msg), _pick(rng, _MSG_LINES, n_msg))
     unanswered = question & (rng.random(n_msg) < deal_risk[msg_deal] * 0.9)
     replies = np.where(unanswered, 0, rng.integers(1, 6, n_msg))
-    messages = pa.table({
-        "message_id": _ids("M", n_msg) if n_msg < 100_000 else
-        np.array([f"M-{i:06d}" for i in range(1, n_msg + 1)], dtype=object),
-        "channel_id": channel_ids[msg_deal],
-        "user_name": _pick(rng, _REPS + ["se.team", "cs.team"], n_msg),
-        "ts": _times(EPOCH, rng.integers(600, 90 * 86400, n_msg)),
-        "text": msg_text,
-        "is_question": question,
-        "reply_count": replies,
-    })
+    messages = pa.table(
+        {
+            "message_id": _ids("M", n_msg)
+            if n_msg < 100_000
+            else np.array([f"M-{i:06d}" for i in range(1, n_msg + 1)], dtype=object),
+            "channel_id": channel_ids[msg_deal],
+            "user_name": _pick(rng, [*_REPS, "se.team", "cs.team"], n_msg),
+            "ts": _times(EPOCH, rng.integers(600, 90 * 86400, n_msg)),
+            "text": msg_text,
+            "is_question": question,
+            "reply_count": replies,
+        }
+    )
 
     project_ids = _ids("P", n_dl)
-    projects = pa.table({
-        "project_id": project_ids,
-        "deal_id": deal_ids,
-        "company_id": deal_company_ids,
-        "name": [f"Onboarding {d}" for d in deal_ids],
-        "state": _pick(rng, _PROJECT_STATES, n_dl),
-    })
+    projects = pa.table(
+        {
+            "project_id": project_ids,
+            "deal_id": deal_ids,
+            "company_id": deal_company_ids,
+            "name": [f"Onboarding {d}" for d in deal_ids],
+            "state": _pick(rng, _PROJECT_STATES, n_dl),
+        }
+    )
     n_iss = sizes.issues
     iss_deal = np.sort(rng.integers(0, n_dl, n_iss), kind="stable")
     blocked = rng.random(n_iss) < deal_risk[iss_deal] * 0.3
     state = _pick(rng, _ISSUE_STATES[:-1], n_iss, [0.2, 0.2, 0.15, 0.1, 0.25, 0.1])
     state[blocked] = "blocked"
-    issues = pa.table({
-        "issue_id": _ids("L", n_iss),
-        "project_id": project_ids[iss_deal],
-        "title": _pick(rng, _ISSUE_TITLES, n_iss),
-        "state": state,
-        "priority": rng.integers(0, 5, n_iss),
-        "created_at": _times(EPOCH, rng.integers(20, 200, n_iss) * 86400),
-        "updated_at": _times(EPOCH, rng.integers(0, 20, n_iss) * 86400),
-    })
+    issues = pa.table(
+        {
+            "issue_id": _ids("L", n_iss),
+            "project_id": project_ids[iss_deal],
+            "title": _pick(rng, _ISSUE_TITLES, n_iss),
+            "state": state,
+            "priority": rng.integers(0, 5, n_iss),
+            "created_at": _times(EPOCH, rng.integers(20, 200, n_iss) * 86400),
+            "updated_at": _times(EPOCH, rng.integers(0, 20, n_iss) * 86400),
+        }
+    )
     return {
         "hubspot_companies": companies,
         "hubspot_contacts": contacts,

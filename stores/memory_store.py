@@ -42,9 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,8 +71,7 @@ from langgraph.store.base import (
 from langgraph.store.memory import _compare_values, _does_match
 from opentelemetry import trace
 
-from stores import serialization
-from stores.errors import CacheSerializationError, MemoryStoreError
+from stores.errors import MemoryStoreError
 from stores.hnsw_index import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
@@ -86,6 +82,7 @@ from stores.hnsw_index import (
     RWLock,
     normalize,
 )
+from stores.memory_snapshot import has_snapshot, read_snapshot, write_meta, write_snapshot
 from telemetry import monitor
 
 logger = logging.getLogger(__name__)
@@ -540,33 +537,19 @@ class MemoryStore(BaseStore):
         snapshot readable. Returns the snapshot directory.
         """
         root = self._target(path)
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
+
+        def fill(directory: Path) -> None:
             with self._lock.read():
-                meta = self._meta()
-                (tmp / "meta.bin").write_bytes(serialization.dumps(meta))
+                write_meta(directory, self._meta())
                 if self._index is not None:
-                    self._index.save(tmp)
+                    self._index.save(directory)
                 self._dirty = False
-            for file in tmp.iterdir():
-                _fsync(file)
-            final = root / f"snap-{uuid.uuid4().hex}"
-            os.rename(tmp, final)
-            pointer = root / f".CURRENT-{uuid.uuid4().hex}"
-            pointer.write_text(final.name)
-            _fsync(pointer)
-            os.replace(pointer, root / "CURRENT")
-            _fsync(root)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        try:
+            return write_snapshot(root, fill)
+        except MemoryStoreError:
             self._dirty = True
-            raise MemoryStoreError(f"could not save the memory store to {root}: {exc}") from exc
-        for old in root.iterdir():
-            if old != final and (old.name.startswith("snap-") or old.name.startswith(".tmp-")):
-                shutil.rmtree(old, ignore_errors=True)
-        return final
+            raise
 
     def _meta(self) -> dict[str, Any]:
         records = [
@@ -596,18 +579,18 @@ class MemoryStore(BaseStore):
         ``options`` are the constructor's keyword parameters (e.g. ``ef_search``).
         """
         root = Path(path)
-        meta = _read_meta(root)
+        snap, meta = read_snapshot(root, _SNAPSHOT_VERSION)
         index: IndexConfig | None = None
         if meta["index"] is not None:
             if embed is None:
                 raise MemoryStoreError(f"the snapshot at {root} has a vector index: pass embed=")
             index = {"dims": int(meta["index"]["dims"]), "embed": embed, "fields": meta["fields"]}
         store = cls(index=index, path=root, **options)
-        store._load_from(root, meta)
+        store._load_from(snap, meta)
         return store
 
-    def _load_from(self, root: Path, meta: dict[str, Any]) -> None:
-        snap = root / (root / "CURRENT").read_text().strip()
+    def _load_from(self, snap: Path, meta: dict[str, Any]) -> None:
+        root = snap.parent
         state = meta["index"]
         if (state is None) != (self._index is None):
             raise MemoryStoreError(f"snapshot at {root} and this store differ in having an index")
@@ -641,9 +624,9 @@ class MemoryStore(BaseStore):
 
     async def __aenter__(self) -> MemoryStore:
         """Load the snapshot at `path` if there is one."""
-        if self.path is not None and (self.path / "CURRENT").exists():
-            meta = await asyncio.to_thread(_read_meta, self.path)
-            await asyncio.to_thread(self._load_from, self.path, meta)
+        if self.path is not None and has_snapshot(self.path):
+            snap, meta = await asyncio.to_thread(read_snapshot, self.path, _SNAPSHOT_VERSION)
+            await asyncio.to_thread(self._load_from, snap, meta)
         return self
 
     async def __aexit__(
@@ -675,22 +658,3 @@ def _dedupe_puts(ops: Sequence[Op]) -> list[PutOp]:
             puts.pop((op.namespace, op.key), None)  # last write wins, in last-write order
             puts[(op.namespace, op.key)] = op
     return list(puts.values())
-
-
-def _read_meta(root: Path) -> dict[str, Any]:
-    try:
-        snap = root / (root / "CURRENT").read_text().strip()
-        meta = serialization.loads((snap / "meta.bin").read_bytes())
-    except (OSError, ValueError, CacheSerializationError) as exc:
-        raise MemoryStoreError(f"no readable memory-store snapshot at {root}: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("version") != _SNAPSHOT_VERSION:
-        raise MemoryStoreError(f"snapshot at {root} has an unknown format")
-    return meta
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

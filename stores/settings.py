@@ -24,7 +24,9 @@ class Settings(BaseSettings):
         description="duckdb:///path or snowflake://user:pass@account/db/schema?warehouse=WH; "
         "unset: duckdb under the data dir.",
     )
-    redis_url: str | None = Field(default=None, description="Redis for the L2 cache; unset: L1 only.")
+    redis_url: str | None = Field(
+        default=None, description="Redis for the L2 cache; unset: L1 only."
+    )
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=8, ge=1)
     pool_acquire_timeout_s: float = Field(default=10.0, gt=0)
@@ -32,7 +34,9 @@ class Settings(BaseSettings):
     node_timeout_s: float = Field(default=20.0, gt=0)
     l1_max_entries: int = Field(default=10_000, ge=1)
     l1_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    trace_file: bool = Field(default=True, description="Write spans as JSON lines under the data dir.")
+    trace_file: bool = Field(
+        default=True, description="Write spans as JSON lines under the data dir."
+    )
     seed_scale: float = Field(default=1.0, gt=0, description="Multiplier on the demo data sizes.")
 
     @property

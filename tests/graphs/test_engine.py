@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 from langgraph.runtime import Runtime
 
-from graphs import Engine, GraphRegistry
-from graphs import deal_review
+from graphs import Engine, GraphRegistry, deal_review
 from nodes.context import Resources
 from stores.errors import InvalidInputError, SophiaError, UnknownGraphError
 from stores.settings import Settings
 
 
-def registry_with(agents: dict[str, Any], timeouts: dict[str, float] | None = None) -> GraphRegistry:
+def registry_with(
+    agents: dict[str, Any], timeouts: dict[str, float] | None = None
+) -> GraphRegistry:
     """A registry whose deal_review uses some replaced agents."""
     spec = dataclasses.replace(
         deal_review.SPEC, build=lambda: deal_review.build_graph(agents, timeouts=timeouts)
@@ -134,8 +135,9 @@ async def test_one_agent_raising_leaves_an_error_and_keeps_the_rest(settings: Se
     async with Engine(settings, registry=registry_with({"gong": broken})) as engine:
         result = await engine.invoke("deal_review", {"deal_ids": ["D-00002"]})
     assert result["status"] == "partial"
-    assert result["errors"] == [{"node": "gong", "error": "RuntimeError",
-                                 "message": "gong API said no", "timed_out": False}]
+    assert result["errors"] == [
+        {"node": "gong", "error": "RuntimeError", "message": "gong API said no", "timed_out": False}
+    ]
     deal = result["deals"]["D-00002"]
     assert deal["facts"]["gong"] is None
     assert deal["facts"]["hubspot"]["found"] is True

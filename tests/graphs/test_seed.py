@@ -23,8 +23,10 @@ def test_every_link_resolves() -> None:
     deals = {d["deal_id"]: d for d in t["hubspot_deals"]}
     calls = {c["call_id"]: c for c in t["gong_calls"]}
     assert all(d["company_id"] in companies for d in deals.values())
-    assert all(c["deal_id"] in deals and deals[c["deal_id"]]["company_id"] == c["company_id"]
-               for c in calls.values())
+    assert all(
+        c["deal_id"] in deals and deals[c["deal_id"]]["company_id"] == c["company_id"]
+        for c in calls.values()
+    )
     assert all(s["call_id"] in calls for s in t["gong_transcripts"])
     contacts = {c["contact_id"]: c for c in t["hubspot_contacts"]}
     for p in t["gong_participants"]:

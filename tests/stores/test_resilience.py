@@ -374,3 +374,67 @@ def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+async def test_cache_serves_l1_while_redis_is_down_and_uses_l2_again_after(
+    clock: FakeClock, disposable_redis: Any, key_prefix: str
+) -> None:
+    """`TieredCache` with the registry's redis guard; Redis stopped mid-way, then back."""
+    from redis.asyncio import Redis
+
+    from stores.cache import TieredCache
+
+    redis_guard = GuardSettings(
+        BreakerSettings(minimum_calls=3, window_size=6, open_wait_s=2.0, half_open_permits=2),
+        RetrySettings(attempts=2, initial_s=0.01, max_s=0.02),
+        0.5,
+    )
+    registry = ResilienceRegistry({"redis": redis_guard}, clock=clock, sleep=no_sleep)
+    guard = registry.guard("redis")
+    loads: list[str] = []
+
+    def loader(key: str) -> Any:
+        async def load() -> dict[str, str]:
+            loads.append(key)
+            return {"deal": key}
+
+        return load
+
+    async with TieredCache(
+        disposable_redis.url,
+        key_prefix=key_prefix,
+        guard=guard,
+        backoff_s=0.01,
+        max_backoff_s=0.02,
+    ) as cache:
+        for i in range(10):
+            await cache.get_or_load(f"d{i}", "queries", loader(f"d{i}"))
+        assert len(loads) == 10
+
+        disposable_redis.stop()
+        results = []
+        for i in range(50):  # half cached in L1, half new: every call must still answer
+            key = f"d{i % 20}"
+            results.append(await cache.get_or_load(key, "queries", loader(key)))
+            await asyncio.sleep(0.005)  # let the cache's own back-off expire now and then
+        assert results == [{"deal": f"d{i % 20}"} for i in range(50)]
+        assert loads.count("d0") == 1  # L1 kept serving what it had
+        assert guard.breaker.state is BreakerState.OPEN
+        assert guard.stats()["breaker"]["rejections"] > 0
+
+        disposable_redis.start()
+        clock.advance(2.0)
+        i = 0
+        while guard.breaker.state is not BreakerState.CLOSED and i < 500:
+            await cache.get_or_load(f"after{i}", "queries", loader(f"after{i}"))
+            await asyncio.sleep(0.01)
+            i += 1
+        assert guard.breaker.state is BreakerState.CLOSED
+        await cache.set("fresh", {"deal": "fresh"}, "queries")
+
+    # L2 is used again: the value is in Redis, and a new cache (empty L1) reads it there.
+    async with Redis.from_url(disposable_redis.url) as raw:
+        assert await raw.exists(cache.redis_key("fresh", "queries")) == 1
+    async with TieredCache(disposable_redis.url, key_prefix=key_prefix) as second:
+        assert await second.get("fresh", "queries") == {"deal": "fresh"}
+        assert second.stats()["namespaces"]["queries"]["l2"]["hits"] == 1
