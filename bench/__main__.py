@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import logging
 import math
 import platform
 import sys
@@ -138,6 +139,8 @@ def _plot(rows: list[tuple[str, BenchRow]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios and print (and optionally write) one table."""
     args = _parser().parse_args(argv)
+    # The naive side breaches the monitor's thresholds by design: keep the table readable.
+    logging.getLogger("telemetry.monitor").setLevel(logging.ERROR)
     console = Console()
     names = args.only or list(SCENARIOS)
     console.print(

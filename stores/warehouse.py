@@ -17,7 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Coroutine, Hashable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Coroutine,
+    Hashable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -50,7 +58,23 @@ _tracer = trace.get_tracer("sophia.warehouse")
 
 
 class Warehouse:
-    """A warehouse store on one connection pool. Use `Warehouse.open` (or ``async with``)."""
+    """A warehouse store on one connection pool. Use `Warehouse.open` (or ``async with``).
+
+    ``url``: ``duckdb:///abs/path.duckdb[?read_only=true]`` or
+    ``snowflake://user:pass@account/db/schema?warehouse=WH&role=R`` (see
+    `stores.backends.url.WarehouseURL`). Pool options: ``min_size`` connections are opened
+    in parallel at open, at most ``max_size`` exist; ``acquire_timeout_s`` bounds waiting
+    for (or opening) a connection; ``query_timeout_s`` bounds one statement (a timed-out
+    connection is discarded); ``max_lifetime_s``/``max_idle_s`` recycle old or long-idle
+    connections; one idle for ``health_check_after_s`` is pinged before reuse.
+    ``cache``: a `RowCache` the loaders read through (namespace ``queries``). ``guard``: a
+    `CallGuard` every blocking call (connect, execute, fetch) goes through.
+    ``batch_window_s``: how long a loader collects keys (0: one event-loop tick).
+    ``in_chunk_size``: keys per ``IN`` statement (at most 1,000).
+
+    Opening fails with `WarehouseUnavailableError` if the warm-up cannot connect, and reads
+    the catalogue once (the identifier allow-list).
+    """
 
     def __init__(
         self,
@@ -153,9 +177,12 @@ class Warehouse:
     async def _execute(
         self, sql: str, params: Sequence[Any], collection: str | None = None
     ) -> list[Row]:
-        with _tracer.start_as_current_span(
-            _span_name(sql, collection), kind=trace.SpanKind.CLIENT
-        ) as span, self._monitor:
+        with (
+            _tracer.start_as_current_span(
+                _span_name(sql, collection), kind=trace.SpanKind.CLIENT
+            ) as span,
+            self._monitor,
+        ):
             span.set_attribute("db.system.name", self.backend)
             span.set_attribute("db.query.text", sql)
             span.set_attribute("db.operation.name", _operation(sql))
@@ -238,7 +265,7 @@ class Warehouse:
 
     async def stream(
         self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
-    ) -> AsyncIterator[list[Row]]:
+    ) -> AsyncGenerator[list[Row], None]:
         """Yield the result in batches of at most ``batch_size`` rows.
 
         One pooled connection is held while iterating and released when the iteration

@@ -43,7 +43,7 @@ def sample_tables() -> dict[str, pa.Table]:
         {
             "note_id": [f"N{i:05d}" for i in range(len(note_deals))],
             "deal_id": note_deals,
-            "body": [f"it's note {i}; \"quoted\"" for i in range(len(note_deals))],
+            "body": [f'it\'s note {i}; "quoted"' for i in range(len(note_deals))],
         }
     )
     return {"deals": deals, "notes": notes}

@@ -61,7 +61,9 @@ def test_latency_is_added_per_statement(emu: WarehouseEmulator) -> None:
 
 
 def test_fail_and_recover(emu: WarehouseEmulator) -> None:
-    url = emu.url.replace("login_timeout=10&network_timeout=10", "login_timeout=1&network_timeout=1")
+    url = emu.url.replace(
+        "login_timeout=10&network_timeout=10", "login_timeout=1&network_timeout=1"
+    )
     with connect(url) as conn:
         emu.fail("error")
         with pytest.raises(sf_errors.Error), conn.cursor() as cur:

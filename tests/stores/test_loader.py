@@ -114,7 +114,9 @@ def property_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"duckdb:///{path}"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     keys=st.lists(
         st.one_of(

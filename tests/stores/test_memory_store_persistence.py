@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -114,10 +115,22 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(MemoryStoreError, match="embed="):
         MemoryStore.load(tmp_path / "mem")
     other = MemoryStore(index={"dims": 32, "embed": HashingEmbeddings(32)}, path=tmp_path / "mem")
-    with pytest.raises(MemoryStoreError, match="dims"):
-        other._load_from(
-            tmp_path / "mem",
-            __import__("stores.memory_store").memory_store._read_meta(tmp_path / "mem"),
-        )
+    with pytest.raises(MemoryStoreError, match="dims=64, store has 32"):
+        asyncio.run(other.__aenter__())
     with pytest.raises(MemoryStoreError, match="no path"):
         build().save()
+
+
+def test_failed_save_keeps_the_previous_snapshot(tmp_path: Path) -> None:
+    root = tmp_path / "mem"
+    store = build(root)
+    store.put(("a",), "k", {"text": "kept"})
+    first = store.save()
+    store.put(("a",), "bad", {"text": "x", "obj": object()})  # not serialisable
+    with pytest.raises(MemoryStoreError, match="could not save"):
+        store.save()
+    assert store.dirty
+    assert (root / "CURRENT").read_text() == first.name
+    assert sorted(p.name for p in root.iterdir()) == sorted(["CURRENT", first.name])
+    loaded = MemoryStore.load(root, embed=CountingEmbeddings())
+    assert [r.key for r in loaded.search(("a",))] == ["k"]

@@ -43,7 +43,7 @@ async def test_values_with_quotes_and_semicolons_are_bound_not_injected(duckdb_u
     async with Warehouse.open(duckdb_url) as wh:
         assert await wh.load_many("deals", "deal_id", [hostile]) == []
         assert await wh.query("SELECT * FROM deals WHERE deal_id = ?", (hostile,)) == []
-        body = "it's note 3; \"quoted\""
+        body = 'it\'s note 3; "quoted"'
         rows = await wh.load_many("notes", "body", [body])
         assert [r["note_id"] for r in rows] == ["N00003"]
         assert (await wh.query("SELECT count(*) AS n FROM deals"))[0]["n"] == 3000
@@ -91,11 +91,15 @@ async def test_load_many_chunks_and_groups_in_key_order(duckdb_url: str) -> None
         assert [r["deal_id"] for r in rows] == keys[:2500]
         notes = await wh.load_many("notes", "deal_id", ["D0002", "D0001", "D2000"])
         assert [(n["deal_id"], n["note_id"]) for n in notes] == [
-            ("D0002", "N00004"), ("D0002", "N00005"), ("D0001", "N00002"), ("D0001", "N00003"),
+            ("D0002", "N00004"),
+            ("D0002", "N00005"),
+            ("D0001", "N00002"),
+            ("D0001", "N00003"),
         ]
         assert await wh.load_many("deals", "deal_id", []) == []
 
 
+@pytest.mark.slow
 async def test_stream_memory_is_bounded_versus_fetchall(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'big.duckdb'}"
     sql = "SELECT i AS id, i * 2 AS doubled, 'row' AS label FROM range(?) t(i)"
@@ -130,7 +134,9 @@ async def test_stream_memory_is_bounded_versus_fetchall(tmp_path: Path) -> None:
 
 async def test_stream_releases_connection_on_break_and_cancel(duckdb_url: str) -> None:
     async with Warehouse.open(duckdb_url, max_size=1, acquire_timeout_s=5) as wh:
-        async with contextlib.aclosing(wh.stream("SELECT * FROM range(100000)", batch_size=100)) as it:
+        async with contextlib.aclosing(
+            wh.stream("SELECT * FROM range(100000)", batch_size=100)
+        ) as it:
             async for _ in it:
                 break
         assert wh.stats()["in_use"] == 0
