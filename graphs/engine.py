@@ -113,7 +113,7 @@ class Engine:
             self.telemetry = telemetry.configure(
                 file_path=(s.data_dir / "traces.jsonl") if s.trace_file else None
             )
-            stack.callback(self.telemetry.force_flush)
+            stack.callback(self.telemetry.shutdown)
         self.guards = ResilienceRegistry.from_settings(s)
         url = await self._warehouse_url()
         cache = await stack.enter_async_context(
