@@ -32,8 +32,8 @@ import pyarrow as pa
 from bench.common import BenchRow, main
 from stores.breaker import BreakerState
 from stores.emulator import WarehouseEmulator
-from stores.errors import CircuitOpenError
 from stores.resilience import DEFAULT_GUARDS, GuardSettings, ResilienceRegistry
+from stores.retry import caused_by_open_breaker
 from stores.warehouse import Warehouse
 
 SQL = "SELECT deal_id, amount FROM deals WHERE deal_id = ?"
@@ -42,14 +42,6 @@ TIMEOUT_S = 2.0
 
 def _deals() -> pa.Table:
     return pa.table({"deal_id": [f"D{i:04d}" for i in range(100)], "amount": list(range(100))})
-
-
-def _caused_by_open_breaker(exc: BaseException | None) -> bool:
-    while exc is not None:
-        if isinstance(exc, CircuitOpenError):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 async def _timed_failure_ms(wh: Warehouse) -> tuple[float, BaseException | None]:
@@ -104,7 +96,7 @@ async def _engine(emu: WarehouseEmulator, fast_calls: int, rng: random.Random) -
             latencies = []
             for _ in range(fast_calls):
                 ms, exc = await _timed_failure_ms(wh)
-                if not _caused_by_open_breaker(exc):
+                if exc is None or not caused_by_open_breaker(exc):
                     raise RuntimeError(f"expected a fail-fast rejection, got {exc!r}")
                 latencies.append(ms)
             out["fast_ms"] = statistics.median(latencies)

@@ -1,0 +1,63 @@
+"""The engine's shared resources: warehouse, cache, memory store, resilience.
+
+Public surface (imported on first use, so that ``import stores.errors`` stays cheap):
+
+- `Warehouse` — pooled DuckDB/Snowflake store with batch loading and streaming;
+- `WarehouseEmulator` — a local Snowflake (fakesnow) with configurable latency;
+- `TieredCache` — bounded L1 + Redis L2 on aiocache;
+- `MemoryStore` — a LangGraph `BaseStore` with HNSW vector search;
+- `HashingEmbeddings`, `CachedEmbeddings` — embedders;
+- `CircuitBreaker`, `Guard`, `ResilienceRegistry` — breakers, retries, timeouts;
+- `Settings`, and the errors rooted at `SophiaError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from stores.errors import SophiaError
+from stores.settings import Settings
+
+if TYPE_CHECKING:
+    from stores.breaker import CircuitBreaker
+    from stores.cache import TieredCache
+    from stores.embeddings import CachedEmbeddings, HashingEmbeddings
+    from stores.emulator import WarehouseEmulator
+    from stores.memory_store import MemoryStore
+    from stores.resilience import Guard, ResilienceRegistry
+    from stores.warehouse import Warehouse
+
+_LAZY = {
+    "Warehouse": "stores.warehouse",
+    "WarehouseEmulator": "stores.emulator",
+    "TieredCache": "stores.cache",
+    "MemoryStore": "stores.memory_store",
+    "HashingEmbeddings": "stores.embeddings",
+    "CachedEmbeddings": "stores.embeddings",
+    "CircuitBreaker": "stores.breaker",
+    "Guard": "stores.resilience",
+    "ResilienceRegistry": "stores.resilience",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stores' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "CachedEmbeddings",
+    "CircuitBreaker",
+    "Guard",
+    "HashingEmbeddings",
+    "MemoryStore",
+    "ResilienceRegistry",
+    "Settings",
+    "SophiaError",
+    "TieredCache",
+    "Warehouse",
+    "WarehouseEmulator",
+]

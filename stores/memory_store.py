@@ -7,7 +7,14 @@ fields, several vectors per item with the best score per item, search without a 
 
 * vector search is approximate (HNSW, cosine; scores are cosine similarities in
   [-1, 1]); namespace prefix and ``filter`` are applied *inside* the graph walk through
-  hnswlib's label filter, not by over-fetching;
+  hnswlib's label filter, not by over-fetching. The namespace prefix and top-level
+  equality conditions (``{"company_id": "c1"}`` or ``{"$eq": ...}`` on str/int/bool)
+  become a label mask computed with numpy and a field index; other conditions are
+  checked per visited label. When the mask allows at most ``exact_threshold`` vectors
+  the search is an exact scan of those (the walk would visit the whole graph anyway);
+* a selective filter that is not an equality (e.g. ``{"n": {"$gt": 99}}`` matching a
+  handful of items) still makes the walk visit most of the graph: use namespaces or
+  equality fields for scoping (the bench shows both);
 * an update keeps the item's ``created_at``; an update with ``index=False`` drops the
   item's old vectors (InMemoryStore would keep searching the stale ones);
 * ``list_namespaces`` lists namespaces that hold at least one item;
@@ -42,7 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,24 +70,23 @@ from langgraph.store.base import (
     SearchItem,
     SearchOp,
     ensure_embeddings,
-    get_text_at_path,
-    tokenize_path,
 )
 
 # The matchers InMemoryStore itself uses, so filters and namespace patterns behave the same.
 from langgraph.store.memory import _compare_values, _does_match
 from opentelemetry import trace
 
+from stores.embeddings import FieldEmbedder
 from stores.errors import MemoryStoreError
 from stores.hnsw_index import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
     DEFAULT_EXACT_THRESHOLD,
     DEFAULT_M,
+    FieldIndex,
     FloatArray,
     HnswIndex,
     RWLock,
-    normalize,
 )
 from stores.memory_snapshot import has_snapshot, read_snapshot, write_meta, write_snapshot
 from telemetry import monitor
@@ -148,17 +154,16 @@ class MemoryStore(BaseStore):
                         "num_threads": num_threads}  # fmt: skip
         self.index_config: dict[str, Any] | None = None
         self.embeddings: Embeddings | None = None
-        self._fields: list[tuple[str, Any]] = []
+        self._embedder: FieldEmbedder | None = None
         self._index: HnswIndex | None = None
         if index:
             if "dims" not in index or "embed" not in index:
                 raise MemoryStoreError("index config needs 'dims' and 'embed'")
             self.index_config = dict(index)
             self.embeddings = ensure_embeddings(index["embed"])
-            self._fields = [
-                (p, tokenize_path(p)) if p != "$" else (p, p)
-                for p in (index.get("fields") or ["$"])
-            ]
+            self._embedder = FieldEmbedder(
+                self.embeddings, int(index["dims"]), index.get("fields") or ["$"]
+            )
             self._index = HnswIndex(
                 int(index["dims"]), m=m, ef_construction=ef_construction,
                 ef_search=ef_search, max_elements=max_elements, num_threads=num_threads,
@@ -170,6 +175,7 @@ class MemoryStore(BaseStore):
         self._ns_list: list[Namespace] = []
         self._owners: dict[int, _Record] = {}
         self._unindexed: dict[Namespace, int] = {}
+        self._field_index = FieldIndex()
         self._dirty = False
 
     # ------------------------------------------------------------- properties
@@ -201,23 +207,23 @@ class MemoryStore(BaseStore):
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ``ops``: reads see the state before this batch's puts (as InMemoryStore)."""
         ops = list(ops)
-        queries = self._embed_queries(ops)
+        queries = self._embedder.embed_queries(_queries(ops)) if self._embedder else {}
         results = self._run_reads(ops, queries)
         puts = _dedupe_puts(ops)
         for start in range(0, len(puts), self.batch_size):
             chunk = puts[start : start + self.batch_size]
-            self._apply(self._prepare(chunk, self._embed_sync(chunk)))
+            self._apply(self._prepare(chunk, self._embed_puts(chunk)))
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async `batch`: embeddings awaited, index and item work done in a worker thread."""
         ops = list(ops)
-        queries = await self._aembed_queries(ops)
+        queries = await self._embedder.aembed_queries(_queries(ops)) if self._embedder else {}
         results = await asyncio.to_thread(self._run_reads, ops, queries)
         puts = _dedupe_puts(ops)
         for start in range(0, len(puts), self.batch_size):
             chunk = puts[start : start + self.batch_size]
-            texts = await self._aembed(chunk)
+            texts = await self._embedder.aembed_puts(chunk) if self._embedder else {}
             await asyncio.to_thread(self._apply, self._prepare(chunk, texts))
         return results
 
@@ -237,7 +243,7 @@ class MemoryStore(BaseStore):
                 PutOp(ns, str(k), v, index=index)
                 for ns, k, v in items[start : start + self.batch_size]
             ]
-            self._apply(self._prepare(chunk, self._embed_sync(chunk)))
+            self._apply(self._prepare(chunk, self._embed_puts(chunk)))
             if progress is not None:
                 progress(len(chunk))
 
@@ -254,84 +260,15 @@ class MemoryStore(BaseStore):
                 PutOp(ns, str(k), v, index=index)
                 for ns, k, v in items[start : start + self.batch_size]
             ]
-            texts = await self._aembed(chunk)
+            texts = await self._embedder.aembed_puts(chunk) if self._embedder else {}
             await asyncio.to_thread(self._apply, self._prepare(chunk, texts))
             if progress is not None:
                 progress(len(chunk))
 
-    # ---------------------------------------------------------------- embedding
-
-    def _texts(self, op: PutOp) -> list[str]:
-        if op.value is None or op.index is False or self._index is None:
-            return []
-        paths = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
-        texts: list[str] = []
-        for _path, tokens in paths:
-            texts.extend(t for t in get_text_at_path(op.value, tokens) if t is not None)
-        return texts
-
-    def _embed_sync(self, puts: Sequence[PutOp]) -> dict[str, FloatArray]:
-        unique = list(dict.fromkeys(t for op in puts for t in self._texts(op)))
-        if not unique or self.embeddings is None:
-            return {}
-        fast = getattr(self.embeddings, "embed_array", None)  # skips the list round trip
-        try:
-            vectors = fast(unique) if fast is not None else self.embeddings.embed_documents(unique)
-        except Exception as exc:
-            raise MemoryStoreError(f"embedding {len(unique)} texts failed: {exc}") from exc
-        return self._by_text(unique, vectors)
-
-    async def _aembed(self, puts: Sequence[PutOp]) -> dict[str, FloatArray]:
-        unique = list(dict.fromkeys(t for op in puts for t in self._texts(op)))
-        if not unique or self.embeddings is None:
-            return {}
-        fast = getattr(self.embeddings, "embed_array", None)
-        try:
-            if fast is not None:
-                vectors = await asyncio.to_thread(fast, unique)
-            else:
-                vectors = await self.embeddings.aembed_documents(unique)
-        except Exception as exc:
-            raise MemoryStoreError(f"embedding {len(unique)} texts failed: {exc}") from exc
-        return self._by_text(unique, vectors)
-
-    def _by_text(
-        self, texts: list[str], vectors: Sequence[Sequence[float]]
-    ) -> dict[str, FloatArray]:
-        assert self._index is not None
-        if len(vectors) != len(texts):
-            raise MemoryStoreError(
-                f"embedder returned {len(vectors)} vectors for {len(texts)} texts"
-            )
-        matrix = normalize(vectors, self._index.dims)
-        return dict(zip(texts, matrix, strict=True))
-
-    def _embed_queries(self, ops: Sequence[Op]) -> dict[str, FloatArray]:
-        queries = list(
-            dict.fromkeys(op.query for op in ops if isinstance(op, SearchOp) and op.query)
-        )
-        if not queries or self.embeddings is None or self._index is None:
-            return {}
-        try:
-            vectors = [self.embeddings.embed_query(q) for q in queries]
-        except Exception as exc:
-            raise MemoryStoreError(f"embedding a search query failed: {exc}") from exc
-        return dict(zip(queries, normalize(vectors, self._index.dims), strict=True))
-
-    async def _aembed_queries(self, ops: Sequence[Op]) -> dict[str, FloatArray]:
-        queries = list(
-            dict.fromkeys(op.query for op in ops if isinstance(op, SearchOp) and op.query)
-        )
-        if not queries or self.embeddings is None or self._index is None:
-            return {}
-        embeddings = self.embeddings
-        try:
-            vectors = await asyncio.gather(*(embeddings.aembed_query(q) for q in queries))
-        except Exception as exc:
-            raise MemoryStoreError(f"embedding a search query failed: {exc}") from exc
-        return dict(zip(queries, normalize(vectors, self._index.dims), strict=True))
-
     # ------------------------------------------------------------------ writes
+
+    def _embed_puts(self, puts: Sequence[PutOp]) -> dict[str, FloatArray]:
+        return self._embedder.embed_puts(puts) if self._embedder is not None else {}
 
     def _prepare(self, puts: Sequence[PutOp], vectors: dict[str, FloatArray]) -> list[_Prepared]:
         prepared = []
@@ -339,7 +276,7 @@ class MemoryStore(BaseStore):
             if op.value is None:
                 prepared.append(_Prepared(op.namespace, op.key, None, None))
                 continue
-            texts = self._texts(op)
+            texts = self._embedder.texts(op) if self._embedder is not None else []
             rows = np.stack([vectors[t] for t in texts]) if texts else None
             prepared.append(_Prepared(op.namespace, op.key, dict(op.value), rows))
         return prepared
@@ -358,6 +295,8 @@ class MemoryStore(BaseStore):
             items = self._data.get(put.namespace)
             old = items.get(put.key) if items is not None else None
             old_labels = old.labels if old is not None else []
+            if old is not None and old_labels:
+                self._field_index.remove(old.item.value, old_labels)
             if put.value is None:
                 if old is not None and items is not None:
                     self._release(old_labels)
@@ -392,6 +331,7 @@ class MemoryStore(BaseStore):
                 assert put.vectors is not None
                 for label in new_labels:
                     self._owners[label] = record
+                self._field_index.add(put.value, new_labels)
                 labels.extend(new_labels)
                 groups.extend([group] * len(new_labels))
                 rows.append(put.vectors)
@@ -474,9 +414,20 @@ class MemoryStore(BaseStore):
                    if ns in self._ns_ids]  # fmt: skip
             allowed = np.isin(index.groups, np.asarray(ids, dtype=np.int32))
         predicate = None
-        if op.filter:
-            flt, owners = op.filter, self._owners
-            predicate = lambda label: self._matches(owners[label].item, flt)  # noqa: E731
+        rest: dict[str, Any] = {}
+        for name, wanted_value in (op.filter or {}).items():
+            target = _equality_target(wanted_value)
+            if target is None:
+                rest[name] = wanted_value
+                continue
+            # Equality on a top-level field: answered from the field index as a mask.
+            mask = np.zeros(len(index.groups), dtype=bool)
+            matching = self._field_index.labels(name, target, self._indexed_values)
+            mask[np.fromiter(matching, dtype=np.int64, count=len(matching))] = True
+            allowed = mask if allowed is None else allowed & mask
+        if rest:
+            owners = self._owners
+            predicate = lambda label: self._matches(owners[label].item, rest)  # noqa: E731
         k = wanted
         while True:
             labels, scores, strategy = index.search(query, k, allowed, predicate)
@@ -493,6 +444,12 @@ class MemoryStore(BaseStore):
         span.set_attribute("sophia.memory.ef", max(index.ef_search, k))
         span.set_attribute("sophia.memory.strategy", strategy)
         return list(best.values())[:wanted]
+
+    def _indexed_values(self) -> Iterator[tuple[Mapping[str, Any], list[int]]]:
+        for items in self._data.values():
+            for record in items.values():
+                if record.labels:
+                    yield record.item.value, record.labels
 
     def _unscored(self, op: SearchOp, count: int) -> list[SearchItem]:
         # InMemoryStore pads a short vector result with matching items that have no vector.
@@ -560,7 +517,7 @@ class MemoryStore(BaseStore):
         ]  # fmt: skip
         return {
             "version": _SNAPSHOT_VERSION,
-            "fields": [p for p, _ in self._fields],
+            "fields": self._embedder.fields if self._embedder is not None else [],
             "index": self._index.state() if self._index is not None else None,
             "namespaces": [list(ns) for ns in self._ns_list],
             "items": records,
@@ -603,6 +560,7 @@ class MemoryStore(BaseStore):
                     )
                 self._index = HnswIndex.load(snap, state, **self._params)
             self._data, self._owners, self._unindexed = {}, {}, {}
+            self._field_index.clear()
             self._ns_list = [tuple(ns) for ns in meta["namespaces"]]
             self._ns_ids = {ns: i for i, ns in enumerate(self._ns_list)}
             for ns_id, key, value, created, updated, labels in meta["items"]:
@@ -645,6 +603,15 @@ def _search_item(item: Item, score: float | None) -> SearchItem:
         namespace=item.namespace, key=item.key, value=item.value,
         created_at=item.created_at, updated_at=item.updated_at, score=score,
     )  # fmt: skip
+
+
+def _equality_target(condition: Any) -> Any:
+    """The value a filter condition requires by equality, if the field index can answer it."""
+    if isinstance(condition, dict):
+        if set(condition) != {"$eq"}:
+            return None
+        condition = condition["$eq"]
+    return condition if FieldIndex.usable(condition) else None
 
 
 def _queries(ops: Sequence[Op]) -> list[str]:

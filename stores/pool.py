@@ -2,14 +2,15 @@
 
 The pool promises:
 
-- at most ``max_size`` connections exist at any time (open, opening or being closed);
+- at most ``max_size`` connections exist at any time (open, opening or being closed),
+  except that a login abandoned at its timeout is closed only when its thread returns;
 - a connection is used by one task at a time (``acquire()`` hands out a `Lease`);
 - idle connections are reused last-in first-out, so the warm ones stay warm;
 - ``acquire()`` waits at most ``acquire_timeout_s`` and then raises `PoolTimeoutError`
   naming the pool's size, how many are in use and how many tasks wait;
 - connections older than ``max_lifetime_s`` or idle longer than ``max_idle_s`` are closed
-  instead of reused; one idle longer than ``health_check_after_s`` is pinged first and
-  replaced if the ping fails;
+  instead of reused (a reaper task also closes such idle ones in the background); one
+  idle longer than ``health_check_after_s`` is pinged first and replaced if the ping fails;
 - a connection whose call was cancelled or timed out mid-flight, or that raised an error
   the connector classifies as a disconnect, is discarded (closed once its thread is done),
   never handed out again;
@@ -171,6 +172,7 @@ class ConnectionPool(Generic[C]):
         self._opened = False
         self._background: set[asyncio.Task[None]] = set()
         self._all_returned: asyncio.Event | None = None
+        self._reaper: asyncio.Task[None] | None = None
         self.metrics = PoolMetrics(self.name, system)
 
     # lifecycle -------------------------------------------------------------------------
@@ -197,12 +199,40 @@ class ConnectionPool(Generic[C]):
         if errors:
             await self.close()
             raise errors[0]
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+
+    async def _reap_forever(self) -> None:
+        """Close idle connections past their idle or total lifetime, without waiting for demand."""
+        period = min(max(min(self.max_idle_s, self.max_lifetime_s) / 2, 0.05), 30.0)
+        while not self._closed:
+            await asyncio.sleep(period)
+            self.reap()
+
+    def reap(self) -> int:
+        """Close idle connections that outlived ``max_idle_s`` or ``max_lifetime_s`` now.
+
+        Returns how many were closed. The reaper task calls this periodically.
+        """
+        now = time.monotonic()
+        expired = [
+            e
+            for e in self._idle
+            if now - e.last_used > self.max_idle_s or now - e.created > self.max_lifetime_s
+        ]
+        if expired:
+            self._idle = [e for e in self._idle if e not in expired]
+            for entry in expired:
+                self._discard(entry)
+            self._publish()
+        return len(expired)
 
     async def close(self, timeout_s: float | None = None) -> None:
         """Refuse new acquires, wait for leased connections (up to a timeout), close all."""
         if self._closed:
             return
         self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_exception(PoolClosedError(f"pool {self.name!r} was closed"))

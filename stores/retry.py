@@ -1,4 +1,8 @@
-"""Retries with tenacity: which errors are transient, and the jittered backoff policy.
+"""Error classification and retries with tenacity.
+
+Which errors are transient (worth a retry: `is_transient`), which say a dependency is
+unhealthy (count against a circuit breaker: `default_is_failure`), and the jittered
+backoff policy.
 
 `is_transient` is the one retry predicate of the engine: guards use it through
 `async_retrying`, and LangGraph node retries use it through `langgraph_retry_policy`.
@@ -29,6 +33,7 @@ from tenacity.wait import wait_base
 from stores.errors import (
     CircuitOpenError,
     ConfigurationError,
+    InvalidInputError,
     PoolTimeoutError,
     QueryError,
     UnknownIdentifierError,
@@ -65,6 +70,54 @@ _SNOWFLAKE_HTTP_BASE = 290000
 
 # The client libraries are looked up, not imported: an exception of a module that was never
 # imported cannot have been raised, and importing the connector costs about a second.
+
+
+def caused_by_open_breaker(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised because of, a `CircuitOpenError` (``__cause__`` chain).
+
+    Stores wrap errors in their own (a pool turns an open breaker during connect into
+    `WarehouseUnavailableError`); the open breaker must still be recognised.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CircuitOpenError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__
+    return False
+
+
+def default_is_failure(exc: BaseException) -> bool:
+    """Whether an exception says the dependency is unhealthy (counts against the breaker).
+
+    Errors that are the caller's fault (a rejected statement, an unknown identifier, bad
+    arguments) prove the dependency answered, so they are not failures; neither is an
+    open breaker further down, so one outage does not trip every breaker above it.
+    Everything else (connection errors, timeouts, server errors) is a failure.
+    """
+    caller_errors: tuple[type[BaseException], ...] = (
+        QueryError,
+        UnknownIdentifierError,
+        InvalidInputError,
+        CircuitOpenError,
+        ValueError,
+        TypeError,
+        LookupError,
+    )
+    if isinstance(exc, caller_errors) or caused_by_open_breaker(exc):
+        return False
+    # An exception of a module never imported cannot be raised: look it up, don't import it.
+    sf_errors = sys.modules.get("snowflake.connector.errors")
+    if sf_errors is None:
+        return True
+    sql_errors = (
+        sf_errors.ProgrammingError,
+        sf_errors.DataError,
+        sf_errors.IntegrityError,
+        sf_errors.NotSupportedError,
+    )
+    return not isinstance(exc, sql_errors)
 
 
 def _is_transient_snowflake(exc: BaseException) -> bool | None:
@@ -114,10 +167,11 @@ def is_transient(exc: BaseException) -> bool:
     errno, temporary DNS failures, Redis connection/timeout errors (not authentication),
     Snowflake `OperationalError` and the connector's retryable errnos and HTTP statuses
     (408, 429, 5xx), and our `WarehouseUnavailableError` and `PoolTimeoutError`. False for
-    `CircuitOpenError` (never retried), `QueryError`, `UnknownIdentifierError`, programming
-    errors (ValueError, TypeError, ...) and anything else.
+    `CircuitOpenError` (never retried, even when wrapped: any error caused by one),
+    `QueryError`, `UnknownIdentifierError`, programming errors (ValueError, TypeError, ...)
+    and anything else.
     """
-    if isinstance(exc, CircuitOpenError | QueryError | UnknownIdentifierError):
+    if isinstance(exc, QueryError | UnknownIdentifierError) or caused_by_open_breaker(exc):
         return False
     if isinstance(exc, WarehouseUnavailableError | PoolTimeoutError):
         return True

@@ -19,8 +19,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from stores.breaker import BreakerState, CircuitBreaker, default_is_failure
+from stores.breaker import BreakerState, CircuitBreaker
 from stores.errors import CircuitOpenError, ConfigurationError, QueryError
+from stores.retry import default_is_failure
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
@@ -227,6 +228,9 @@ def test_non_failures_are_ignored_by_default(clock: FakeClock) -> None:
     assert default_is_failure(ValueError("bad arg")) is False
     assert default_is_failure(ConnectionResetError()) is True
     assert default_is_failure(TimeoutError()) is True
+    wrapped = ConnectionError("pool: cannot connect")
+    wrapped.__cause__ = CircuitOpenError("inner", 1.0)
+    assert default_is_failure(wrapped) is False  # an open breaker below is not our failure
 
 
 def test_custom_is_failure(clock: FakeClock) -> None:

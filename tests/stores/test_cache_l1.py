@@ -69,9 +69,7 @@ def test_bounds_hold_and_reads_never_return_stale_or_wrong_values(
         assert len(core) <= max_entries
         assert core.bytes <= max_bytes
         assert core.bytes == sum(
-            len(k) + len(v) + ENTRY_OVERHEAD_BYTES
-            for k, (v, _) in truth.items()
-            if k in core
+            len(k) + len(v) + ENTRY_OVERHEAD_BYTES for k, (v, _) in truth.items() if k in core
         )
 
 

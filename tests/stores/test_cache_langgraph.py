@@ -113,3 +113,18 @@ async def test_sync_invoke_from_a_worker_thread_uses_both_tiers(
         assert runs == [7]
         keys = [k async for k in raw_redis.scan_iter(match=f"{key_prefix}langgraph:*")]
         assert len(keys) == 1  # written through to Redis from the worker thread
+
+
+async def test_sync_calls_on_the_loop_thread_fall_back_to_l1(
+    redis_server: RedisServer, key_prefix: str, raw_redis: aioredis.Redis
+) -> None:
+    async with TieredCache(redis_server.url, key_prefix=key_prefix) as cache:
+        lg_cache = cache.as_langgraph_cache()
+        key = (("__pregel_ns_writes", "node"), "abc")
+        writes = [("y", 1)]
+        as_serde_returns = lg_cache.serde.loads_typed(lg_cache.serde.dumps_typed(writes))
+        lg_cache.set({key: (writes, 30)})  # on the loop's thread: no deadlock, L1 only
+        assert lg_cache.get([key]) == {key: as_serde_returns}
+        assert [k async for k in raw_redis.scan_iter(match=f"{key_prefix}*")] == []
+        lg_cache.clear([("__pregel_ns_writes",)])
+        assert lg_cache.get([key]) == {}

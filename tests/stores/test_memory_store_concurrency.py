@@ -61,6 +61,9 @@ def test_threaded_searches_during_writes_and_resizes() -> None:
             while not done.is_set() or count < 20:
                 check(store.search(("d",), query=f"shared topic{count % 11}", limit=10), dead)
                 check(store.search((), query="item7", filter={"key": {"$ne": "x"}}, limit=5), dead)
+                hits = store.search((), query="item7", filter={"key": f"w0-{count % 500}"})
+                check(hits, dead)
+                assert all(h.key == f"w0-{count % 500}" for h in hits)
                 count += 1
         except BaseException as exc:
             errors.append(exc)

@@ -145,3 +145,28 @@ def test_scores_are_cosine_similarities() -> None:
     hits = store.search(("d",), query="q")
     assert [h.key for h in hits] == ["a", "b", "c"]
     assert np.allclose([h.score or 0.0 for h in hits], [1.0, 0.0, -1.0], atol=1e-5)
+
+
+def test_equality_filters_stay_correct_across_updates_and_deletes() -> None:
+    store = hnsw_store()
+    store.put_many([(("d",), str(i), {"text": f"shared {words(i)}", "company": f"c{i % 10}",
+                     "tier": i % 3, "vip": i % 2 == 0}) for i in range(2000)])  # fmt: skip
+    # First use builds the field index; later writes must keep it current.
+    hits = store.search(("d",), query="shared", filter={"company": "c1"}, limit=300)
+    assert len(hits) == 200 and {h.value["company"] for h in hits} == {"c1"}
+    store.put(("d",), "1", {"text": "moved", "company": "c2", "tier": 0, "vip": False})
+    store.delete(("d",), "11")
+    store.put(("d",), "new", {"text": "shared newcomer", "company": "c1", "tier": 2, "vip": True})
+    keys = {
+        h.key for h in store.search(("d",), query="shared", filter={"company": "c1"}, limit=300)
+    }
+    assert "1" not in keys and "11" not in keys and "new" in keys and len(keys) == 199
+    assert "1" in {h.key for h in store.search(("d",), query="moved", filter={"company": "c2"})}
+    both = store.search(("d",), query="shared", filter={"company": {"$eq": "c3"}, "tier": 0,
+                        "vip": False}, limit=300)  # fmt: skip
+    expected = {str(i) for i in range(2000) if i % 10 == 3 and i % 3 == 0 and i % 2 == 1}
+    assert {h.key for h in both} == expected
+    mixed = store.search(("d",), query="shared", filter={"company": "c4", "tier": {"$gt": 0}},
+                         limit=300)  # fmt: skip
+    assert {h.key for h in mixed} == {str(i) for i in range(2000) if i % 10 == 4 and i % 3}
+    assert store.search(("d",), query="shared", filter={"company": "nobody"}) == []

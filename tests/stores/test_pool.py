@@ -191,3 +191,18 @@ async def test_guard_sees_every_blocking_call(backend: DuckDBBackend) -> None:
 async def test_invalid_sizes_are_refused(backend: DuckDBBackend) -> None:
     with pytest.raises(ValueError):
         ConnectionPool(backend, min_size=3, max_size=2)
+
+
+async def test_reaper_closes_idle_connections_past_their_idle_lifetime(
+    backend: DuckDBBackend,
+) -> None:
+    async with ConnectionPool(backend, min_size=2, max_size=2, max_idle_s=0.05) as pool:
+        assert pool.stats()["idle"] == 2
+        for _ in range(500):  # bounded wait for the background reaper
+            if pool.stats()["size"] == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert pool.stats()["idle"] == 0 and pool.stats()["size"] == 0
+        assert pool.stats()["discarded"] == 2
+        async with pool.acquire() as lease:  # demand opens a new one
+            assert await lease.run(select, 3) == 3

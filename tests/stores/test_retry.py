@@ -70,6 +70,19 @@ NOT_TRANSIENT: list[BaseException] = [
 ]
 
 
+def _wrapped_open_breaker() -> BaseException:
+    try:
+        try:
+            raise CircuitOpenError("warehouse", 3.0)
+        except CircuitOpenError as exc:
+            raise WarehouseUnavailableError("pool: cannot connect") from exc
+    except WarehouseUnavailableError as wrapped:
+        return wrapped
+
+
+NOT_TRANSIENT.append(_wrapped_open_breaker())
+
+
 @pytest.mark.parametrize("exc", TRANSIENT, ids=lambda e: type(e).__name__)
 def test_transient_errors(exc: BaseException) -> None:
     assert is_transient(exc) is True

@@ -207,7 +207,7 @@ async def test_hung_statement_times_out_and_its_connection_is_dropped(
 ) -> None:
     async with Warehouse.open(emu.url, min_size=1, max_size=1, query_timeout_s=0.5) as wh:
         emu.fail("hang")
-        with pytest.raises(QueryTimeoutError, match="0.5s"):
+        with pytest.raises(QueryTimeoutError, match=r"within 0\.5s"):
             await wh.query("SELECT 1")
         assert wh.stats()["in_use"] == 0
         emu.recover()
