@@ -82,7 +82,6 @@ async def _engine(emu: WarehouseEmulator, fast_calls: int, rng: random.Random) -
         min_size=1,
         max_size=4,
         guard=guard,
-        acquire_timeout_s=TIMEOUT_S,
         close_timeout_s=1.0,
     ) as wh:
         await wh.query(SQL, ("D0001",))

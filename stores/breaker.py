@@ -218,6 +218,8 @@ class CircuitBreaker:
         self._clock = clock
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        self._pending: deque[tuple[BreakerState, BreakerState]] = deque()
+        self._emit_lock = threading.Lock()
         self._state = BreakerState.CLOSED
         self._generation = 0
         # Sliding window of (failed, slow) outcomes with running counts.
@@ -253,11 +255,10 @@ class CircuitBreaker:
     @property
     def state(self) -> BreakerState:
         """The current state; an open breaker whose wait is over reports ``half_open``."""
-        events: list[tuple[BreakerState, BreakerState]] = []
         with self._lock:
-            self._maybe_half_open(self._clock(), events)
+            self._maybe_half_open(self._clock())
             state = self._state
-        self._emit(events)
+        self._drain_events()
         return state
 
     def peek_state(self) -> BreakerState:
@@ -297,10 +298,9 @@ class CircuitBreaker:
 
     def stats(self) -> dict[str, Any]:
         """A snapshot: state, window rates, totals, and when the state last changed."""
-        events: list[tuple[BreakerState, BreakerState]] = []
         with self._lock:
             now = self._clock()
-            self._maybe_half_open(now, events)
+            self._maybe_half_open(now)
             n = len(self._window)
             snapshot: dict[str, Any] = {
                 "name": self.name,
@@ -315,17 +315,16 @@ class CircuitBreaker:
                 "state_changed_at": self._changed_at_wall,
                 "state_changed_ago_s": max(0.0, now - self._changed_at),
             }
-        self._emit(events)
+        self._drain_events()
         return snapshot
 
     # -- bookkeeping (under the lock) ----------------------------------------------------
 
     def _acquire(self) -> _Ticket:
-        events: list[tuple[BreakerState, BreakerState]] = []
         ticket: _Ticket | None = None
         with self._lock:
             now = self._clock()
-            self._maybe_half_open(now, events)
+            self._maybe_half_open(now)
             if self._state is BreakerState.CLOSED:
                 ticket = _Ticket(self._generation, False, now)
             elif (
@@ -337,7 +336,7 @@ class CircuitBreaker:
             else:
                 self._counts["rejections"] += 1
                 state, retry_after = self._state, self._retry_after(now)
-        self._emit(events)
+        self._drain_events()
         if ticket is None:
             self._instruments.record_call(self.name, "rejected")
             span = trace.get_current_span()
@@ -347,31 +346,33 @@ class CircuitBreaker:
         return ticket
 
     def _record(self, ticket: _Ticket, exc: BaseException | None) -> None:
-        events: list[tuple[BreakerState, BreakerState]] = []
-        outcome = "success"
+        outcome = self._classify(exc)
         with self._lock:
             now = self._clock()
             slow = now - ticket.started >= self.settings.slow_call_s
-            if exc is not None and not isinstance(exc, Exception):
-                outcome = "cancelled"  # cancellation, GeneratorExit, KeyboardInterrupt
-            elif exc is not None and not self._is_failure(exc):
-                outcome = "ignored"
-            elif exc is not None:
-                outcome = "failure"
             self._counts["calls"] += 1
             self._counts[{"success": "successes", "failure": "failures"}.get(outcome, outcome)] += 1
             self._counts["slow_calls"] += slow
             if ticket.generation == self._generation:
                 if self._state is BreakerState.CLOSED and outcome in ("success", "failure"):
-                    self._record_closed(outcome == "failure", slow, now, events)
+                    self._record_closed(outcome == "failure", slow, now)
                 elif self._state is BreakerState.HALF_OPEN and ticket.trial:
-                    self._record_trial(outcome, slow, now, events)
-        self._emit(events)
+                    self._record_trial(outcome, slow, now)
+        self._drain_events()
         self._instruments.record_call(self.name, outcome)
 
-    def _record_closed(
-        self, failed: bool, slow: bool, now: float, events: list[tuple[BreakerState, BreakerState]]
-    ) -> None:
+    def _classify(self, exc: BaseException | None) -> str:
+        if exc is None:
+            return "success"
+        if not isinstance(exc, Exception):
+            return "cancelled"  # cancellation, GeneratorExit, KeyboardInterrupt, SystemExit
+        try:
+            return "failure" if self._is_failure(exc) else "ignored"
+        except Exception:
+            log.exception("circuit breaker %r: is_failure raised; counting a failure", self.name)
+            return "failure"
+
+    def _record_closed(self, failed: bool, slow: bool, now: float) -> None:
         if len(self._window) == self._window.maxlen:
             old_failed, old_slow = self._window[0]
             self._window_failures -= old_failed
@@ -386,37 +387,33 @@ class CircuitBreaker:
         if self.settings.slow_call_rate_threshold < 1.0:
             tripped = tripped or self._window_slow / n >= self.settings.slow_call_rate_threshold
         if tripped:
-            self._open(now, events)
+            self._open(now)
 
-    def _record_trial(
-        self, outcome: str, slow: bool, now: float, events: list[tuple[BreakerState, BreakerState]]
-    ) -> None:
+    def _record_trial(self, outcome: str, slow: bool, now: float) -> None:
         slow_counts = slow and self.settings.slow_call_rate_threshold < 1.0
         if outcome == "failure" or (outcome == "success" and slow_counts):
             self._reopen_count += 1
-            self._open(now, events)
+            self._open(now)
         elif outcome == "success":
             self._trial_successes += 1
             if self._trial_successes >= self.settings.half_open_permits:
-                self._transition(BreakerState.CLOSED, now, events)
+                self._transition(BreakerState.CLOSED, now)
         else:  # cancelled or ignored: give the permit back for another trial
             self._trials_admitted -= 1
 
-    def _open(self, now: float, events: list[tuple[BreakerState, BreakerState]]) -> None:
+    def _open(self, now: float) -> None:
         s = self.settings
         wait = s.open_wait_s * s.open_wait_multiplier**self._reopen_count
         self._open_wait = min(wait, s.max_open_wait_s)
         self._opened_at = now
-        self._transition(BreakerState.OPEN, now, events)
+        self._transition(BreakerState.OPEN, now)
 
-    def _maybe_half_open(self, now: float, events: list[tuple[BreakerState, BreakerState]]) -> None:
+    def _maybe_half_open(self, now: float) -> None:
         if self._state is BreakerState.OPEN and now >= self._opened_at + self._open_wait:
-            self._transition(BreakerState.HALF_OPEN, now, events)
+            self._transition(BreakerState.HALF_OPEN, now)
 
-    def _transition(
-        self, new: BreakerState, now: float, events: list[tuple[BreakerState, BreakerState]]
-    ) -> None:
-        events.append((self._state, new))
+    def _transition(self, new: BreakerState, now: float) -> None:
+        self._pending.append((self._state, new))
         self._state = new
         self._generation += 1
         self._changed_at = now
@@ -434,18 +431,36 @@ class CircuitBreaker:
             return max(0.0, self._opened_at + self._open_wait - now)
         return 0.0
 
-    def _emit(self, events: list[tuple[BreakerState, BreakerState]]) -> None:
-        if not events:
-            return
-        listeners = list(self._listeners)
-        for old, new in events:
-            log.info("circuit breaker %r: %s -> %s", self.name, old.value, new.value)
-            self._instruments.record_transition(self.name, old.value, new.value)
-            for listener in listeners:
-                try:
-                    listener(self.name, old, new)
-                except Exception:
-                    log.exception("circuit breaker %r: state listener failed", self.name)
+    def _drain_events(self) -> None:
+        """Fire queued transitions in order, outside the state lock.
+
+        One thread drains at a time (a non-blocking lock), so listeners see transitions
+        in the order they happened even when several threads cause them; a thread that
+        finds another draining leaves its events to it. A listener that makes calls on
+        the breaker itself cannot deadlock: its transitions are drained by the loop.
+        """
+        while self._pending:
+            if not self._emit_lock.acquire(blocking=False):
+                return
+            try:
+                while True:
+                    with self._lock:
+                        if not self._pending:
+                            break
+                        old, new = self._pending.popleft()
+                        listeners = list(self._listeners)
+                    self._fire(old, new, listeners)
+            finally:
+                self._emit_lock.release()
+
+    def _fire(self, old: BreakerState, new: BreakerState, listeners: list[Listener]) -> None:
+        log.info("circuit breaker %r: %s -> %s", self.name, old.value, new.value)
+        self._instruments.record_transition(self.name, old.value, new.value)
+        for listener in listeners:
+            try:
+                listener(self.name, old, new)
+            except Exception:
+                log.exception("circuit breaker %r: state listener failed", self.name)
 
 
 class Protected:

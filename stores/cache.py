@@ -5,11 +5,10 @@ longer than the namespace TTL) -> the loader. Writes go to both tiers. Values ar
 encoded once with `stores.serialization` (msgpack + ext types, never pickle); bytes in
 Redis that are not ours count as a miss (``foreign_values`` in `stats()`).
 
-Both tiers are aiocache backends: the L1 is `stores.cache_l1.TinyLfuCache`, the L2 is
-aiocache's `RedisCache` on redis-py's asyncio client with a bounded, blocking connection
-pool and short socket timeouts. Batched reads are one round trip: a small Lua script
-(EVALSHA) returns every key's value and PTTL, so promotions know the remaining TTL;
-batched writes are aiocache's pipelined MSET + PEXPIRE, one round trip per batch.
+Both tiers are aiocache backends: the L1 is `stores.cache_l1.TinyLfuCache`, the L2
+(`stores.cache_l2.RedisTier`) is aiocache's `RedisCache` on redis-py's asyncio client
+with a bounded connection pool and short socket timeouts. A batch of keys costs one
+round trip to Redis, reading (values + PTTLs by one script) or writing (pipelined MSET).
 
 Redis is optional and never fatal: a refused connection, a timeout or an open circuit
 (`CircuitOpenError` from the `guard`) marks Redis down for a back-off period (doubling
@@ -30,28 +29,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
 
-from aiocache import RedisCache
 from opentelemetry import metrics, trace
-from redis.asyncio import BlockingConnectionPool
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stores import serialization
 from stores.cache_l1 import TinyLfuCache
+from stores.cache_l2 import RedisTier, RedisUnavailable
 from stores.cache_stats import CacheStats, RedisHealth
-from stores.errors import (
-    CacheSerializationError,
-    CircuitOpenError,
-    ConfigurationError,
-    UnknownNamespaceError,
-)
+from stores.errors import CacheSerializationError, ConfigurationError, UnknownNamespaceError
 
 if TYPE_CHECKING:
     from stores.langgraph_cache import LangGraphCache
@@ -69,26 +58,7 @@ DEFAULT_TTLS: dict[str, float] = {
 """Namespace -> default TTL in seconds (DESIGN.md)."""
 
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_UNAVAILABLE_ERRORS = (
-    RedisConnectionError, RedisTimeoutError, OSError, TimeoutError, CircuitOpenError,
-)  # fmt: skip
 _MISS: Any = object()
-_MGET_PTTL_LUA = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  out[2 * i - 1] = redis.call('GET', key)
-  out[2 * i] = redis.call('PTTL', key)
-end
-return out
-"""
-
-
-class _RedisUnavailable(Exception):
-    """Internal: the L2 call was skipped or failed; the caller degrades to L1/loader."""
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 class TieredCache:
@@ -125,15 +95,15 @@ class TieredCache:
             self.register_namespace(name, ttl)
         self._l1_max_entries = l1_max_entries
         self._l1_max_bytes = l1_max_bytes
-        self._pool_size = redis_pool_size
-        self._timeout_s = redis_timeout_s
         self._batch_size = max(1, batch_size)
         self._lock_ttl_s = lock_ttl_s
         self._l1: TinyLfuCache | None = None
-        self._l2: Any = None  # aiocache RedisCache (untyped)
-        self._mget_script: Any = None  # redis-py Script (EVALSHA, reloads after a restart)
         self._health = RedisHealth(configured=redis_url is not None, backoff_s=backoff_s,
                                    max_backoff_s=max_backoff_s)  # fmt: skip
+        self._l2 = None if redis_url is None else RedisTier(
+            redis_url, self._health, pool_size=redis_pool_size, timeout_s=redis_timeout_s,
+            guard=guard,
+        )  # fmt: skip
         self._stats = CacheStats()
         self._inflight: dict[str, asyncio.Task[Any]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -153,12 +123,8 @@ class TieredCache:
         self._l1 = TinyLfuCache(self._l1_max_entries, self._l1_max_bytes, timeout=None)
         self._l1.core.listener = self._on_l1_drop
         self._stats.register_metrics(self._meter, self._meter_key, self._l1.core, self._health)
-        if self.redis_url is not None:
-            self._l2 = self._open_redis(self.redis_url)
-            try:
-                await self._l2_call(self._l2.raw, "ping")
-            except _RedisUnavailable:
-                log.warning("Redis at %s is unreachable; serving L1 only for now", self._safe_url)
+        if self._l2 is not None:
+            await self._l2.open()
         return self
 
     async def __aexit__(
@@ -171,54 +137,9 @@ class TieredCache:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._inflight.clear()
         if self._l2 is not None:
-            l2, self._l2 = self._l2, None
-            try:
-                # aiocache's close() calls redis-py's deprecated close(); aclose() also
-                # disconnects the pool (aiocache sets auto_close_connection_pool).
-                await l2.client.aclose()
-            except Exception:  # closing a dead connection pool is not worth failing for
-                log.debug("closing the Redis client failed", exc_info=True)
+            await self._l2.close()
         self._stats.unregister_metrics()
         self.loop = None
-
-    def _open_redis(self, url: str) -> Any:
-        parsed = urlparse(url)
-        if parsed.scheme not in {"redis", "rediss"} or not parsed.hostname:
-            raise ConfigurationError(f"not a redis:// URL: {self._safe_url!r}")
-        path = parsed.path.strip("/")
-        try:
-            db = int(path or 0)
-        except ValueError as exc:
-            raise ConfigurationError(f"bad Redis database number in URL: {path!r}") from exc
-        pool_kwargs: dict[str, Any] = {
-            "socket_timeout": self._timeout_s,
-            "timeout": max(1.0, 4 * self._timeout_s),  # wait for a free pooled connection
-        }
-        if parsed.username:
-            pool_kwargs["username"] = unquote(parsed.username)
-        return RedisCache(
-            serializer=serialization.SafeSerializer(),
-            endpoint=parsed.hostname,
-            port=parsed.port or 6379,
-            db=db,
-            password=unquote(parsed.password) if parsed.password else None,
-            pool_max_size=self._pool_size,
-            create_connection_timeout=self._timeout_s,
-            ssl=parsed.scheme == "rediss",
-            connection_pool_class=BlockingConnectionPool,
-            connection_pool_kwargs=pool_kwargs,
-            timeout=None,  # socket timeouts bound each call; the guard may add its own
-        )
-
-    @property
-    def _safe_url(self) -> str:
-        """The Redis URL without credentials, for messages."""
-        parsed = urlparse(self.redis_url or "")
-        if parsed.password is None and parsed.username is None:
-            return self.redis_url or ""
-        host = parsed.hostname or ""
-        netloc = f"{host}:{parsed.port}" if parsed.port else host
-        return parsed._replace(netloc=netloc).geturl()
 
     # -- namespaces ---------------------------------------------------------------------
 
@@ -405,9 +326,11 @@ class TieredCache:
 
     async def _l2_many(self, rkeys: list[str], namespace: str, ns_ttl: float) -> dict[str, Any]:
         """Values found in Redis for `rkeys` (one round trip), promoted to L1."""
+        if self._l2 is None:
+            return {}
         try:
-            raws, pttls = await self._l2_call(self._mget_with_ttl, rkeys)
-        except _RedisUnavailable:
+            raws, pttls = await self._l2.get_with_ttl(rkeys)
+        except RedisUnavailable:
             return {}
         found: dict[str, Any] = {}
         for rkey, raw, pttl in zip(rkeys, raws, pttls, strict=True):
@@ -423,14 +346,6 @@ class TieredCache:
             remaining = ns_ttl if pttl < 0 else min(pttl / 1000.0, ns_ttl)
             self.l1.core.set(rkey, bytes(raw), remaining)
         return found
-
-    async def _mget_with_ttl(self, rkeys: list[str]) -> tuple[list[Any], list[int]]:
-        # One EVALSHA: each key's value and remaining TTL, atomically, in one round trip
-        # (measured ~1.5x faster than a MULTI/EXEC pipeline of MGET + PTTLs).
-        if self._mget_script is None:
-            self._mget_script = self._l2.client.register_script(_MGET_PTTL_LUA)
-        flat = await self._mget_script(keys=rkeys)
-        return list(flat[0::2]), [int(p) for p in flat[1::2]]
 
     # -- writes -------------------------------------------------------------------------
 
@@ -475,13 +390,8 @@ class TieredCache:
         for i in range(0, len(encoded), self._batch_size):
             chunk = encoded[i : i + self._batch_size]
             try:
-                if len(chunk) == 1:
-                    await self._l2_call(self._l2.set, chunk[0][0], chunk[0][1], ttl=float(ttl),
-                                        dumps_fn=_identity)  # fmt: skip
-                else:
-                    await self._l2_call(self._l2.multi_set, chunk, ttl=float(ttl),
-                                        dumps_fn=_identity)  # fmt: skip
-            except _RedisUnavailable:
+                await self._l2.set_many(chunk, ttl)
+            except RedisUnavailable:
                 self._health.dropped_writes += len(chunk)
 
     async def delete(self, key: str, namespace: str) -> None:
@@ -491,8 +401,8 @@ class TieredCache:
         self.l1.core.delete(rkey)
         if self._l2 is not None:
             try:
-                await self._l2_call(self._l2.delete, rkey)
-            except _RedisUnavailable:
+                await self._l2.delete(rkey)
+            except RedisUnavailable:
                 self._health.dropped_writes += 1
 
     async def clear(self, namespace: str, key_prefix: str = "") -> None:
@@ -502,20 +412,9 @@ class TieredCache:
         self.l1.core.clear(prefix)
         if self._l2 is not None:
             try:
-                await self._l2_call(self._scan_delete, prefix)
-            except _RedisUnavailable:
+                await self._l2.delete_prefix(prefix)
+            except RedisUnavailable:
                 self._health.dropped_writes += 1
-
-    async def _scan_delete(self, prefix: str) -> None:
-        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
-        batch: list[bytes] = []
-        async for rkey in self._l2.client.scan_iter(match=pattern, count=500):
-            batch.append(rkey)
-            if len(batch) >= 500:
-                await self._l2.client.unlink(*batch)
-                batch.clear()
-        if batch:
-            await self._l2.client.unlink(*batch)
 
     async def warm(
         self, namespace: str, keys: Sequence[str],
@@ -539,59 +438,16 @@ class TieredCache:
                 loaded += len(values)
         return {"cached": cached, "loaded": loaded}
 
-    # -- Redis plumbing -----------------------------------------------------------------
-
-    async def _l2_call(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        if not self._health.should_try():
-            self._health.skipped += 1
-            raise _RedisUnavailable("redis is backing off")
-        try:
-            if self.guard is not None:
-                result = await self.guard.run(fn, *args, **kwargs)
-            else:
-                result = await fn(*args, **kwargs)
-        except _UNAVAILABLE_ERRORS as exc:
-            was_up = self._health.up
-            self._health.failure(exc)
-            log.log(
-                logging.WARNING if was_up else logging.DEBUG,
-                "Redis unavailable (%r); serving L1 + loader, next try in %.1fs",
-                exc, self._health.retry_in_s(),
-            )  # fmt: skip
-            await self._drop_connections()
-            raise _RedisUnavailable(str(exc)) from exc
-        except Exception as exc:  # e.g. a ResponseError: not an outage, but never fatal
-            self._health.error(exc)
-            log.warning("Redis call failed: %r", exc)
-            raise _RedisUnavailable(str(exc)) from exc
-        self._health.success()
-        return result
-
-    async def _drop_connections(self) -> None:
-        # Pooled sockets to a restarted server are dead; drop idle ones so the trial
-        # call after the back-off connects afresh.
-        if self._l2 is not None:
-            try:
-                await self._l2.client.connection_pool.disconnect(inuse_connections=False)
-            except Exception:
-                log.debug("dropping pooled Redis connections failed", exc_info=True)
+    # -- cross-process load lock ---------------------------------------------------------
 
     async def _acquire_lock(self, rkey: str) -> str | None:
         if self._lock_ttl_s is None or self._l2 is None:
             return None
-        token = secrets.token_hex(8)
-        try:
-            await self._l2_call(self._l2.add, f"{rkey}:lock", token, ttl=float(self._lock_ttl_s),
-                                dumps_fn=_identity)  # fmt: skip
-        except (_RedisUnavailable, ValueError):
-            return None
-        return token
+        return await self._l2.try_lock(f"{rkey}:lock", self._lock_ttl_s)
 
     async def _release_lock(self, rkey: str, token: str) -> None:
-        try:
-            await self._l2_call(self._l2._redlock_release, f"{rkey}:lock", token)
-        except _RedisUnavailable:
-            pass  # the lock expires by itself
+        if self._l2 is not None:
+            await self._l2.unlock(f"{rkey}:lock", token)
 
     async def _wait_for_other_process(self, rkey: str, namespace: str) -> Any:
         """Another process holds the load lock: poll L2 until its value lands or it expires."""

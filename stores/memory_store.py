@@ -581,8 +581,11 @@ class MemoryStore(BaseStore):
         return target
 
     async def __aenter__(self) -> MemoryStore:
-        """Load the snapshot at `path` if there is one."""
-        if self.path is not None and has_snapshot(self.path):
+        """Load the snapshot at `path` if there is one and the store is still empty.
+
+        (A store opened with `load`, or one already holding items, is not reloaded.)
+        """
+        if self.path is not None and not self._data and has_snapshot(self.path):
             snap, meta = await asyncio.to_thread(read_snapshot, self.path, _SNAPSHOT_VERSION)
             await asyncio.to_thread(self._load_from, snap, meta)
         return self

@@ -38,6 +38,16 @@ class Settings(BaseSettings):
         default=True, description="Write spans as JSON lines under the data dir."
     )
     seed_scale: float = Field(default=1.0, gt=0, description="Multiplier on the demo data sizes.")
+    postgres_url: str | None = Field(
+        default=None,
+        description="postgresql://user@host:5432/db for thread checkpoints; unset: SQLite "
+        "under the data dir.",
+    )
+    checkpoint_db: str = Field(
+        default="checkpoints.sqlite",
+        description="The SQLite checkpoint file, relative to the data dir (or absolute); "
+        "used when postgres_url is unset.",
+    )
 
     @property
     def resolved_warehouse_url(self) -> str:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,9 +39,21 @@ class RedisServer:
         if binary is None:
             pytest.skip("redis-server is not installed")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -82,3 +95,28 @@ def disposable_redis(tmp_path: Path) -> Iterator[RedisServer]:
 def key_prefix() -> str:
     """A key prefix unique to this test, so tests never see each other's keys."""
     return f"test-{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def span_exporter() -> Iterator[Any]:
+    """Spans of this test, captured by telemetry.configure() with an in-memory exporter.
+
+    Tests must not call ``trace.set_tracer_provider`` themselves: the global provider is
+    installed once per process by `telemetry.configure()` (a switchable one), and a test
+    that installs its own would break every later test that traces.
+    """
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import telemetry
+
+    exporter = InMemorySpanExporter()
+    tel = telemetry.configure(
+        service_name="sophia-test",
+        prometheus=False,
+        span_processors_for_tests=[SimpleSpanProcessor(exporter)],
+    )
+    try:
+        yield exporter
+    finally:
+        tel.shutdown()

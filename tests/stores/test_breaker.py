@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -371,6 +372,40 @@ def test_concurrent_calls_from_threads_count_exactly(clock: FakeClock) -> None:
     assert stats["calls"] == threads * per_thread
     assert stats["failures"] == stats["successes"] == threads * per_thread // 2
     assert stats["rejections"] == 0
+
+
+def test_listeners_see_a_consistent_chain_of_transitions_from_threads() -> None:
+    clock = FakeClock()
+    breaker = make(clock, window_size=4, minimum_calls=2, half_open_permits=1, open_wait_s=0.5)
+    seen: list[tuple[BreakerState, BreakerState]] = []
+    # A slow first listener widens the gap between a transition and its recording.
+    breaker.add_listener(lambda _n, _old, _new: time.sleep(0.0005))
+    breaker.add_listener(lambda _n, old, new: seen.append((old, new)))
+    start = threading.Barrier(6)
+
+    def worker(index: int) -> None:
+        start.wait(timeout=10)
+        for i in range(400):
+            outcome(breaker, fail if (i * 7 + index) % 3 else ok)
+            if i % 5 == 0:
+                clock.advance(0.25)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(worker, range(6)))
+    assert len(seen) > 10
+    assert seen[0][0] is CLOSED
+    for (_, new), (old, _) in itertools.pairwise(seen):
+        assert new is old  # each event starts where the previous one ended
+    assert seen[-1][1] is breaker.peek_state()
+
+
+def test_a_failing_is_failure_predicate_counts_a_failure(clock: FakeClock) -> None:
+    def broken(exc: BaseException) -> bool:
+        raise RuntimeError("predicate bug")
+
+    breaker = make(clock, minimum_calls=1, is_failure=broken)
+    assert outcome(breaker, fail) == "failed"  # the original error still reaches the caller
+    assert breaker.state is OPEN
 
 
 async def test_half_open_admits_exactly_the_permits_under_concurrency(clock: FakeClock) -> None:

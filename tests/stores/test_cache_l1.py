@@ -32,7 +32,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     ops=ops,
     max_entries=st.integers(min_value=1, max_value=20),

@@ -6,9 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from stores.embeddings import HashingEmbeddings
@@ -94,14 +91,10 @@ def test_namespace_and_filter_are_applied_inside_the_search() -> None:
     assert store.search(("b",), query="x", filter={"company": "solo"}) == []
 
 
-def test_search_reports_a_span_with_k_ef_and_results() -> None:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        trace.set_tracer_provider(TracerProvider())
-        provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+def test_search_reports_a_span_with_k_ef_and_results(
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    exporter = span_exporter
     store = hnsw_store()
     store.put_many([(("d",), str(i), {"text": words(i)}) for i in range(100)])
     hits = store.search(("d",), query="alpha1", limit=4)
@@ -111,7 +104,6 @@ def test_search_reports_a_span_with_k_ef_and_results() -> None:
     assert attrs["sophia.memory.k"] == 4
     assert attrs["sophia.memory.ef"] == 64
     assert attrs["sophia.memory.results"] == len(hits) == 4
-    exporter.shutdown()
 
 
 def test_wrong_embedding_width_is_a_clear_error() -> None:

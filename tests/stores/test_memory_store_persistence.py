@@ -104,6 +104,11 @@ async def test_async_context_manager_loads_and_saves_when_dirty(tmp_path: Path) 
         assert hits[0].key == "7"
         assert not store.dirty
     assert (root / "CURRENT").read_text() == current  # unchanged store: not saved again
+    loaded = MemoryStore.load(root, embed=emb)
+    loaded.put(("a",), "extra", {"text": "added after load"})
+    async with loaded:  # already loaded and holding items: not reloaded (keeps "extra")
+        assert len(loaded) == 51
+    assert MemoryStore.load(root, embed=emb).get(("a",), "extra") is not None
 
 
 def test_load_errors_are_clear(tmp_path: Path) -> None:

@@ -9,9 +9,6 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from stores.errors import (
@@ -204,20 +201,10 @@ async def test_health_reports_pool(duckdb_url: str) -> None:
         assert health["pool"]["size"] == 2 and health["pool"]["in_use"] == 0
 
 
-def _span_exporter() -> InMemorySpanExporter:
-    """An in-memory exporter on the global SDK tracer provider (installing one if needed)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        trace.set_tracer_provider(TracerProvider())
-        provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
-
-
-async def test_each_statement_is_a_span_with_semantic_attributes(duckdb_url: str) -> None:
-    exporter = _span_exporter()
+async def test_each_statement_is_a_span_with_semantic_attributes(
+    duckdb_url: str, span_exporter: InMemorySpanExporter
+) -> None:
+    exporter = span_exporter
     async with Warehouse.open(duckdb_url) as wh:
         exporter.clear()
         await wh.load_many("deals", "deal_id", ["D0001", "D0002"])

@@ -1,0 +1,138 @@
+"""Test support for the dashboard: an engine that logs its runs, and a live server.
+
+`RecordingEngine` adds to `Engine.invoke` exactly the `record_run` hook proposed for
+graphs/engine.py (see graphs/runs_log.py), so the tests can run before it is wired in.
+`DashboardServer` serves the HTTP service (graphs.http_app) plus the dashboard routes on
+a free loopback port with uvicorn, the engine opened on the server's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import uvicorn
+from langgraph.runtime import Runtime
+
+from graphs import deal_review
+from graphs.dashboard import dashboard_routes
+from graphs.engine import Engine
+from graphs.http_app import create_app
+from graphs.registry import GraphRegistry
+from graphs.runs_log import failed_sources, record_run
+from nodes.context import Resources
+from stores.errors import GraphError
+from stores.settings import Settings
+
+FLAKY = "deal_review_flaky"
+"""A deal review whose Slack agent always fails (its runs are partial)."""
+
+
+async def broken_slack(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
+    """A Slack agent whose API is down."""
+    raise RuntimeError("slack API returned 503")
+
+
+def registry_with_flaky() -> GraphRegistry:
+    """The shipped deal review plus `FLAKY`, a copy with a failing Slack agent."""
+    flaky = dataclasses.replace(
+        deal_review.SPEC,
+        name=FLAKY,
+        build=lambda: deal_review.build_graph({"slack": broken_slack}),
+    )
+    return GraphRegistry([deal_review.SPEC, flaky])
+
+
+class RecordingEngine(Engine):
+    """The Engine with the proposed `record_run` hook around `invoke`."""
+
+    async def invoke(
+        self, name: str, input: Any = None, *, run_id: str | None = None
+    ) -> dict[str, Any]:
+        run_id = run_id or uuid.uuid4().hex
+        started = time.perf_counter()
+        try:
+            result = await super().invoke(name, input, run_id=run_id)
+        except GraphError:
+            raise  # rejected before running: not a run
+        except BaseException as exc:
+            record_run(
+                name, run_id, None, "failed", (time.perf_counter() - started) * 1000, error=exc
+            )
+            raise
+        record_run(
+            name,
+            run_id,
+            result["trace_id"],
+            result["status"],
+            (time.perf_counter() - started) * 1000,
+            failed_sources=failed_sources(result["errors"]),
+        )
+        return result
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DashboardServer:
+    """uvicorn on loopback serving create_app(engine=...) + dashboard_routes(), in a thread.
+
+    The engine is opened (and closed) inside the thread's event loop; `engine` is set
+    once the server has started.
+    """
+
+    def __init__(self, settings: Settings, registry: GraphRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or registry_with_flaky()
+        self.port = free_port()
+        self.engine: RecordingEngine | None = None
+        self.server: uvicorn.Server | None = None
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # surfaced by __enter__
+            self._failed = exc
+
+    async def _serve(self) -> None:
+        async with RecordingEngine(self.settings, registry=self.registry) as engine:
+            app = create_app(engine=engine, max_concurrency=16, request_timeout_s=60)
+            app.router.routes.extend(dashboard_routes())
+            config = uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
+            self.server = uvicorn.Server(config)
+            self.engine = engine
+            await self.server.serve()
+
+    def __enter__(self) -> DashboardServer:
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.server is not None and self.server.started:
+                return self
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the server exited during startup: {self._failed!r}")
+            time.sleep(0.05)
+        raise RuntimeError("the server did not start within 60 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        self._thread.join(timeout=30)
