@@ -54,6 +54,11 @@ class DealReviewInput(BaseModel):
         max_length=MAX_DEALS,
         description="HubSpot deal ids, e.g. D-00001.",
     )
+    require_approval: bool = Field(
+        default=False,
+        description="Pause before the report is final when a deal is at risk, until a "
+        "reviewer approves or rejects (needs a thread; resume with the decision).",
+    )
 
     @field_validator("deal_ids")
     @classmethod

@@ -6,7 +6,14 @@
 Resources (warehouse pool, tiered cache, memory store, tracing) are opened in
 ``__aenter__`` and closed in ``__aexit__``, in reverse order; they reach nodes as
 LangGraph runtime context (`nodes.context.Resources`). Each registered graph is
-compiled once, when the engine opens.
+compiled twice when the engine opens: without a checkpointer for thread-less runs (no
+checkpoint writes, as fast as before) and with the checkpointer (`graphs.durable`) for
+threaded runs, whose state persists after every superstep so that a run whose process
+died resumes from its last completed superstep:
+
+    await engine.invoke("deal_review", {"require_approval": True}, thread_id="t-1")
+    await engine.resume("deal_review", "t-1", {"decision": "approve"})
+    snapshot = await engine.get_state("deal_review", "t-1")
 """
 
 from __future__ import annotations
@@ -22,16 +29,27 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.cache.base import BaseCache
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, StateSnapshot
 
 import telemetry
+from graphs.durable import Durable, open_durable, open_durable_with
 from graphs.memory_seed import memory_path, open_memory_store
 from graphs.registry import GraphRegistry, GraphSpec
 from graphs.seeding import seed_all
 from nodes.context import Resources
 from stores.backends.url import parse_warehouse_url
 from stores.cache import TieredCache
-from stores.errors import ConfigurationError, SophiaError
+from stores.errors import (
+    CheckpointStoreError,
+    CheckpointStoreUnavailableError,
+    ConfigurationError,
+    InvalidInputError,
+    NothingToResumeError,
+    SophiaError,
+    UnknownThreadError,
+)
 from stores.resilience import ResilienceRegistry
 from stores.settings import Settings
 from stores.warehouse import Warehouse
@@ -51,6 +69,9 @@ class Engine:
 
     Construct it with explicit `settings` (or use `Engine.from_env()`), then open it with
     ``async with``. It is safe to run many invocations concurrently on one engine.
+    `checkpointer` replaces the store of threaded runs (default: `graphs.durable`,
+    SQLite under the data dir or Postgres when ``SOPHIA_POSTGRES_URL`` is set); the
+    engine does not close a checkpointer it was given.
     """
 
     def __init__(
@@ -62,6 +83,7 @@ class Engine:
         auto_seed: bool = False,
         on_seed: Callable[[str], None] | None = None,
         configure_telemetry: bool = True,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.registry = registry or default_registry()
@@ -72,6 +94,9 @@ class Engine:
         self._stack: contextlib.AsyncExitStack | None = None
         self._resources: Resources | None = None
         self._compiled: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = {}
+        self._threaded: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = {}
+        self._checkpointer = checkpointer
+        self._durable: Durable | None = None
         self.telemetry: telemetry.Telemetry | None = None
         self.guards: ResilienceRegistry | None = None
 
@@ -102,7 +127,9 @@ class Engine:
     ) -> None:
         stack, self._stack = self._stack, None
         self._resources = None
+        self._durable = None
         self._compiled.clear()
+        self._threaded.clear()
         if stack is not None:
             await stack.aclose()
 
@@ -148,9 +175,17 @@ class Engine:
             llm=self._llm,
             guards=self.guards,
         )
+        if self._checkpointer is not None:
+            durable_cm = open_durable_with(self._checkpointer)
+        else:
+            durable_cm = open_durable(s)
+        self._durable = durable = await stack.enter_async_context(durable_cm)
         for spec in self.registry:
             self._compiled[spec.name] = spec.build().compile(
                 name=spec.name, cache=self._graph_cache(cache)
+            )
+            self._threaded[spec.name] = spec.build().compile(
+                name=spec.name, cache=self._graph_cache(cache), checkpointer=durable.checkpointer
             )
 
     @staticmethod
@@ -199,15 +234,31 @@ class Engine:
         return spec, self._compiled[name], {"state": state, "context": resources}
 
     async def invoke(
-        self, name: str, input: Any = None, *, run_id: str | None = None
+        self,
+        name: str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        thread_id: str | None = None,
     ) -> dict[str, Any]:
         """Run graph `name` to completion on `input`.
 
         Returns the graph's output plus ``run_id``, ``trace_id`` and ``errors`` (a list,
         empty when every branch succeeded). Raises UnknownGraphError or
-        InvalidInputError before anything runs.
+        InvalidInputError before anything runs. With `thread_id` the run is durable:
+        its state is checkpointed after every superstep, the result also carries
+        ``thread_id`` and ``interrupts``, and ``status`` is ``"interrupted"`` when the
+        graph paused for a human (continue with `resume`). Checkpoint store failures
+        raise CheckpointStoreError (thread-less runs never touch the store).
         """
+        if thread_id is not None:
+            spec = self.registry.get(name)
+            return await self._run_threaded(spec, spec.validate(input), thread_id, run_id)
         spec, graph, prepared = self._prepare(name, input)
+        if prepared["state"].get("require_approval"):
+            raise InvalidInputError(
+                name, ["require_approval: a run that pauses for approval needs a thread_id"]
+            )
         run_id = run_id or uuid.uuid4().hex
         with telemetry.run_span(name, run_id) as span:
             with telemetry.monitor(f"run.{name}", kind="run"):
@@ -227,6 +278,121 @@ class Engine:
             "errors": errors,
             "status": "partial" if errors else "complete",
         }
+
+    async def resume(
+        self, name: str, thread_id: str, value: Any = None, *, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Continue the run on `thread_id`; returns what `invoke` returns.
+
+        An interrupted thread gets ``Command(resume=value)`` (the reviewer's decision);
+        an unfinished one (its process died mid-run) continues from its last completed
+        superstep without re-running finished nodes. UnknownThreadError for an unknown
+        thread, NothingToResumeError when the thread's last run finished.
+        """
+        spec = self.registry.get(name)
+        snapshot = await self.get_state(name, thread_id)
+        command: Command[Any] | None
+        if snapshot.interrupts:
+            command = Command(resume=value)
+        elif snapshot.next:
+            command = None
+        else:
+            raise NothingToResumeError(
+                f"thread {thread_id!r} has nothing to resume: its last run of {name!r} finished"
+            )
+        return await self._run_threaded(spec, command, thread_id, run_id)
+
+    async def get_state(self, name: str, thread_id: str) -> StateSnapshot:
+        """The latest checkpoint of `thread_id` as LangGraph's `StateSnapshot`.
+
+        ``values`` is the state, ``next`` the nodes still to run, ``interrupts`` what
+        the graph waits for. UnknownThreadError if the thread does not exist.
+        """
+        await self._known_thread(thread_id)
+        return await self._guard_store(
+            self.threaded_graph(name).aget_state(self.thread_config(thread_id))
+        )
+
+    async def get_state_history(
+        self, name: str, thread_id: str, *, limit: int | None = None
+    ) -> list[StateSnapshot]:
+        """The checkpoints of `thread_id`, newest first (one per superstep)."""
+        await self._known_thread(thread_id)
+        graph = self.threaded_graph(name)
+
+        async def collect() -> list[StateSnapshot]:
+            config = self.thread_config(thread_id)
+            return [s async for s in graph.aget_state_history(config, limit=limit)]
+
+        return await self._guard_store(collect())
+
+    @property
+    def durable(self) -> Durable:
+        """The open checkpoint store and thread records; SophiaError when not open."""
+        if self._durable is None:
+            raise SophiaError("the engine is not open: use `async with engine:`")
+        return self._durable
+
+    def threaded_graph(self, name: str) -> CompiledStateGraph[Any, Any, Any, Any]:
+        """Graph `name` compiled with the checkpointer (UnknownGraphError if unknown)."""
+        self.registry.get(name)
+        if name not in self._threaded:
+            raise SophiaError("the engine is not open: use `async with engine:`")
+        return self._threaded[name]
+
+    @staticmethod
+    def thread_config(thread_id: str, run_id: str | None = None) -> dict[str, Any]:
+        """The LangGraph config of a run on `thread_id`."""
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
+        if run_id is not None:
+            config["run_id"] = uuid.UUID(run_id)
+        return config
+
+    async def prepare_thread(self, name: str, thread_id: str) -> None:
+        """Check the store is up and record that `thread_id` runs graph `name`."""
+        self.registry.get(name)
+        await self.durable.ensure_ready()
+        await self.durable.threads.attach(thread_id, name)
+
+    async def _known_thread(self, thread_id: str) -> None:
+        await self.durable.ensure_ready()
+        if await self.durable.threads.get(thread_id) is None:
+            raise UnknownThreadError(thread_id)
+
+    async def _guard_store(self, work: Any) -> Any:
+        """Await `work`, turning checkpoint store driver errors into CheckpointStoreError."""
+        try:
+            return await work
+        except SophiaError:
+            raise
+        except Exception as exc:
+            if _is_store_failure(exc):
+                raise CheckpointStoreUnavailableError(
+                    f"the {self.durable.backend} checkpoint store at {self.durable.location} "
+                    f"failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            raise
+
+    async def _run_threaded(
+        self, spec: GraphSpec, graph_input: Any, thread_id: str, run_id: str | None
+    ) -> dict[str, Any]:
+        await self.prepare_thread(spec.name, thread_id)
+        graph = self._threaded[spec.name]
+        run_id = run_id or uuid.uuid4().hex
+        with telemetry.run_span(spec.name, run_id) as span:
+            span.set_attribute("sophia.thread.id", thread_id)
+            with telemetry.monitor(f"run.{spec.name}", kind="run"):
+                final = await self._guard_store(
+                    graph.ainvoke(
+                        graph_input,
+                        context=self.resources,
+                        config=self.thread_config(thread_id, run_id),
+                        durability="sync",
+                    )
+                )
+            result = thread_result(spec, dict(final), run_id, telemetry.current_trace_id())
+            span.set_attribute("sophia.run.status", result["status"])
+        return {**result, "thread_id": thread_id}
 
     async def stream(
         self, name: str, input: Any = None, *, run_id: str | None = None
@@ -290,3 +456,28 @@ class Engine:
             "breakers": self.guards.stats() if self.guards else {},
             "monitor": telemetry.monitor_snapshot(),
         }
+
+
+def thread_result(
+    spec: GraphSpec, final: dict[str, Any], run_id: str, trace_id: str | None
+) -> dict[str, Any]:
+    """The result dict of a threaded run from its final values (may hold interrupts)."""
+    interrupts = [
+        {"id": i.id, "value": i.value} for i in final.pop("__interrupt__", None) or ()
+    ]
+    errors = list(final.get("errors") or [])
+    status = "interrupted" if interrupts else "partial" if errors else "complete"
+    return {
+        **spec.shape_output(final),
+        "run_id": run_id,
+        "trace_id": trace_id,
+        "errors": errors,
+        "status": status,
+        "interrupts": interrupts,
+    }
+
+
+def _is_store_failure(exc: BaseException) -> bool:
+    """True for errors raised by the checkpoint store drivers (psycopg, sqlite)."""
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in {"psycopg", "psycopg_pool", "sqlite3", "aiosqlite"}

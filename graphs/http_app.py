@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,13 +155,18 @@ def _caller_trace(request: Request) -> Any:
 
 
 async def _prepare(request: Request) -> tuple[str, Any] | Response:
+    """(graph name, input), or the 4xx answer: 404, then 400/413, then 422, before any slot."""
     name = request.path_params["name"]
+    try:
+        spec = _engine(request).spec(name)
+    except GraphError as exc:
+        return _graph_error(exc)
     try:
         payload = await _read_input(request)
     except _BodyError as exc:
         return _error(exc.status, exc.code, exc.message)
     try:
-        _engine(request).spec(name).validate(payload)  # 404/422 before taking a slot
+        spec.validate(payload)
     except GraphError as exc:
         return _graph_error(exc)
     return name, payload
@@ -201,18 +206,23 @@ async def invoke(request: Request) -> Response:
 class _SlotStream(StreamingResponse):
     """A streaming response that releases its run slot however the response ends."""
 
-    def __init__(self, content: AsyncIterator[str], release: Callable[[], None]) -> None:
+    def __init__(self, content: AsyncGenerator[str, None], release: Callable[[], None]) -> None:
         super().__init__(
             content,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+        self._events = content
         self._release = release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
+            # A client that went away leaves the generator suspended at a `yield`:
+            # close it now (not at garbage collection) so the run stops and is counted out.
+            with contextlib.suppress(Exception):
+                await self._events.aclose()
             self._release()
 
 
@@ -242,30 +252,32 @@ async def stream(request: Request) -> Response:
     run_id = uuid.uuid4().hex
     carrier = dict(request.headers)
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncGenerator[str, None]:
         # The body runs in the response's own task: attach the caller's context here.
         token = otel_context.attach(extract(carrier))
         state.in_flight.enter()
+        timeout_s = state.config.request_timeout_s
         try:
-            async with asyncio.timeout(state.config.request_timeout_s):
-                async for event in _engine(request).stream(name, payload, run_id=run_id):
-                    if event["event"] == "end":
-                        yield _sse("end", event["result"])
-                    else:
-                        yield _sse(event["event"], {k: v for k, v in event.items() if k != "event"})
-        except TimeoutError:
-            yield _sse(
-                "error",
-                {
-                    "error": "timeout",
-                    "run_id": run_id,
-                    "message": f"run {run_id} did not finish within "
-                    f"{state.config.request_timeout_s:g}s",
-                },
-            )
+            async with asyncio.timeout(timeout_s) as deadline:
+                updates = _engine(request).stream(name, payload, run_id=run_id)
+                try:
+                    async for event in updates:
+                        if event["event"] == "end":
+                            yield _sse("end", event["result"])
+                        else:
+                            data = {k: v for k, v in event.items() if k != "event"}
+                            yield _sse(event["event"], data)
+                finally:  # stop the run now if the client went away mid-stream
+                    aclose = getattr(updates, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
         except Exception as exc:
-            response = _failure(exc, run_id, name)
-            yield _sse("error", json.loads(bytes(response.body)))
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                message = f"run {run_id} did not finish within {timeout_s:g}s"
+                yield _sse("error", {"error": "timeout", "run_id": run_id, "message": message})
+            else:
+                response = _failure(exc, run_id, name)
+                yield _sse("error", json.loads(bytes(response.body)))
         finally:
             state.in_flight.leave()
             otel_context.detach(token)
@@ -413,8 +425,14 @@ def serve(
     import uvicorn
 
     options = {"auto_seed": True, **app_options}
-    uvicorn.run(create_app(settings or Settings(), **options), host=host, port=port,
-                workers=1, log_level=log_level, access_log=access_log)
+    uvicorn.run(
+        create_app(settings or Settings(), **options),
+        host=host,
+        port=port,
+        workers=1,
+        log_level=log_level,
+        access_log=access_log,
+    )
 
 
 def app_from_env() -> Starlette:

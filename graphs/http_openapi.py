@@ -76,9 +76,12 @@ _SSE_EVENT = {
     "required": ["event", "data"],
     "properties": {
         "event": {"type": "string", "enum": ["update", "end", "error"]},
-        "data": {"type": "string", "contentMediaType": "application/json",
-                 "description": "JSON: an update {node, data, run_id, trace_id}, the result "
-                 "(end) or an Error (error)."},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "JSON: an update {node, data, run_id, trace_id}, the result "
+            "(end) or an Error (error).",
+        },
     },
 }
 _READY = {

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 
 from nodes.context import Resources
@@ -34,7 +35,8 @@ def isolated(
     """Wrap node `fn` so its failure or timeout is recorded in the state, not raised.
 
     `timeout_s` overrides the engine's default node timeout (``settings.node_timeout_s``).
-    Cancellation of the run itself still propagates.
+    Cancellation of the run itself still propagates, and so do LangGraph's control
+    signals (`GraphBubbleUp`: an `interrupt()` pausing for a human, a parent command).
     """
 
     @functools.wraps(fn)
@@ -48,6 +50,9 @@ def isolated(
                 with monitor(f"node.{name}", kind=kind):
                     async with asyncio.timeout(limit):
                         update = dict(await fn(state, runtime))
+            except GraphBubbleUp:
+                span.set_attribute("sophia.node.outcome", "interrupted")
+                raise
             except TimeoutError as exc:
                 ok = False
                 update = {"errors": [_error(name, exc, timed_out=True, limit=limit)]}

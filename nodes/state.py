@@ -47,5 +47,6 @@ class DealReviewState(TypedDict, total=False):
     communication_analysis: dict[str, Any]
     project_analysis: dict[str, Any]
     report: dict[str, Any]
+    require_approval: bool
     errors: Annotated[list[NodeError], operator.add]
     timings: Annotated[dict[str, NodeTiming], merge_dicts]

@@ -2,7 +2,8 @@
 
 The score is a weighted mean of the analyses that have a score (sales 50%,
 communication 25%, project 25%), so a failed source lowers confidence instead of
-failing the review. The summary is deterministic text unless a langchain-core chat
+failing the review. With ``require_approval`` the node pauses (LangGraph `interrupt`)
+before its report is written when a deal is at risk (`nodes.approval`). The summary is deterministic text unless a langchain-core chat
 model is configured (`Resources.llm`), in which case the model writes it from the same
 facts; if the model fails, the deterministic summary is kept and the error recorded.
 """
@@ -13,6 +14,7 @@ from typing import Any, cast
 
 from langgraph.runtime import Runtime
 
+from nodes.approval import request_approval
 from nodes.context import Resources
 from nodes.state import DealReviewState
 
@@ -55,6 +57,8 @@ async def synthesis(state: DealReviewState, runtime: Runtime[Resources]) -> dict
             "failed_sources": failed,
             "summary": _summary(deal_id, deal, score, status, reasons),
         }
+    if state.get("require_approval"):
+        request_approval(report)
     llm = runtime.context.llm
     if llm is not None:
         errors = await _llm_summaries(llm, report)

@@ -3,6 +3,7 @@
 (function () {
   const POLL_MS = 1500;
   const HISTORY = 120; // client-side points kept for figures the server has no series of
+  const RUN_ROWS = 15; // recent runs listed (the data holds more)
   const SVG = "http://www.w3.org/2000/svg";
   const history = { pool: [], cache: {} };
   let lastOk = 0;
@@ -26,6 +27,11 @@
     if (v >= 1) return v.toFixed(1) + " ms";
     return v.toFixed(2) + " ms";
   }
+  function axisMs(v) {
+    if (v >= 1000) return (v / 1000).toFixed(1) + "s";
+    if (v === 0) return "0";
+    return (v >= 10 ? v.toFixed(0) : v.toFixed(1)) + "ms";
+  }
   function pct(v) { return v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%"; }
   function clock(epochS) { return epochS ? new Date(epochS * 1000).toLocaleTimeString() : "–"; }
   function ago(s) {
@@ -40,7 +46,7 @@
 
   // -- line chart: p50/p95/p99 series, dashed threshold, breach markers ---------------
   function lineChart(points, threshold, opts) {
-    const W = 256, H = 92, L = 34, R = 4, T = 6, B = 14;
+    const W = 256, H = 92, L = 36, R = 4, T = 6, B = 14;
     const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "plot" });
     const keys = ["p50", "p95", "p99"];
     let ymax = threshold || 1;
@@ -52,7 +58,7 @@
     root.appendChild(svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "#fafbfc", stroke: "#e3e6ec" }));
     for (const frac of [0, 0.5, 1]) {
       const label = svg("text", { x: L - 3, y: y(ymax * frac) + 3, "text-anchor": "end", "font-size": 9, fill: "#6b7385" });
-      label.textContent = (opts.fmt || ms)(ymax * frac);
+      label.textContent = (opts.fmt || axisMs)(ymax * frac);
       root.appendChild(label);
     }
     if (threshold) {
@@ -221,7 +227,7 @@
       el("span", { "data-total": "partial" }, `partial ${t.partial}`),
       el("span", { "data-total": "failed" }, `failed ${t.failed}`),
     ]);
-    replace(document.getElementById("run-rows"), data.runs.recent.map((r) => {
+    replace(document.getElementById("run-rows"), data.runs.recent.slice(0, RUN_ROWS).map((r) => {
       const tr = el("tr", { "data-run": r.run_id, "data-status": r.status });
       const status = el("td");
       status.appendChild(el("span", { class: "pill st-" + r.status, title: r.error || "" }, r.status));

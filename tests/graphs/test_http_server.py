@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,14 +12,32 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 import uvicorn
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from langgraph.runtime import Runtime
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from graphs import deal_review
+from graphs import GraphRegistry, deal_review
 from graphs.http_app import create_app
+from nodes.context import Resources
 from stores.settings import Settings
+
+
+def slow_registry(delay_s: float) -> GraphRegistry:
+    """deal_review whose HubSpot agent waits `delay_s` first (the rest are real)."""
+
+    async def slow_hubspot(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
+        await asyncio.sleep(delay_s)
+        return await deal_review.AGENTS["hubspot"](state, runtime)
+
+    spec = dataclasses.replace(
+        deal_review.SPEC,
+        build=lambda: deal_review.build_graph(
+            {"hubspot": slow_hubspot}, timeouts={"hubspot": 60.0}
+        ),
+    )
+    return GraphRegistry([spec])
 
 
 def free_port() -> int:
@@ -86,6 +105,24 @@ async def test_real_server_on_loopback(server: ServerThread) -> None:
         )
         assert [r.status_code for r in concurrent] == [200] * 20
         assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_client_leaving_mid_stream_frees_its_slot(settings: Settings) -> None:
+    """A stream abandoned after its first event is stopped and counted out promptly."""
+    with ServerThread(create_app(settings, registry=slow_registry(1.0))) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            async with client.stream("POST", "/graphs/deal_review/stream", json={}) as response:
+                async for line in response.aiter_lines():
+                    if line.startswith("event: update"):
+                        break  # leave while the slow agent is still running
+            for _ in range(300):
+                figures = (await client.get("/stats")).json()["http"]
+                if figures["active"] == 0 and figures["in_flight"] == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert figures["active"] == 0 and figures["in_flight"] == 0, figures
+            after = await client.post("/graphs/deal_review/invoke", json={})
+            assert after.status_code == 200
 
 
 def test_schemathesis_finds_no_server_errors(server: ServerThread) -> None:

@@ -20,6 +20,7 @@ def captured() -> Iterator[Captured]:
     reader = InMemoryMetricReader()
     tel = telemetry.configure(
         service_name="sophia-test",
+        prometheus=False,
         metric_readers=[reader],
         span_processors_for_tests=[SimpleSpanProcessor(exporter)],
     )
