@@ -83,14 +83,23 @@ async def run(quick: bool) -> list[BenchRow]:
                     if naive["report"].keys() != parallel["report"].keys():
                         raise AssertionError("the two ways reviewed different deals")
     naive_p50, engine_p50 = statistics.median(naive_ms), statistics.median(engine_ms)
+    ratio = naive_p50 / engine_p50
     return [
         BenchRow(
             f"deal review of {deals_per_review} deals, p50",
             naive_p50,
             engine_p50,
             "ms",
-            "600 -> 200 ms (3x)",
-            engine_p50 <= 200 and naive_p50 / engine_p50 >= 3,
+            "engine <= 200 ms",
+            engine_p50 <= 200,
+        ),
+        BenchRow(
+            "speed-up of the parallel graph",
+            float("nan"),
+            ratio,
+            "x",
+            ">= 3x (600 -> 200 ms)",
+            ratio >= 3,
         ),
     ]
 

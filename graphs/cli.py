@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sophia` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        # `bench` is not a dependency of the engine: run it as its own program, passing
+        # every option through (argparse would try to read them here).
+        return subprocess.call([sys.executable, "-m", "bench", *argv[1:]])
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -82,9 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _trace(args)
         if args.command == "emulator":
             return _emulator(args)
-        if args.command == "bench":
-            # `bench` is not a dependency of the engine: run it as its own program.
-            return subprocess.call([sys.executable, "-m", "bench", *args.args])
     except SophiaError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         return 2

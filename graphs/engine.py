@@ -446,6 +446,80 @@ class Engine:
             },
         }
 
+    async def stream_modes(
+        self,
+        name: str,
+        input: Any = None,
+        *,
+        thread_id: str | None = None,
+        command: Command[Any] | None = None,
+        modes: tuple[str, ...] = ("values",),
+        run_id: str | None = None,
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """LangGraph's own ``(mode, chunk)`` stream of a run (the SDK API serves these).
+
+        Without `thread_id` the run uses the checkpoint-free graph and `input` is
+        validated (None: the default input). With `thread_id`: `command` (e.g.
+        ``Command(resume=...)``) continues an interrupted run; ``input=None`` continues
+        an unfinished run from its last checkpoint (or starts a new thread with the
+        default input); any other input starts a new run on the thread.
+        """
+        spec = self.registry.get(name)
+        graph_input: Any
+        if thread_id is None:
+            if command is not None:
+                raise InvalidInputError(name, ["command: resuming needs a thread_id"])
+            graph = self._compiled[name]
+            graph_input = spec.validate(input)
+            if graph_input.get("require_approval"):
+                raise InvalidInputError(
+                    name, ["require_approval: a run that pauses for approval needs a thread_id"]
+                )
+            config: dict[str, Any] = {"recursion_limit": 50}
+            durability: Any = None
+        else:
+            await self.prepare_thread(name, thread_id)
+            graph = self._threaded[name]
+            config, durability = self.thread_config(thread_id), "sync"
+            if command is not None:
+                graph_input = command
+            elif input is None:
+                snapshot = await self.get_state(name, thread_id)
+                graph_input = None if snapshot.values else spec.validate(None)
+            else:
+                graph_input = spec.validate(input)
+        run_id = run_id or uuid.uuid4().hex
+        config["run_id"] = uuid.UUID(run_id)
+        run = telemetry.run_span(name, run_id)
+        run.start()
+        if thread_id is not None:
+            run.span.set_attribute("sophia.thread.id", thread_id)
+        source = graph.astream(
+            graph_input,
+            context=self.resources,
+            stream_mode=list(modes),
+            config=config,
+            durability=durability,
+        )
+        try:
+            async for mode, chunk in telemetry.iterate_in_span(run.span, source):
+                yield mode, chunk
+        except SophiaError as exc:
+            run.finish(exc)
+            raise
+        except Exception as exc:
+            run.finish(exc)
+            if thread_id is not None and _is_store_failure(exc):
+                raise CheckpointStoreUnavailableError(
+                    f"the {self.durable.backend} checkpoint store at {self.durable.location} "
+                    f"failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            raise
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        run.finish()
+
     def stats(self) -> dict[str, Any]:
         """Pool, cache, breaker and monitor figures of the open engine."""
         r = self.resources

@@ -275,6 +275,8 @@ async def stream(request: Request) -> Response:
             if isinstance(exc, TimeoutError) and deadline.expired():
                 message = f"run {run_id} did not finish within {timeout_s:g}s"
                 yield _sse("error", {"error": "timeout", "run_id": run_id, "message": message})
+            elif isinstance(exc, GraphError):  # refused by the engine after our checks
+                yield _sse("error", json.loads(bytes(_graph_error(exc).body)))
             else:
                 response = _failure(exc, run_id, name)
                 yield _sse("error", json.loads(bytes(response.body)))

@@ -44,7 +44,7 @@ _RUN_RESULT = {
             "type": ["string", "null"],
             "description": "32 hex digits; null when tracing is off.",
         },
-        "status": {"type": "string", "enum": ["complete", "partial"]},
+        "status": {"type": "string", "enum": ["complete", "partial", "interrupted"]},
         "errors": {
             "type": "array",
             "items": {"type": "object"},

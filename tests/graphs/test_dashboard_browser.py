@@ -171,6 +171,7 @@ def test_dashboard_page_live_in_chromium(server: DashboardServer) -> None:
                 assert open_row.locator(".pill").inner_text() == "open"
                 # ...and a run on a deal not cached yet (the load reviews D-00001..20) is
                 # partial: its sources' warehouse calls are refused, which the page lists.
+                _open_breaker(server)  # still open (re-opened if it went half-open)
                 refused = client.post("/graphs/deal_review/invoke", json={"deal_ids": ["D-00033"]})
                 assert refused.status_code == 200 and refused.json()["status"] == "partial"
                 refused_row = page.locator(f'#run-rows tr[data-run="{refused.json()["run_id"]}"]')

@@ -167,6 +167,16 @@ async def test_invalid_input_is_422_naming_the_field(
         assert any(field in p for p in body["problems"]), body
 
 
+async def test_input_the_engine_refuses_after_validation_is_422(
+    client: httpx.AsyncClient,
+) -> None:
+    """A run that would pause for approval needs a thread, which this API does not take."""
+    payload = {"deal_ids": ["D-00001"], "require_approval": True}
+    invoked = await client.post("/graphs/deal_review/invoke", json=payload)
+    assert invoked.status_code == 422
+    assert any("require_approval" in p for p in invoked.json()["problems"])
+
+
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     ids = [f"D-{i:05d}" for i in range(200_000)]
     response = await client.post("/graphs/deal_review/invoke", json={"deal_ids": ids})

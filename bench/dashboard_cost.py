@@ -1,0 +1,189 @@
+"""What an open dashboard costs the service: the load test with and without a poller.
+
+Starts ``sophia serve``'s app (graphs.http_app) with the dashboard routes mounted, as a
+subprocess on a free loopback port, and drives bench.load's users (deal reviews over
+HTTP) in alternating phases: without a dashboard, then with a poller fetching
+``/dashboard/data`` every second (what an open page does, a bit more often), repeated
+``rounds`` times so drift of the shared machine hits both sides. Prints the p95 of each
+side and the ratio (target: within 10%).
+
+    uv run python -m bench.dashboard_cost                 # 50 users, 10 s per phase, 2 rounds
+    uv run python -m bench.dashboard_cost --data-dir /tmp/sophia-bench   # reuse a seeded dir
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+
+from bench.load import Tally, drive
+from graphs.seeding import seed_warehouse
+from stores.settings import Settings
+
+USERS = 50
+PHASE_S = 10.0
+POLL_S = 1.0
+TARGET_RATIO = 1.10
+
+_SERVER = """
+import uvicorn
+from graphs.dashboard import dashboard_routes
+from graphs.http_app import create_app
+from graphs.runs_log import record_run
+from stores.settings import Settings
+
+# A full run log, so each /dashboard/data answer carries as many runs as in production.
+for i in range(200):
+    record_run("deal_review", f"{{i:032x}}", f"{{i:032x}}", "partial" if i % 7 else "complete",
+               12.5, failed_sources=["slack"] if i % 7 else [])
+app = create_app(Settings(), auto_seed=True)
+app.router.routes.extend(dashboard_routes())
+uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (the definition bench.load uses)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+async def _wait_ready(process: subprocess.Popen[bytes], base_url: str) -> None:
+    deadline = time.monotonic() + 600
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with status {process.returncode}")
+            try:
+                if (await client.get("/dashboard/data")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the server did not start within 600 s")
+
+
+def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("SOPHIA_WAREHOUSE_URL", "SOPHIA_REDIS_URL")
+    }
+    env["SOPHIA_DATA_DIR"] = str(data_dir)
+    return subprocess.Popen([sys.executable, "-c", _SERVER.format(port=port)], env=env)
+
+
+@contextlib.asynccontextmanager
+async def poller(base_url: str, every_s: float) -> AsyncIterator[list[float]]:
+    """Fetch /dashboard/data every `every_s` seconds while the block runs; yields the
+    list the fetch latencies (ms) are appended to."""
+    latencies: list[float] = []
+
+    async def loop() -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            while True:
+                started = time.perf_counter()
+                response = await client.get("/dashboard/data")
+                response.raise_for_status()
+                latencies.append((time.perf_counter() - started) * 1000)
+                await asyncio.sleep(max(0.0, every_s - (time.perf_counter() - started)))
+
+    task = asyncio.create_task(loop())
+    try:
+        yield latencies
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run(users: int, seconds: float, rounds: int, data_dir: Path | None) -> int:
+    """Alternate phases without/with the poller; print the p95s and the ratio.
+
+    Returns 0 when the ratio is within the target, 1 otherwise."""
+    with tempfile.TemporaryDirectory(prefix="sophia-dash-") as tmp:
+        root = data_dir or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / "warehouse.duckdb").exists():
+            print(f"seeding the demo warehouse under {root} ...", file=sys.stderr)
+            await seed_warehouse(Settings(data_dir=root, warehouse_url=None, redis_url=None))
+        port = _free_port()
+        process = _start_server(root, port)
+        base_url = f"http://127.0.0.1:{port}"
+        p95s: dict[str, list[float]] = {"without": [], "with": []}
+        tallies: dict[str, Tally] = {"without": Tally(), "with": Tally()}
+        fetches: list[float] = []
+        try:
+            await _wait_ready(process, base_url)
+            for r in range(rounds):
+                for side in ("without", "with"):
+                    if side == "with":
+                        async with poller(base_url, POLL_S) as seen:
+                            tally, _ = await drive(base_url, seconds, users=users, seed=r)
+                        fetches.extend(seen)
+                    else:
+                        tally, _ = await drive(base_url, seconds, users=users, seed=r)
+                    p95 = _percentile(tally.latencies_ms, 95)
+                    p95s[side].append(p95)
+                    tallies[side].latencies_ms.extend(tally.latencies_ms)
+                    for kind, n in tally.errors.items():
+                        tallies[side].errors[kind] = tallies[side].errors.get(kind, 0) + n
+                    print(
+                        f"round {r + 1} {side:>7} dashboard: {len(tally.latencies_ms):6d} ok, "
+                        f"p95 {p95:7.1f} ms, errors {dict(tally.errors)}",
+                        file=sys.stderr,
+                    )
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    without = _percentile(tallies["without"].latencies_ms, 95)
+    with_dash = _percentile(tallies["with"].latencies_ms, 95)
+    ratio = with_dash / without
+    print(f"dashboard cost: {users} users, {rounds} x {seconds:g} s per side, poll every {POLL_S:g} s")
+    print(f"  p95 without dashboard  {without:8.1f} ms  (per round {p95s['without']})")
+    print(f"  p95 with dashboard     {with_dash:8.1f} ms  (per round {p95s['with']})")
+    print(f"  ratio with / without   {ratio:8.3f}   (target <= {TARGET_RATIO:.2f})")
+    if fetches:
+        print(
+            f"  /dashboard/data: {len(fetches)} fetches, median {statistics.median(fetches):.1f} ms,"
+            f" max {max(fetches):.1f} ms"
+        )
+    return 0 if ratio <= TARGET_RATIO else 1
+
+
+def main() -> None:
+    """Command line: ``--users``, ``--seconds`` per phase, ``--rounds``, ``--data-dir``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=USERS)
+    parser.add_argument("--seconds", type=float, default=PHASE_S)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(run(args.users, args.seconds, args.rounds, args.data_dir)))
+
+
+if __name__ == "__main__":
+    main()
