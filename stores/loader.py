@@ -15,6 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from stores import provenance
+
 MAX_IN_VALUES = 1000
 """At most this many bound values in one ``IN (...)`` list."""
 
@@ -94,6 +96,7 @@ class Loader:
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0
+        self._runs: dict[int, provenance.Provenance] = {}  # pending future -> its run
 
     def cache_key(self, key: Hashable) -> str:
         """The row-cache key of ``key``: ``"{table}.{column}={key!r}"``."""
@@ -104,6 +107,9 @@ class Loader:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[Row]] = loop.create_future()
         self._pending.setdefault(key, []).append(fut)
+        run = provenance.current()
+        if run is not None:
+            self._runs[id(fut)] = run
         if not self._scheduled:
             self._scheduled = True
             if self._window > 0:
@@ -132,19 +138,33 @@ class Loader:
             # Cache hits are answered at once, not after the misses' round trip.
             _settle(batch, hits)
             misses = [k for k in batch if k is not None and k not in hits]
+            self._record_provenance(batch, hits)
             fetched = await self._fetch_and_store(misses) if misses else {}
         except Exception as exc:
             for futures in batch.values():
                 for fut in futures:
+                    self._runs.pop(id(fut), None)
                     if not fut.done():
                         fut.set_exception(exc)
             return
         except BaseException:
             for futures in batch.values():
                 for fut in futures:
+                    self._runs.pop(id(fut), None)
                     fut.cancel()
             raise
         _settle(batch, fetched, every=True)
+
+    def _record_provenance(
+        self, batch: dict[Hashable, list[asyncio.Future[list[Row]]]], hits: Mapping[Hashable, Any]
+    ) -> None:
+        """Tell each caller's run whether its key came from the cache or the warehouse."""
+        source = f"{self.table}.{self.column}"
+        for key, futures in batch.items():
+            for fut in futures:
+                run = self._runs.pop(id(fut), None)
+                if run is not None:
+                    run.record(source, int(key in hits), int(key not in hits))
 
     async def _cached(self, keys: list[Hashable]) -> dict[Hashable, list[Row]]:
         """The keys' rows that the row cache holds (none when there is no cache)."""
