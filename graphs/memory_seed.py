@@ -8,6 +8,7 @@ embedded warehouse, streaming the rows, with a progress bar.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -52,6 +53,32 @@ def open_memory_store(data_dir: Path, cache: TieredCache | None = None) -> Memor
     )
 
 
+Item = tuple[tuple[str, ...], str, dict[str, Any]]
+
+
+def _call_memory(r: dict[str, Any]) -> Item:
+    value = {
+        "text": f"{r['title']}: {r['text']}",
+        "source": "gong",
+        "deal_id": r["deal_id"],
+        "company_id": r["company_id"],
+        "at": r["started_at"].isoformat(),
+    }
+    return memory_namespace(r["company_id"], "gong"), r["call_id"], value
+
+
+def _message_memory(r: dict[str, Any]) -> Item:
+    value = {
+        "text": r["text"],
+        "source": "slack",
+        "by": r["user_name"],
+        "deal_id": r["deal_id"],
+        "company_id": r["company_id"],
+        "at": r["ts"].isoformat(),
+    }
+    return memory_namespace(r["company_id"], "slack"), r["message_id"], value
+
+
 async def seed_memory(settings: Settings, *, progress: Callable[[str], None] | None = None) -> int:
     """Index every demo call transcript and Slack message; returns how many items."""
     say = progress or (lambda _m: None)
@@ -65,54 +92,15 @@ async def seed_memory(settings: Settings, *, progress: Callable[[str], None] | N
     async with Warehouse.open(url if "?" in url else f"{url}?read_only=true") as wh:
         (calls,) = await wh.query("SELECT count(*) AS n FROM gong_calls")
         (messages,) = await wh.query("SELECT count(*) AS n FROM slack_messages")
-        expected = int(calls["n"]) + int(messages["n"])
         with Progress(transient=True) as bar:
-            task = bar.add_task("indexing memories", total=expected)
-            async with contextlib.aclosing(
-                cast(AsyncGenerator[list[dict[str, Any]], None], wh.stream(CALLS_SQL, (), 4096))
-            ) as batches:
-                async for rows in batches:
-                    await store.aput_many(
-                        [
-                            (
-                                memory_namespace(r["company_id"], "gong"),
-                                r["call_id"],
-                                {
-                                    "text": f"{r['title']}: {r['text']}",
-                                    "source": "gong",
-                                    "deal_id": r["deal_id"],
-                                    "company_id": r["company_id"],
-                                    "at": r["started_at"].isoformat(),
-                                },
-                            )
-                            for r in rows
-                        ]
-                    )
-                    total += len(rows)
-                    bar.advance(task, len(rows))
-            async with contextlib.aclosing(
-                cast(AsyncGenerator[list[dict[str, Any]], None], wh.stream(MESSAGES_SQL, (), 8192))
-            ) as batches:
-                async for rows in batches:
-                    await store.aput_many(
-                        [
-                            (
-                                memory_namespace(r["company_id"], "slack"),
-                                r["message_id"],
-                                {
-                                    "text": r["text"],
-                                    "source": "slack",
-                                    "by": r["user_name"],
-                                    "deal_id": r["deal_id"],
-                                    "company_id": r["company_id"],
-                                    "at": r["ts"].isoformat(),
-                                },
-                            )
-                            for r in rows
-                        ]
-                    )
-                    total += len(rows)
-                    bar.advance(task, len(rows))
-    store.save(path)
+            task = bar.add_task("indexing memories", total=int(calls["n"]) + int(messages["n"]))
+            for sql, to_item in ((CALLS_SQL, _call_memory), (MESSAGES_SQL, _message_memory)):
+                batches = cast(AsyncGenerator[list[dict[str, Any]], None], wh.stream(sql, (), 4096))
+                async with contextlib.aclosing(batches):
+                    async for rows in batches:
+                        await store.aput_many([to_item(r) for r in rows])
+                        total += len(rows)
+                        bar.advance(task, len(rows))
+    await asyncio.to_thread(store.save, path)
     say(f"Indexed {total:,} memories into {path} in {time.perf_counter() - started:.1f}s")
     return total
