@@ -60,10 +60,7 @@ async def test_deal_review_recalls_its_companys_conversations(
     }
     async with Engine(seeded) as engine:
         result = await engine.invoke("deal_review", {"deal_ids": ["D-00004"]})
-        company_of_call = {
-            c["call_id"]: c["deal_id"]
-            for c in demo_data.generate(demo_data.SMALL)["gong_calls"].to_pylist()
-        }
+    company_of_call = {c["call_id"]: c["deal_id"] for c in tables["gong_calls"].to_pylist()}
     memories = result["deals"]["D-00004"]["memories"]
     assert memories
     company = deals["D-00004"]["company_id"]
