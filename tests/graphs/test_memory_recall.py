@@ -55,9 +55,8 @@ async def test_recall_finds_the_words_asked_for_within_one_company(
 async def test_deal_review_recalls_its_companys_conversations(
     seeded: Settings, indexed: int
 ) -> None:
-    deals = {
-        d["deal_id"]: d for d in demo_data.generate(demo_data.SMALL)["hubspot_deals"].to_pylist()
-    }
+    tables = demo_data.generate(demo_data.SMALL)
+    deals = {d["deal_id"]: d for d in tables["hubspot_deals"].to_pylist()}
     async with Engine(seeded) as engine:
         result = await engine.invoke("deal_review", {"deal_ids": ["D-00004"]})
     company_of_call = {c["call_id"]: c["deal_id"] for c in tables["gong_calls"].to_pylist()}
