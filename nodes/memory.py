@@ -7,9 +7,10 @@ stays within one company (the HNSW search filters by namespace inside the index)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
+from langgraph.store.base import SearchItem, SearchOp
 
 from nodes.context import Resources
 from nodes.state import DealReviewState
@@ -41,30 +42,41 @@ async def recall(
     if store is None:
         return []
     items = await store.asearch(memory_namespace(company_id, source), query=query, limit=limit)
-    return [
-        {
-            "score": round(float(item.score or 0.0), 4),
-            "source": item.value.get("source"),
-            "ref": item.key,
-            "text": item.value.get("text"),
-            "at": item.value.get("at"),
-            "deal_id": item.value.get("deal_id"),
-        }
-        for item in items
-    ]
+    return [_hit(item) for item in items]
+
+
+def _hit(item: SearchItem) -> dict[str, Any]:
+    """A search result as the workflows report it."""
+    return {
+        "score": round(float(item.score or 0.0), 4),
+        "source": item.value.get("source"),
+        "ref": item.key,
+        "text": item.value.get("text"),
+        "at": item.value.get("at"),
+        "deal_id": item.value.get("deal_id"),
+    }
 
 
 async def deal_memory_agent(state: DealReviewState, runtime: Runtime[Resources]) -> dict[str, Any]:
-    """For each deal, the past conversations of its company that speak of risks."""
+    """For each deal, the past conversations of its company that speak of risks.
+
+    All deals' searches go to the store as one batch: one embedding call, one hop to
+    the store's worker thread.
+    """
     rows = await runtime.context.warehouse.loader("hubspot_deals", "deal_id").load_many(
         state["deal_ids"]
     )
-    out: dict[str, Any] = {}
-    for deal_id, found in zip(state["deal_ids"], rows, strict=True):
-        if not found:
-            out[deal_id] = []
-            continue
-        out[deal_id] = await recall(runtime, DEAL_QUERY, company_id=found[0]["company_id"], limit=3)
+    companies = {
+        d: found[0]["company_id"] for d, found in zip(state["deal_ids"], rows, strict=True) if found
+    }
+    out: dict[str, Any] = {deal_id: [] for deal_id in state["deal_ids"]}
+    store = runtime.context.memory
+    if store is None or not companies:
+        return {"memories": out}
+    ops = [SearchOp(memory_namespace(c), query=DEAL_QUERY, limit=3) for c in companies.values()]
+    results = await store.abatch(ops)
+    for deal_id, items in zip(companies, results, strict=True):
+        out[deal_id] = [_hit(item) for item in cast(list[SearchItem], items or [])]
     return {"memories": out}
 
 
