@@ -115,16 +115,22 @@ async def _wait_started(client: httpx.AsyncClient, process: subprocess.Popen[byt
         print(f"warning: /readyz says {ready.text}", file=sys.stderr)
 
 
-def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_server(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """`sophia serve`'s app in a subprocess: `serve()` itself, or uvicorn's --workers."""
     env = {
         k: v for k, v in os.environ.items() if k not in ("SOPHIA_WAREHOUSE_URL", "SOPHIA_REDIS_URL")
     }
     env["SOPHIA_DATA_DIR"] = str(data_dir)
-    code = (
-        "from graphs.http_app import serve; "
-        f"serve('127.0.0.1', {port}, log_level='warning', access_log=False)"
-    )
-    return subprocess.Popen([sys.executable, "-c", code], env=env)
+    if workers == 1:
+        code = (
+            "from graphs.http_app import serve; "
+            f"serve('127.0.0.1', {port}, log_level='warning', access_log=False)"
+        )
+        return subprocess.Popen([sys.executable, "-c", code], env=env)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "graphs.http_app:app_from_env",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+               "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    return subprocess.Popen(command, env=env)
 
 
 async def drive(
@@ -154,7 +160,7 @@ async def drive(
                     random.Random(seed + 1000 + i),
                     (0.0, 0.0),
                 )
-                for i in range(users // 4)
+                for i in range(max(1, users // 4))
             )
         )
         tally = Tally()
@@ -169,11 +175,13 @@ async def drive(
         return tally, time.monotonic() - started
 
 
-SCENARIOS: dict[str, tuple[float, float]] = {
+SCENARIOS: dict[str, tuple[int, tuple[float, float]]] = {
+    # the floor: one user at a time, what a single review costs end to end
+    "1 user, sequential": (1, (0.0, 0.0)),
     # locust-style users: each reads a review for 1-5 s before asking for the next
-    "paced users (think 1-5 s)": (1.0, 5.0),
+    f"{USERS} paced users (think 1-5 s)": (USERS, (1.0, 5.0)),
     # no think time: every user fires again at once; this measures saturation
-    "closed loop (no think time)": (0.0, 0.0),
+    f"{USERS} users, closed loop (no think)": (USERS, (0.0, 0.0)),
 }
 
 
@@ -192,8 +200,11 @@ def _rows(label: str, tally: Tally, elapsed: float) -> list[BenchRow]:
     ]
 
 
-async def run(quick: bool, data_dir: Path | None = None) -> list[BenchRow]:
-    """Seed, serve, then 100 users per scenario for 30 s each (quick: 5 s); the rows."""
+async def run(quick: bool, data_dir: Path | None = None, workers: int = 1) -> list[BenchRow]:
+    """Seed, serve, then 100 users per scenario for 30 s each (quick: 5 s); the rows.
+
+    `workers` > 1 serves with that many uvicorn worker processes (one Engine each).
+    """
     seconds = 5.0 if quick else 30.0
     rows: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="sophia-load-") as tmp:
@@ -203,13 +214,13 @@ async def run(quick: bool, data_dir: Path | None = None) -> list[BenchRow]:
             print(f"seeding the demo warehouse under {root} ...", file=sys.stderr)
             await seed_warehouse(settings)
         port = _free_port()
-        process = _start_server(root, port)
+        process = _start_server(root, port, workers)
         base_url = f"http://127.0.0.1:{port}"
         try:
             async with httpx.AsyncClient(base_url=base_url, timeout=5) as probe:
                 await _wait_started(probe, process)
-            for label, think_s in SCENARIOS.items():
-                tally, elapsed = await drive(base_url, seconds, think_s=think_s)
+            for label, (users, think_s) in SCENARIOS.items():
+                tally, elapsed = await drive(base_url, seconds, users=users, think_s=think_s)
                 rows += _rows(f"{label}, {seconds:g}s", tally, elapsed)
                 if tally.errors:
                     print(f"{label}: errors {tally.errors}", file=sys.stderr)
@@ -227,7 +238,7 @@ async def run(quick: bool, data_dir: Path | None = None) -> list[BenchRow]:
 
 
 def main() -> None:
-    """Command line: ``--quick`` for a 5 s run; ``--data-dir`` to reuse a seeded dir."""
+    """Command line: ``--quick`` (5 s), ``--data-dir`` (reuse a seeded dir), ``--workers``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
@@ -236,9 +247,11 @@ def main() -> None:
         default=None,
         help="seed here once and reuse (default: a temporary dir)",
     )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
-    rows = asyncio.run(run(args.quick, args.data_dir))
-    print_table(rows, title=f"load: {USERS} users doing deal reviews against `sophia serve`")
+    rows = asyncio.run(run(args.quick, args.data_dir, args.workers))
+    title = f"load: deal reviews against `sophia serve` ({args.workers} worker(s))"
+    print_table(rows, title=title)
 
 
 if __name__ == "__main__":

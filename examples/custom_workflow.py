@@ -88,12 +88,15 @@ async def forecast_call(state: DealReviewState, runtime: Runtime[Resources]) -> 
 def build_forecast_graph() -> StateGraph[Any, Any, Any, Any]:
     """The uncompiled forecast check graph (every node isolated, as in deal_review)."""
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(DealReviewState, context_schema=Resources)
-    graph.add_node("hubspot", isolated("hubspot", hubspot_agent))  # type: ignore[arg-type]
-    graph.add_node("gong", isolated("gong", gong_agent))  # type: ignore[arg-type]
-    analysis = isolated("sales_analysis", sales_analysis, kind="analysis")
-    graph.add_node("sales_analysis", analysis)  # type: ignore[arg-type]
-    forecast = isolated("forecast_call", forecast_call, kind="analysis")
-    graph.add_node("forecast_call", forecast)  # type: ignore[arg-type]
+    # `isolated` returns a plain async callable; LangGraph's overloads want its own types.
+    nodes: dict[str, Any] = {
+        "hubspot": isolated("hubspot", hubspot_agent),
+        "gong": isolated("gong", gong_agent),
+        "sales_analysis": isolated("sales_analysis", sales_analysis, kind="analysis"),
+        "forecast_call": isolated("forecast_call", forecast_call, kind="analysis"),
+    }
+    for name, node in nodes.items():
+        graph.add_node(name, node)
     graph.add_edge(START, "hubspot")
     graph.add_edge(START, "gong")
     graph.add_edge(["hubspot", "gong"], "sales_analysis")

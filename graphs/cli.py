@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
         help="multiply the default sizes (default 1.0: 5,000 deals, ...)",
     )
 
+    serve = sub.add_parser("serve", help="serve the graphs over HTTP (one engine per process)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
     trace = sub.add_parser("trace", help="draw a run's spans as a waterfall (local trace file)")
     trace.add_argument("run", nargs="?", help="run id or trace id (default: the last run)")
 
@@ -83,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _graphs()
         if args.command == "seed":
             return asyncio.run(_seed(args))
+        if args.command == "serve":
+            from graphs.http_app import serve
+
+            serve(host=args.host, port=args.port)
+            return 0
         if args.command == "trace":
             return _trace(args)
         if args.command == "emulator":

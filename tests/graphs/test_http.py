@@ -21,6 +21,7 @@ from typing_extensions import TypedDict
 from graphs import Engine, GraphRegistry, GraphSpec, deal_review
 from graphs.http_app import create_app
 from nodes.context import Resources
+from stores.errors import InvalidInputError
 from stores.settings import Settings
 
 AGENTS = set(deal_review.AGENTS)  # hubspot, gong, slack, linear
@@ -51,21 +52,32 @@ class _BoomInput(BaseModel):
     n: int = 1
 
 
+def _one_node_graph(node: Any) -> Any:
+    def build() -> StateGraph[Any, Any, Any, Any]:
+        graph: StateGraph[Any, Any, Any, Any] = StateGraph(_BoomState, context_schema=Resources)
+        graph.add_node("only", node)
+        graph.add_edge(START, "only")
+        graph.add_edge("only", END)
+        return graph
+
+    return build
+
+
 def exploding_registry() -> GraphRegistry:
-    """deal_review plus a graph whose (unisolated) node raises with a secret in its message."""
+    """deal_review; `boom`, whose (unisolated) node raises with a secret in its message;
+    and `refuse`, whose node raises InvalidInputError after the input was accepted."""
 
     async def explode(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
         raise RuntimeError("secret-db-password-in-message")
 
-    def build() -> StateGraph[Any, Any, Any, Any]:
-        graph: StateGraph[Any, Any, Any, Any] = StateGraph(_BoomState, context_schema=Resources)
-        graph.add_node("explode", explode)  # type: ignore[call-overload]
-        graph.add_edge(START, "explode")
-        graph.add_edge("explode", END)
-        return graph
+    async def refuse(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
+        raise InvalidInputError("refuse", ["n: refused by the graph"])
 
-    boom = GraphSpec(name="boom", description="always fails", build=build, input_model=_BoomInput)
-    return GraphRegistry([deal_review.SPEC, boom])
+    boom = GraphSpec(name="boom", description="always fails",
+                     build=_one_node_graph(explode), input_model=_BoomInput)  # fmt: skip
+    refusing = GraphSpec(name="refuse", description="refuses every input",
+                         build=_one_node_graph(refuse), input_model=_BoomInput)  # fmt: skip
+    return GraphRegistry([deal_review.SPEC, boom, refusing])
 
 
 @asynccontextmanager
@@ -206,6 +218,16 @@ async def test_internal_failure_is_500_with_run_id_and_no_stack_trace(settings: 
     assert events[-1][0] == "error" and events[-1][1]["error"] == "internal"
 
 
+async def test_graph_error_during_a_run_is_4xx_not_500(settings: Settings) -> None:
+    async with serving(create_app(settings, registry=exploding_registry())) as c:
+        invoked = await c.post("/graphs/refuse/invoke", json={})
+        streamed = await c.post("/graphs/refuse/stream", json={})
+    assert invoked.status_code == 422
+    assert invoked.json()["problems"] == ["n: refused by the graph"]
+    kind, data = parse_sse(streamed.text)[-1]
+    assert kind == "error" and data["error"] == "invalid_input"
+
+
 async def test_request_timeout_is_504(settings: Settings) -> None:
     app = create_app(settings, registry=slow_registry(5.0), request_timeout_s=0.3)
     async with serving(app) as c:
@@ -228,7 +250,7 @@ async def _wait_for(client: httpx.AsyncClient, key: str, value: int) -> None:
 async def test_over_the_concurrency_limit_is_503_with_retry_after(
     settings: Settings, action: str
 ) -> None:
-    app = create_app(settings, registry=slow_registry(1.0), max_concurrency=1, max_waiting=1)
+    app = create_app(settings, registry=slow_registry(2.0), max_concurrency=1, max_waiting=1)
     async with serving(app) as c:
         first = asyncio.create_task(c.post(f"/graphs/deal_review/{action}", json={}))
         await _wait_for(c, "active", 1)
@@ -386,7 +408,7 @@ async def test_given_engine_is_used_and_left_open(settings: Settings) -> None:
 
 
 async def test_shutdown_waits_for_running_runs(settings: Settings) -> None:
-    app = create_app(settings, registry=slow_registry(0.5))
+    app = create_app(settings, registry=slow_registry(1.0))
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     transport = httpx.ASGITransport(app=app)
