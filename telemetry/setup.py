@@ -34,7 +34,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -264,7 +264,14 @@ def _install_globals(resource: Resource) -> tuple[SwitchTracerProvider, MeterPro
                 "spans made through the global API go there, not to Sophia's exporters"
             )
     if _meter_provider is None:
-        _meter_provider = MeterProvider(resource=resource, shutdown_on_exit=False)
+        # Exemplars cost a reservoir update per measurement on the hot path; Prometheus
+        # text does not show them. OTEL_METRICS_EXEMPLAR_FILTER turns them back on.
+        exemplars = (
+            None if os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER") else AlwaysOffExemplarFilter()
+        )
+        _meter_provider = MeterProvider(
+            resource=resource, shutdown_on_exit=False, exemplar_filter=exemplars
+        )
         metrics.set_meter_provider(_meter_provider)
         if metrics.get_meter_provider() is not _meter_provider:
             logger.warning(
