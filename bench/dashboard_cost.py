@@ -4,8 +4,8 @@ Starts ``sophia serve``'s app (graphs.http_app) with the dashboard routes mounte
 subprocess on a free loopback port, and drives bench.load's users (deal reviews over
 HTTP) in alternating phases: without a dashboard, then with a poller fetching
 ``/dashboard/data`` every second (what an open page does, a bit more often), repeated
-``rounds`` times so drift of the shared machine hits both sides. Prints the p95 of each
-side and the ratio (target: within 10%).
+``rounds`` times in ABBA order after an uncounted warm-up, so drift of the shared machine
+hits both sides. Prints the p95 of each side and the ratio (target: within 10%).
 
     uv run python -m bench.dashboard_cost                 # 50 users, 10 s per phase, 2 rounds
     uv run python -m bench.dashboard_cost --data-dir /tmp/sophia-bench   # reuse a seeded dir
@@ -39,12 +39,14 @@ POLL_S = 1.0
 TARGET_RATIO = 1.10
 
 _SERVER = """
+import logging
 import uvicorn
 from graphs.dashboard import dashboard_routes
 from graphs.http_app import create_app
 from graphs.runs_log import record_run
 from stores.settings import Settings
 
+logging.getLogger("telemetry.monitor").setLevel(logging.ERROR)  # no breach warnings
 # A full run log, so each /dashboard/data answer carries as many runs as in production.
 for i in range(200):
     record_run("deal_review", f"{{i:032x}}", f"{{i:032x}}", "partial" if i % 7 else "complete",
@@ -116,7 +118,22 @@ async def poller(base_url: str, every_s: float) -> AsyncIterator[list[float]]:
             await task
 
 
-async def run(users: int, seconds: float, rounds: int, data_dir: Path | None) -> int:
+async def _idle_fetch_ms(base_url: str, n: int = 5) -> float:
+    """Median time of /dashboard/data with no other traffic (spaced past the shared
+    answer's lifetime, so each one is computed)."""
+    times = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        for _ in range(n):
+            await asyncio.sleep(1.1)
+            started = time.perf_counter()
+            (await client.get("/dashboard/data")).raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+async def run(
+    users: int, seconds: float, rounds: int, data_dir: Path | None, think_s: tuple[float, float]
+) -> int:
     """Alternate phases without/with the poller; print the p95s and the ratio.
 
     Returns 0 when the ratio is within the target, 1 otherwise."""
@@ -134,14 +151,23 @@ async def run(users: int, seconds: float, rounds: int, data_dir: Path | None) ->
         fetches: list[float] = []
         try:
             await _wait_ready(process, base_url)
+            idle_before = await _idle_fetch_ms(base_url)
+            # Not counted: the first seconds carry cold caches and first statements.
+            await drive(base_url, seconds, users=users, think_s=think_s, seed=99)
             for r in range(rounds):
-                for side in ("without", "with"):
+                # ABBA order, so drift of the shared machine does not favour one side.
+                order = ("without", "with") if r % 2 == 0 else ("with", "without")
+                for side in order:
                     if side == "with":
                         async with poller(base_url, POLL_S) as seen:
-                            tally, _ = await drive(base_url, seconds, users=users, seed=r)
+                            tally, _ = await drive(
+                                base_url, seconds, users=users, think_s=think_s, seed=r
+                            )
                         fetches.extend(seen)
                     else:
-                        tally, _ = await drive(base_url, seconds, users=users, seed=r)
+                        tally, _ = await drive(
+                            base_url, seconds, users=users, think_s=think_s, seed=r
+                        )
                     p95 = _percentile(tally.latencies_ms, 95)
                     p95s[side].append(p95)
                     tallies[side].latencies_ms.extend(tally.latencies_ms)
@@ -152,6 +178,7 @@ async def run(users: int, seconds: float, rounds: int, data_dir: Path | None) ->
                         f"p95 {p95:7.1f} ms, errors {dict(tally.errors)}",
                         file=sys.stderr,
                     )
+            idle_after = await _idle_fetch_ms(base_url)
         finally:
             process.terminate()
             try:
@@ -162,14 +189,22 @@ async def run(users: int, seconds: float, rounds: int, data_dir: Path | None) ->
     without = _percentile(tallies["without"].latencies_ms, 95)
     with_dash = _percentile(tallies["with"].latencies_ms, 95)
     ratio = with_dash / without
-    print(f"dashboard cost: {users} users, {rounds} x {seconds:g} s per side, poll every {POLL_S:g} s")
+    mode = f"think {think_s[0]:g}-{think_s[1]:g} s" if think_s[1] else "closed loop"
+    print(
+        f"dashboard cost: {users} users ({mode}), {rounds} x {seconds:g} s per side, "
+        f"poll every {POLL_S:g} s"
+    )
     print(f"  p95 without dashboard  {without:8.1f} ms  (per round {p95s['without']})")
     print(f"  p95 with dashboard     {with_dash:8.1f} ms  (per round {p95s['with']})")
     print(f"  ratio with / without   {ratio:8.3f}   (target <= {TARGET_RATIO:.2f})")
+    print(
+        f"  /dashboard/data idle: median {idle_before:.1f} ms before the load, "
+        f"{idle_after:.1f} ms after (full monitor windows)"
+    )
     if fetches:
         print(
-            f"  /dashboard/data: {len(fetches)} fetches, median {statistics.median(fetches):.1f} ms,"
-            f" max {max(fetches):.1f} ms"
+            f"  /dashboard/data under load: {len(fetches)} fetches, "
+            f"median {statistics.median(fetches):.1f} ms, max {max(fetches):.1f} ms"
         )
     return 0 if ratio <= TARGET_RATIO else 1
 
@@ -181,8 +216,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=PHASE_S)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("MIN", "MAX"),
+        help="seconds each user waits between requests (default 0 0: closed loop)",
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(run(args.users, args.seconds, args.rounds, args.data_dir)))
+    think = (args.think[0], args.think[1])
+    sys.exit(asyncio.run(run(args.users, args.seconds, args.rounds, args.data_dir, think)))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from graphs import stats_view
 from stores.errors import SophiaError
 from stores.settings import Settings
 
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the graphs over HTTP (one engine per process)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    stats = sub.add_parser("stats", help="live figures of a running `sophia serve`")
+    stats_view.add_arguments(stats)
 
     trace = sub.add_parser("trace", help="draw a run's spans as a waterfall (local trace file)")
     trace.add_argument("run", nargs="?", help="run id or trace id (default: the last run)")
@@ -92,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             serve(host=args.host, port=args.port)
             return 0
+        if args.command == "stats":
+            return stats_view.main(args)
         if args.command == "trace":
             return _trace(args)
         if args.command == "emulator":

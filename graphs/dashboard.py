@@ -40,6 +40,7 @@ __all__ = [
     "SCHEMA",
     "dashboard_data",
     "dashboard_routes",
+    "monitor_figures",
 ]
 
 SCHEMA = "sophia.dashboard/1"
@@ -49,6 +50,9 @@ CACHE_HIT_TARGET = 0.85
 """Cache hit ratio each namespace should reach."""
 SERIES_POINTS = 60
 """Per-interval points per operation sent to the page (the monitor keeps more)."""
+SHARED_FOR_S = 1.0
+"""``/dashboard/data`` answers computed less than this long ago are reused, so that
+several open pages cost the service no more than one."""
 
 GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("warehouse", "Warehouse query", ("database_query",)),
@@ -85,21 +89,24 @@ def _group_of(kind: str | None) -> str:
     return "other"
 
 
-def _operations(series_points: int) -> list[dict[str, Any]]:
+def monitor_figures(series_points: int = SERIES_POINTS) -> list[dict[str, Any]]:
+    """Per monitored operation: its window summary, chart group and last per-interval points.
+
+    The expensive part of the dashboard (it sorts each window's samples); thread-safe
+    (the monitor holds its lock), so the route computes it off the event loop.
+    """
     monitor = telemetry.default_monitor()
     snapshot = monitor.snapshot()
     series = monitor.series()
-    out = []
-    for name, summary in snapshot.items():
-        out.append(
-            {
-                "operation": name,
-                "group": _group_of(summary.get("kind")),
-                **summary,
-                "series": series.get(name, [])[-series_points:],
-            }
-        )
-    return out
+    return [
+        {
+            "operation": name,
+            "group": _group_of(summary.get("kind")),
+            **summary,
+            "series": series.get(name, [])[-series_points:],
+        }
+        for name, summary in snapshot.items()
+    ]
 
 
 def _warehouse(stats: dict[str, Any]) -> dict[str, Any]:
@@ -185,14 +192,17 @@ def dashboard_data(
     runs: RunsLog | None = None,
     run_limit: int = 50,
     series_points: int = SERIES_POINTS,
+    operations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every figure the dashboard shows, JSON-ready (no NaN), in schema ``SCHEMA``.
 
     Keys: ``schema``, ``generated_at``, ``targets``, ``groups``, ``operations``,
     ``warehouse``, ``cache``, ``breakers``, ``runs``, ``tracing`` (see docs/dashboard.md).
-    `engine` must be open. Reads in-process counters only: no I/O.
+    `engine` must be open. Reads in-process counters only: no I/O. `operations`, when
+    given, is a :func:`monitor_figures` result computed elsewhere (e.g. in a thread).
+    Call it on the engine's event loop: the pool and cache counters are not locked.
     """
-    stats = engine.stats()
+    r = engine.resources  # the same sources as engine.stats(), minus its monitor summary
     active = telemetry.active_telemetry()
     data = {
         "schema": SCHEMA,
@@ -204,21 +214,26 @@ def dashboard_data(
         },
         "groups": [{"id": g, "label": label, "kinds": list(k)} for g, label, k in GROUPS]
         + [{"id": "other", "label": "Other", "kinds": []}],
-        "operations": _operations(series_points),
-        "warehouse": _warehouse(stats.get("warehouse") or {}),
-        "cache": _cache(stats.get("cache")),
-        "breakers": _breakers(stats.get("breakers") or {}),
+        "operations": operations if operations is not None else monitor_figures(series_points),
+        "warehouse": _warehouse(r.warehouse.stats()),
+        "cache": _cache(r.cache.stats() if r.cache else None),
+        "breakers": _breakers(engine.guards.stats() if engine.guards else {}),
         "runs": _runs(runs if runs is not None else default_runs_log(), run_limit),
         "tracing": {
             "jaeger": bool(active and active.otlp_endpoint),
             "trace_file": bool(active and active.trace_file),
         },
     }
-    return _finite(data)  # type: ignore[no-any-return]
+    figures: dict[str, Any] = _finite(data)
+    return figures
 
 
 def _json(content: Any, status_code: int = 200) -> Response:
     body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _json_bytes(body.encode("utf-8"), status_code)
+
+
+def _json_bytes(body: bytes, status_code: int = 200) -> Response:
     return Response(
         body,
         status_code=status_code,
@@ -246,12 +261,22 @@ async def data(request: Request) -> Response:
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
         return _json({"error": "unavailable", "message": "the engine is not open yet"}, 503)
-    figures = dashboard_data(engine)
-    limiter = getattr(request.app.state, "limiter", None)
+    state = request.app.state
+    cached: tuple[float, bytes] | None = getattr(state, "dashboard_cache", None)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < SHARED_FOR_S:
+        return _json_bytes(cached[1])
+    # Sorting the monitor's windows is the costly part: do it off the event loop so
+    # runs in flight are not held up; the rest reads counters owned by the loop.
+    operations = await asyncio.to_thread(monitor_figures)
+    figures = dashboard_data(engine, operations=operations)
+    limiter = getattr(state, "limiter", None)
     if limiter is not None and hasattr(limiter, "stats"):
-        in_flight = getattr(request.app.state, "in_flight", None)
+        in_flight = getattr(state, "in_flight", None)
         figures["http"] = {**limiter.stats(), "in_flight": getattr(in_flight, "count", None)}
-    return _json(figures)
+    response = _json(figures)
+    state.dashboard_cache = (now, bytes(response.body))
+    return response
 
 
 async def trace(request: Request) -> Response:

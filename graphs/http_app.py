@@ -29,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import telemetry
+from graphs.dashboard import dashboard_routes
 from graphs.engine import Engine
 from graphs.http_checks import readiness
 from graphs.http_limits import ConcurrencyLimiter, InFlightRuns, OverloadedError
@@ -382,6 +383,7 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *dashboard_routes(),
     ]
     return Starlette(
         routes=routes,

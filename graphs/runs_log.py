@@ -4,26 +4,25 @@ The engine calls :func:`record_run` once per finished run (complete, partial or 
 the dashboard reads :meth:`RunsLog.recent`. The log keeps at most ``max_runs`` entries
 (oldest dropped first) and is safe to use from several threads and tasks.
 
-Hook (in ``Engine.invoke`` and at the end of ``Engine.stream``)::
+Hook (in ``Engine.invoke``, ``resume`` and ``stream``, after the input was validated,
+so rejected input is not a run)::
 
-    started = time.perf_counter()
-    try:
-        ...                                   # the run
-    except BaseException as exc:
-        runs_log.record_run(name, run_id, trace_id, "failed",
-                            (time.perf_counter() - started) * 1000, error=exc)
-        raise
-    runs_log.record_run(name, run_id, trace_id, result["status"],
-                        (time.perf_counter() - started) * 1000,
-                        failed_sources=runs_log.failed_sources(result["errors"]))
+    with runs_log.track_run(name, run_id) as tracked:
+        ...                                   # the run, as today
+        result = {...}                        # what invoke returns
+        tracked.finish(result)                # status, trace_id and failed sources from it
+
+An exception leaving the block (including cancellation) records the run as ``failed``
+with the error, and is re-raised unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -35,10 +34,11 @@ __all__ = [
     "failed_sources",
     "record_run",
     "set_default_runs_log",
+    "track_run",
 ]
 
-RunStatus = Literal["complete", "partial", "failed"]
-_STATUSES: frozenset[str] = frozenset({"complete", "partial", "failed"})
+RunStatus = Literal["complete", "partial", "failed", "interrupted"]
+_STATUSES: frozenset[str] = frozenset({"complete", "partial", "failed", "interrupted"})
 MAX_ERROR_CHARS = 300
 
 
@@ -146,7 +146,8 @@ def record_run(
 ) -> RunRecord:
     """Record one finished run in ``log`` (default: the process-wide one); returns it.
 
-    ``status`` must be ``complete``, ``partial`` or ``failed`` (ValueError otherwise);
+    ``status`` must be ``complete``, ``partial``, ``failed`` or ``interrupted`` (a durable
+    run paused for a human; ValueError otherwise);
     an exception given as ``error`` is kept as ``"TypeName: message"``, cut to 300 chars.
     """
     if status not in _STATUSES:
@@ -165,3 +166,52 @@ def record_run(
     )
     (log if log is not None else default_runs_log()).add(record)
     return record
+
+
+class RunTracker:
+    """What :func:`track_run` yields: call :meth:`finish` with the run's result."""
+
+    def __init__(self) -> None:
+        self.result: Mapping[str, Any] | None = None
+        self.trace_id: str | None = None
+
+    def finish(self, result: Mapping[str, Any]) -> None:
+        """The run ended with `result` (keys ``status``, ``trace_id``, ``errors``)."""
+        self.result = result
+
+
+@contextlib.contextmanager
+def track_run(graph: str, run_id: str, *, log: RunsLog | None = None) -> Iterator[RunTracker]:
+    """Record the run of the block: from the result given to ``finish()``, or as
+    ``failed`` with the exception that left the block (re-raised unchanged).
+
+    A block that ends without ``finish()`` and without an exception is recorded as
+    ``failed`` ("ended without a result"). Set ``tracker.trace_id`` early for failed
+    runs to keep their trace link.
+    """
+    tracker = RunTracker()
+    started = time.perf_counter()
+    try:
+        yield tracker
+    except BaseException as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        record_run(graph, run_id, tracker.trace_id, "failed", elapsed, error=exc, log=log)
+        raise
+    elapsed = (time.perf_counter() - started) * 1000
+    result = tracker.result
+    if result is None:
+        record_run(
+            graph, run_id, tracker.trace_id, "failed", elapsed,
+            error="ended without a result", log=log,
+        )  # fmt: skip
+        return
+    status = str(result.get("status") or "complete")
+    record_run(
+        graph,
+        run_id,
+        result.get("trace_id") or tracker.trace_id,
+        status if status in _STATUSES else "complete",
+        elapsed,
+        failed_sources=failed_sources(result.get("errors") or []),
+        log=log,
+    )

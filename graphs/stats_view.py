@@ -79,7 +79,9 @@ def _operations(data: dict[str, Any]) -> Table:
     for col in ("group", "operation", "n", "p50", "p95", "p99", "threshold", "breaches"):
         table.add_column(col, justify="left" if col in ("group", "operation") else "right")
     order = {g["id"]: i for i, g in enumerate(data.get("groups", []))}
-    ops = sorted(data.get("operations", []), key=lambda o: (order.get(o["group"], 99), o["operation"]))
+    ops = sorted(
+        data.get("operations", []), key=lambda o: (order.get(o["group"], 99), o["operation"])
+    )
     for op in ops:
         over = op.get("p95") is not None and op["p95"] > op["threshold_ms"]
         style = "red" if over else ""
@@ -104,7 +106,9 @@ def _pool_and_breakers(data: dict[str, Any]) -> Table:
     util = wh.get("utilisation", 0.0)
     target = wh.get("utilisation_target", 0.8)
     table.add_row("pool size / max", f"{wh.get('size', '-')} / {wh.get('max_size', '-')}")
-    table.add_row("in use / idle / waiters", f"{wh.get('in_use')} / {wh.get('idle')} / {wh.get('waiting')}")
+    table.add_row(
+        "in use / idle / waiters", f"{wh.get('in_use')} / {wh.get('idle')} / {wh.get('waiting')}"
+    )
     table.add_row(
         f"utilisation (target < {_pct(target)})",
         Text(_pct(util), style="green" if util < target else "red"),
@@ -123,7 +127,9 @@ def _cache(data: dict[str, Any]) -> Table:
     cache = data.get("cache") or {}
     redis = (cache.get("redis") or {}).get("state", "disabled")
     target = cache.get("hit_ratio_target", 0.85)
-    table = Table(title=f"Cache (redis {redis}, evictions {cache.get('evictions', 0)})", expand=True)
+    table = Table(
+        title=f"Cache (redis {redis}, evictions {cache.get('evictions', 0)})", expand=True
+    )
     for col in ("namespace", "requests", f"hit ratio (>= {_pct(target)})", "L1", "L2", "evictions"):
         table.add_column(col, justify="left" if col == "namespace" else "right")
     for ns in cache.get("namespaces", []):

@@ -226,6 +226,7 @@
       el("span", { "data-total": "complete" }, `complete ${t.complete}`),
       el("span", { "data-total": "partial" }, `partial ${t.partial}`),
       el("span", { "data-total": "failed" }, `failed ${t.failed}`),
+      el("span", { "data-total": "interrupted" }, `interrupted ${t.interrupted ?? 0}`),
     ]);
     replace(document.getElementById("run-rows"), data.runs.recent.slice(0, RUN_ROWS).map((r) => {
       const tr = el("tr", { "data-run": r.run_id, "data-status": r.status });

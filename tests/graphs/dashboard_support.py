@@ -1,6 +1,6 @@
 """Test support for the dashboard: an engine that logs its runs, and a live server.
 
-`RecordingEngine` adds to `Engine.invoke` exactly the `record_run` hook proposed for
+`RecordingEngine` adds to `Engine.invoke` exactly the `track_run` hook proposed for
 graphs/engine.py (see graphs/runs_log.py), so the tests can run before it is wired in.
 `DashboardServer` serves the HTTP service (graphs.http_app) plus the dashboard routes on
 a free loopback port with uvicorn, the engine opened on the server's own event loop.
@@ -24,17 +24,21 @@ from graphs.dashboard import dashboard_routes
 from graphs.engine import Engine
 from graphs.http_app import create_app
 from graphs.registry import GraphRegistry
-from graphs.runs_log import failed_sources, record_run
+from graphs.runs_log import track_run
 from nodes.context import Resources
-from stores.errors import GraphError
 from stores.settings import Settings
 
 FLAKY = "deal_review_flaky"
-"""A deal review whose Slack agent always fails (its runs are partial)."""
+"""A deal review whose Slack agent always fails, slowly (its runs are partial)."""
+
+
+SLOW_FAILURE_S = 0.25
+"""How long the broken Slack agent takes to fail: over the 200 ms agent threshold."""
 
 
 async def broken_slack(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
-    """A Slack agent whose API is down."""
+    """A Slack agent whose API is down, and slow to say so (a threshold breach)."""
+    await asyncio.sleep(SLOW_FAILURE_S)
     raise RuntimeError("slack API returned 503")
 
 
@@ -52,27 +56,18 @@ class RecordingEngine(Engine):
     """The Engine with the proposed `record_run` hook around `invoke`."""
 
     async def invoke(
-        self, name: str, input: Any = None, *, run_id: str | None = None
+        self,
+        name: str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        thread_id: str | None = None,
     ) -> dict[str, Any]:
         run_id = run_id or uuid.uuid4().hex
-        started = time.perf_counter()
-        try:
-            result = await super().invoke(name, input, run_id=run_id)
-        except GraphError:
-            raise  # rejected before running: not a run
-        except BaseException as exc:
-            record_run(
-                name, run_id, None, "failed", (time.perf_counter() - started) * 1000, error=exc
-            )
-            raise
-        record_run(
-            name,
-            run_id,
-            result["trace_id"],
-            result["status"],
-            (time.perf_counter() - started) * 1000,
-            failed_sources=failed_sources(result["errors"]),
-        )
+        self.spec(name).validate(input)  # rejected input is not a run (as in the engine)
+        with track_run(name, run_id) as tracked:
+            result = await super().invoke(name, input, run_id=run_id, thread_id=thread_id)
+            tracked.finish(result)
         return result
 
 
@@ -111,7 +106,8 @@ class DashboardServer:
             self._failed = exc
 
     async def _serve(self) -> None:
-        async with RecordingEngine(self.settings, registry=self.registry) as engine:
+        engine = RecordingEngine(self.settings, registry=self.registry)
+        async with engine:
             app = create_app(engine=engine, max_concurrency=16, request_timeout_s=60)
             app.router.routes.extend(dashboard_routes())
             config = uvicorn.Config(

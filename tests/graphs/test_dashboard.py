@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 from collections.abc import AsyncIterator
@@ -9,15 +10,29 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
 from starlette.applications import Starlette
 
 import telemetry
+from graphs import stats_view
 from graphs.dashboard import SCHEMA, dashboard_data, dashboard_routes
-from graphs.runs_log import RunsLog, failed_sources, record_run, set_default_runs_log
+from graphs.runs_log import (
+    RunsLog,
+    failed_sources,
+    record_run,
+    set_default_runs_log,
+    track_run,
+)
 from graphs.trace_spans import TraceSpansError, read_trace
 from stores.errors import SophiaError
 from stores.settings import Settings
-from tests.graphs.dashboard_support import FLAKY, RecordingEngine, registry_with_flaky
+from tests.graphs.dashboard_support import (
+    FLAKY,
+    DashboardServer,
+    RecordingEngine,
+    free_port,
+    registry_with_flaky,
+)
 
 
 @pytest.fixture
@@ -31,7 +46,8 @@ def runs() -> Any:
 @pytest.fixture
 async def engine(settings: Settings, runs: RunsLog) -> AsyncIterator[RecordingEngine]:
     telemetry.default_monitor().reset()
-    async with RecordingEngine(settings, registry=registry_with_flaky()) as opened:
+    opened = RecordingEngine(settings, registry=registry_with_flaky())
+    async with opened:
         yield opened
 
 
@@ -50,7 +66,7 @@ def test_runs_log_is_bounded_newest_first_and_counts_statuses() -> None:
         record_run("g", f"r{i}", None, "partial" if i % 2 else "complete", 10.0 * i, log=log)
     assert len(log) == 3
     assert [r.run_id for r in log.recent()] == ["r4", "r3", "r2"]
-    assert log.totals() == {"complete": 3, "failed": 0, "partial": 2}
+    assert log.totals() == {"complete": 3, "failed": 0, "interrupted": 0, "partial": 2}
     with pytest.raises(ValueError, match="run status must be one of"):
         record_run("g", "x", None, "weird", 1.0, log=log)
     failed = record_run("g", "f", None, "failed", 1.0, error=RuntimeError("x" * 1000), log=log)
@@ -73,6 +89,28 @@ def test_runs_log_is_safe_across_threads() -> None:
     assert log.totals()["complete"] == 2000 and len(log) == 100
 
 
+def test_track_run_records_results_failures_and_missing_results() -> None:
+    log = RunsLog()
+    with track_run("g", "ok", log=log) as tracked:
+        tracked.finish(
+            {
+                "status": "partial",
+                "trace_id": "t" * 32,
+                "errors": [{"node": "gong", "error": "E", "message": "", "timed_out": True}],
+            }
+        )
+    with pytest.raises(KeyError), track_run("g", "boom", log=log) as tracked:
+        tracked.trace_id = "a" * 32
+        raise KeyError("deal")
+    with track_run("g", "silent", log=log):
+        pass
+    silent, boom, ok = log.recent()
+    assert (ok.status, ok.trace_id, ok.failed_sources) == ("partial", "t" * 32, ("gong",))
+    assert (boom.status, boom.trace_id, boom.error) == ("failed", "a" * 32, "KeyError: 'deal'")
+    assert (silent.status, silent.error) == ("failed", "ended without a result")
+    assert ok.duration_ms >= 0 and log.totals()["failed"] == 2
+
+
 def test_failed_sources_are_the_failed_nodes_in_order_without_repeats() -> None:
     errors = [
         {"node": "slack", "error": "RuntimeError", "message": "down", "timed_out": False},
@@ -93,7 +131,7 @@ async def test_data_reflects_runs_pool_cache_breakers(
     assert partial["status"] == "partial"
     data = dashboard_data(engine)
     json.dumps(data, allow_nan=False)  # strict JSON: no NaN/inf anywhere
-    assert data["runs"]["totals"] == {"complete": 1, "failed": 0, "partial": 1}
+    assert data["runs"]["totals"] == {"complete": 1, "failed": 0, "interrupted": 0, "partial": 1}
     newest = data["runs"]["recent"][0]
     assert newest["graph"] == FLAKY and newest["status"] == "partial"
     assert newest["failed_sources"] == ["slack"]
@@ -101,6 +139,8 @@ async def test_data_reflects_runs_pool_cache_breakers(
     ops = {op["operation"]: op for op in data["operations"]}
     assert ops["run.deal_review"]["group"] == "run" and ops["run.deal_review"]["count"] == 1
     assert ops["node.slack"]["group"] == "agent" and ops["node.slack"]["errors"] >= 1
+    assert ops["node.slack"]["breaches"] >= 1  # the broken agent fails after 250 ms > 200 ms
+    assert ops["node.slack"]["series"][-1]["breaches"] >= 1
     assert ops["warehouse.duckdb.query"]["group"] == "warehouse"
     assert ops["warehouse.duckdb.query"]["threshold_ms"] == 100.0
     assert ops["run.deal_review"]["series"][-1]["count"] == 1
@@ -161,3 +201,28 @@ async def test_routes_serve_page_assets_data_and_trace(
 def test_read_trace_names_a_missing_file(tmp_path: Any) -> None:
     with pytest.raises(TraceSpansError, match="no span file"):
         read_trace(tmp_path / "traces.jsonl", "a" * 32)
+
+
+def test_stats_view_reads_a_running_server(settings: Settings, runs: RunsLog) -> None:
+    with DashboardServer(settings) as server, httpx.Client(base_url=server.url) as client:
+        client.post(f"/graphs/{FLAKY}/invoke", json={"deal_ids": ["D-00005"]}, timeout=60)
+        data = stats_view.fetch(server.url)
+        console = Console(record=True, width=160)
+        args = argparse.Namespace(watch=False, url=server.url, interval=1.0)
+        assert stats_view.main(args, console=console) == 0
+    assert data["schema"] == SCHEMA and data["runs"]["totals"]["partial"] == 1
+    text = console.export_text()
+    assert "run.deal_review_flaky" in text and "warehouse.duckdb.query" in text
+    assert "partial" in text and "slack" in text
+    assert "breaker warehouse" in text and "closed" in text
+    assert "queries" in text  # the cache namespace row
+
+
+def test_stats_view_names_an_unreachable_server() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(stats_view.StatsUnavailableError, match="is `sophia serve` running"):
+        stats_view.fetch(url, timeout_s=2)
+    console = Console(record=True, width=160)
+    args = argparse.Namespace(watch=False, url=url, interval=1.0)
+    assert stats_view.main(args, console=console) == 1
+    assert "/dashboard/data" in console.export_text()

@@ -48,8 +48,9 @@ CHROMIUM_ARGS = [
 class Load:
     """A few clients posting deal reviews in a loop until stopped (bounded: `users`)."""
 
-    def __init__(self, url: str, users: int = 3) -> None:
+    def __init__(self, url: str, users: int = 3, flaky_every: int = 0) -> None:
         self.url = url
+        self.flaky_every = flaky_every  # user 0 reviews with FLAKY every n-th request
         self.done = 0
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._user, args=(i,)) for i in range(users)]
@@ -59,7 +60,11 @@ class Load:
             i = 0
             while not self._stop.is_set():
                 deal = f"D-{(n * 7 + i) % 20 + 1:05d}"
-                client.post("/graphs/deal_review/invoke", json={"deal_ids": [deal]})
+                flaky = n == 0 and self.flaky_every and i % self.flaky_every == 0
+                graph = FLAKY if flaky else "deal_review"
+                client.post(f"/graphs/{graph}/invoke", json={"deal_ids": [deal]})
+                if self.flaky_every:
+                    time.sleep(0.05)  # paced, so the runs table shows a mix
                 self.done += 1
                 i += 1
 
@@ -111,9 +116,11 @@ def test_dashboard_page_live_in_chromium(server: DashboardServer) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on(
                 "console",
-                lambda msg: errors.append(f"console: {msg.text} at {msg.location}")
-                if msg.type == "error"
-                else None,
+                lambda msg: (
+                    errors.append(f"console: {msg.text} at {msg.location}")
+                    if msg.type == "error"
+                    else None
+                ),
             )
             page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
             with httpx.Client(base_url=server.url, timeout=60) as client:
@@ -160,6 +167,10 @@ def test_dashboard_page_live_in_chromium(server: DashboardServer) -> None:
                 page.wait_for_selector("#waterfall svg rect.span-bar", timeout=15_000)
                 assert page.locator("#waterfall svg rect.span-bar").count() >= 5
                 assert page.locator("#waterfall svg text", has_text="✗").count() >= 1
+                # Its slow failure breached the agent threshold: the chart marks it.
+                page.wait_for_selector(
+                    '[data-operation="node.slack"] circle.breach-mark', state="attached"
+                )
 
                 # A breaker opened by a fault shows as open.
                 deadline = time.monotonic() + 30
@@ -180,8 +191,10 @@ def test_dashboard_page_live_in_chromium(server: DashboardServer) -> None:
                 assert {"hubspot", "gong"} <= shown
                 shot = os.environ.get("SOPHIA_DASHBOARD_SCREENSHOT")
                 if shot:  # under load, with the open breaker and the waterfall on screen
-                    with Load(server.url, users=2):
-                        page.wait_for_timeout(4_000)
+                    with Load(server.url, users=2, flaky_every=4):
+                        page.wait_for_timeout(3_000)
+                        _open_breaker(server)
+                        page.wait_for_timeout(2_000)
                         Path(shot).parent.mkdir(parents=True, exist_ok=True)
                         page.screenshot(path=shot, full_page=True)
             assert errors == []
