@@ -7,7 +7,9 @@
 
 The backend follows the settings: Postgres (`langgraph-checkpoint-postgres`'s
 `AsyncPostgresSaver` on a psycopg connection pool) when ``SOPHIA_POSTGRES_URL`` is set,
-otherwise SQLite (`AsyncSqliteSaver`) in ``settings.checkpoint_db`` under the data dir.
+otherwise SQLite in ``settings.checkpoint_db`` under the data dir
+(`langgraph-checkpoint-sqlite`'s `SqliteSaver` on a thread of its own:
+`graphs.sqlite_saver.ThreadedSqliteSaver`, same tables as `AsyncSqliteSaver`).
 Opening never fails because Postgres is down: the pool connects in the background and
 the first threaded run checks the store (`ensure_ready`), so runs without a thread keep
 working while threaded runs fail with `CheckpointStoreUnavailableError`.
@@ -22,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,7 +49,6 @@ _DDL = (
     " thread_id TEXT PRIMARY KEY, graph_id TEXT, metadata TEXT NOT NULL,"
     " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
 )
-_COLUMNS = "thread_id, graph_id, metadata, created_at, updated_at"
 
 
 class ThreadExistsError(ThreadError):
@@ -69,7 +71,7 @@ class ThreadRecord:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> ThreadRecord:
-        """A record from a ``SELECT {_COLUMNS}`` row."""
+        """A record from a row of the five columns, in table order."""
         return cls(row[0], row[1], json.loads(row[2]), row[3], row[4])
 
 
@@ -78,10 +80,26 @@ Execute = Callable[[str, tuple[Any, ...], bool], Awaitable[list[tuple[Any, ...]]
 
 
 class ThreadStore:
-    """Thread records in the checkpoint database; every statement binds its values."""
+    """Thread records in the checkpoint database; every statement binds its values.
 
-    def __init__(self, execute: Execute) -> None:
+    Threads are never deleted, so which graph a thread runs is cached in process (at
+    most `cache_size` entries): a run on a known thread costs no extra statement.
+    """
+
+    def __init__(self, execute: Execute, *, cache_size: int = 10_000) -> None:
         self._execute = execute
+        self._graphs: OrderedDict[str, str | None] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _remember(self, thread_id: str, graph_id: str | None) -> None:
+        self._graphs[thread_id] = graph_id
+        self._graphs.move_to_end(thread_id)
+        while len(self._graphs) > self._cache_size:
+            self._graphs.popitem(last=False)
+
+    async def exists(self, thread_id: str) -> bool:
+        """Whether thread `thread_id` exists (cached once seen)."""
+        return thread_id in self._graphs or await self.get(thread_id) is not None
 
     async def setup(self) -> None:
         """Create the table if it is missing."""
@@ -90,9 +108,16 @@ class ThreadStore:
     async def get(self, thread_id: str) -> ThreadRecord | None:
         """The thread `thread_id`, or None."""
         rows = await self._execute(
-            f"SELECT {_COLUMNS} FROM sophia_threads WHERE thread_id = ?", (thread_id,), True
+            "SELECT thread_id, graph_id, metadata, created_at, updated_at "
+            "FROM sophia_threads WHERE thread_id = ?",
+            (thread_id,),
+            True,
         )
-        return ThreadRecord.from_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        record = ThreadRecord.from_row(rows[0])
+        self._remember(thread_id, record.graph_id)
+        return record
 
     async def create(
         self,
@@ -110,7 +135,8 @@ class ThreadStore:
         tid = thread_id or str(uuid.uuid4())
         now = _now()
         rows = await self._execute(
-            f"INSERT INTO sophia_threads ({_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO sophia_threads (thread_id, graph_id, metadata, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (thread_id) DO NOTHING RETURNING thread_id",
             (tid, graph_id, json.dumps(metadata or {}), now, now),
             True,
@@ -122,24 +148,26 @@ class ThreadStore:
             raise CheckpointStoreError(f"thread {tid!r} vanished while being created")
         return record
 
-    async def attach(self, thread_id: str, graph_id: str) -> ThreadRecord:
+    async def attach(self, thread_id: str, graph_id: str) -> None:
         """Record that runs of `thread_id` use `graph_id` (creating the thread if new)."""
+        if self._graphs.get(thread_id) == graph_id:
+            return
         now = _now()
         await self._execute(
-            f"INSERT INTO sophia_threads ({_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO sophia_threads (thread_id, graph_id, metadata, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (thread_id) DO UPDATE SET graph_id = excluded.graph_id, "
             "updated_at = excluded.updated_at",
             (thread_id, graph_id, "{}", now, now),
             False,
         )
-        record = await self.get(thread_id)
-        assert record is not None
-        return record
+        self._remember(thread_id, graph_id)
 
     async def search(self, limit: int = 10, offset: int = 0) -> list[ThreadRecord]:
         """Threads, most recently updated first."""
         rows = await self._execute(
-            f"SELECT {_COLUMNS} FROM sophia_threads ORDER BY updated_at DESC LIMIT ? OFFSET ?",
+            "SELECT thread_id, graph_id, metadata, created_at, updated_at "
+            "FROM sophia_threads ORDER BY updated_at DESC LIMIT ? OFFSET ?",
             (limit, offset),
             True,
         )
@@ -199,36 +227,56 @@ async def open_durable(settings: Settings) -> AsyncIterator[Durable]:
 
 @contextlib.asynccontextmanager
 async def _open_sqlite(path: str) -> AsyncIterator[Durable]:
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graphs.sqlite_saver import ThreadedSqliteSaver
 
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # One thread owns the connection: every checkpoint call is one hand-off to it.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sophia-checkpoints")
+    loop = asyncio.get_running_loop()
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, check_same_thread=False)
+        # WAL with synchronous=NORMAL: a commit is in the WAL before it returns, so a
+        # killed process loses nothing; only a power loss could drop the last commits.
+        # FULL would fsync every checkpoint (several times slower here).
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
     try:
-        conn = await aiosqlite.connect(path)
+        conn = await loop.run_in_executor(executor, connect)
     except Exception as exc:
+        executor.shutdown(wait=False)
         raise CheckpointStoreUnavailableError(
             f"cannot open the SQLite checkpoint file {path}: {exc}"
         ) from exc
     try:
-        saver = AsyncSqliteSaver(conn)
+        saver = ThreadedSqliteSaver(conn, executor)
+
+        def run_sql(sql: str, params: tuple[Any, ...], fetch: bool) -> list[tuple[Any, ...]]:
+            with saver.lock:
+                cursor = conn.execute(sql, params)
+                rows = [tuple(r) for r in cursor.fetchall()] if fetch else []
+                if not sql.startswith("SELECT"):
+                    conn.commit()
+                return rows
 
         async def execute(sql: str, params: tuple[Any, ...], fetch: bool) -> list[tuple[Any, ...]]:
-            # The saver's lock keeps our statements out of its transactions.
             try:
-                async with saver.lock:
-                    async with conn.execute(sql, params) as cursor:
-                        rows = [tuple(r) for r in await cursor.fetchall()] if fetch else []
-                    await conn.commit()
-                return rows
+                return await saver.run(run_sql, sql, params, fetch)
             except Exception as exc:
                 raise CheckpointStoreError(f"SQLite checkpoint store {path}: {exc}") from exc
 
-        durable = Durable(saver, ThreadStore(execute), "sqlite", path, saver.setup)
+        durable = Durable(saver, ThreadStore(execute), "sqlite", path, saver.asetup)
         await durable.ensure_ready()
         yield durable
     finally:
-        await conn.close()
+        await loop.run_in_executor(executor, conn.close)
+        executor.shutdown(wait=True)
 
 
 @contextlib.asynccontextmanager
@@ -312,6 +360,8 @@ async def open_durable_with(checkpointer: BaseCheckpointSaver[Any]) -> AsyncIter
             if maybe is not None:
                 await maybe()
 
-        yield Durable(checkpointer, ThreadStore(execute), "custom", type(checkpointer).__name__, setup)
+        yield Durable(
+            checkpointer, ThreadStore(execute), "custom", type(checkpointer).__name__, setup
+        )
     finally:
         await conn.close()

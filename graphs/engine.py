@@ -28,10 +28,11 @@ from types import TracebackType
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
 from langgraph.cache.base import BaseCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command, StateSnapshot
+from langgraph.types import Command, Durability, StateSnapshot, StreamMode
 
 import telemetry
 from graphs.durable import Durable, open_durable, open_durable_with
@@ -42,7 +43,6 @@ from nodes.context import Resources
 from stores.backends.url import parse_warehouse_url
 from stores.cache import TieredCache
 from stores.errors import (
-    CheckpointStoreError,
     CheckpointStoreUnavailableError,
     ConfigurationError,
     InvalidInputError,
@@ -341,9 +341,9 @@ class Engine:
         return self._threaded[name]
 
     @staticmethod
-    def thread_config(thread_id: str, run_id: str | None = None) -> dict[str, Any]:
+    def thread_config(thread_id: str, run_id: str | None = None) -> RunnableConfig:
         """The LangGraph config of a run on `thread_id`."""
-        config: dict[str, Any] = {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 50}
         if run_id is not None:
             config["run_id"] = uuid.UUID(run_id)
         return config
@@ -356,7 +356,7 @@ class Engine:
 
     async def _known_thread(self, thread_id: str) -> None:
         await self.durable.ensure_ready()
-        if await self.durable.threads.get(thread_id) is None:
+        if not await self.durable.threads.exists(thread_id):
             raise UnknownThreadError(thread_id)
 
     async def _guard_store(self, work: Any) -> Any:
@@ -453,7 +453,7 @@ class Engine:
         *,
         thread_id: str | None = None,
         command: Command[Any] | None = None,
-        modes: tuple[str, ...] = ("values",),
+        modes: tuple[StreamMode, ...] = ("values",),
         run_id: str | None = None,
     ) -> AsyncIterator[tuple[str, Any]]:
         """LangGraph's own ``(mode, chunk)`` stream of a run (the SDK API serves these).
@@ -475,8 +475,8 @@ class Engine:
                 raise InvalidInputError(
                     name, ["require_approval: a run that pauses for approval needs a thread_id"]
                 )
-            config: dict[str, Any] = {"recursion_limit": 50}
-            durability: Any = None
+            config: RunnableConfig = {"recursion_limit": 50}
+            durability: Durability | None = None
         else:
             await self.prepare_thread(name, thread_id)
             graph = self._threaded[name]
@@ -536,9 +536,7 @@ def thread_result(
     spec: GraphSpec, final: dict[str, Any], run_id: str, trace_id: str | None
 ) -> dict[str, Any]:
     """The result dict of a threaded run from its final values (may hold interrupts)."""
-    interrupts = [
-        {"id": i.id, "value": i.value} for i in final.pop("__interrupt__", None) or ()
-    ]
+    interrupts = [{"id": i.id, "value": i.value} for i in final.pop("__interrupt__", None) or ()]
     errors = list(final.get("errors") or [])
     status = "interrupted" if interrupts else "partial" if errors else "complete"
     return {

@@ -307,7 +307,7 @@ async def create_thread(request: Request) -> Response:
         raise ApiError(422, "metadata must be an object")
     await engine.durable.ensure_ready()
     record = await engine.durable.threads.create(
-        body.get("thread_id"), metadata, if_exists=if_exists
+        body.get("thread_id"), metadata, if_exists="raise" if if_exists == "raise" else "do_nothing"
     )
     return _JSON(await _thread(request, record))
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from langgraph.types import Command
+from langgraph.types import Command, StreamMode
 
 from stores.errors import InvalidInputError, ThreadBusyError, UnknownThreadError
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 RunStatus = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 MULTITASK_STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
-STREAM_MODES = ("values", "updates")
+STREAM_MODES: tuple[StreamMode, ...] = ("values", "updates")
 QUEUE_BOUND = 256
 _END = object()
 
@@ -104,10 +104,14 @@ class RunManager:
         modes = _modes(graph_id, body.get("stream_mode"))
         raw_input = body.get("input")
         if thread_id is None:
-            engine.spec(graph_id).validate(raw_input)  # 422 before the run exists
+            state = engine.spec(graph_id).validate(raw_input)  # 422 before the run exists
+            if command is not None or state.get("require_approval"):
+                raise InvalidInputError(
+                    graph_id, ["a run that pauses for approval or resumes needs a thread"]
+                )
         else:
             await engine.durable.ensure_ready()
-            if await engine.durable.threads.get(thread_id) is None:
+            if not await engine.durable.threads.exists(thread_id):
                 if body.get("if_not_exists") != "create":
                     raise UnknownThreadError(thread_id)
                 await engine.durable.threads.create(thread_id, {}, if_exists="do_nothing")
@@ -143,7 +147,7 @@ class RunManager:
         record: RunRecord,
         raw_input: Any,
         command: Command[Any] | None,
-        modes: tuple[str, ...],
+        modes: tuple[StreamMode, ...],
     ) -> None:
         lock = (
             self._thread_locks.setdefault(record.thread_id, asyncio.Lock())
@@ -156,7 +160,7 @@ class RunManager:
                     self.active[record.thread_id] = record
                 record.status = "running"
                 record.updated_at = _now()
-                wanted = tuple(dict.fromkeys(("values", *modes)))
+                wanted: tuple[StreamMode, ...] = tuple(dict.fromkeys(("values", *modes)))
                 async for mode, chunk in self.engine.stream_modes(
                     record.graph_id,
                     raw_input,
@@ -256,12 +260,14 @@ def _command(graph_id: str, raw: Any) -> Command[Any] | None:
     return Command(resume=raw.get("resume"), update=raw.get("update"), goto=raw.get("goto", ()))
 
 
-def _modes(graph_id: str, raw: Any) -> tuple[str, ...]:
+def _modes(graph_id: str, raw: Any) -> tuple[StreamMode, ...]:
     modes = [raw] if isinstance(raw, str) else list(raw or ["values"])
     unknown = [m for m in modes if m not in STREAM_MODES]
     if unknown:
-        raise InvalidInputError(graph_id, [f"stream_mode: unsupported {unknown}; use {STREAM_MODES}"])
-    return tuple(modes)
+        raise InvalidInputError(
+            graph_id, [f"stream_mode: unsupported {unknown}; use {STREAM_MODES}"]
+        )
+    return tuple(m for m in STREAM_MODES if m in modes)
 
 
 def _now() -> str:

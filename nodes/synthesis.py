@@ -3,9 +3,10 @@
 The score is a weighted mean of the analyses that have a score (sales 50%,
 communication 25%, project 25%), so a failed source lowers confidence instead of
 failing the review. With ``require_approval`` the node pauses (LangGraph `interrupt`)
-before its report is written when a deal is at risk (`nodes.approval`). The summary is deterministic text unless a langchain-core chat
-model is configured (`Resources.llm`), in which case the model writes it from the same
-facts; if the model fails, the deterministic summary is kept and the error recorded.
+before its report is written when a deal is at risk (`nodes.approval`). The summary
+is deterministic text unless a langchain-core chat model is configured
+(`Resources.llm`), in which case the model writes it from the same facts; if the
+model fails, the deterministic summary is kept and the error recorded.
 """
 
 from __future__ import annotations

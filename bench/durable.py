@@ -1,0 +1,323 @@
+"""Durable runs: `sophia serve`'s SDK API vs `langgraph dev`, and checkpoint costs.
+
+Both servers serve the same one-node 50 ms graph (`bench.durable_graph`) and are driven
+by the same official client (`langgraph_sdk.get_client`): N concurrent clients call
+``runs.wait`` in a loop, stateless and each on a thread of its own; p50, p95 and runs/s.
+`langgraph dev` (in-memory runtime, ``--n-jobs-per-worker 50``) needs `langgraph-api`,
+which cannot be installed beside our dev dependencies (schemathesis pins
+jsonschema-rs 0.60, langgraph-api <0.30), so it runs from its own environment: set
+``SOPHIA_LANGGRAPH_DEV`` to its `langgraph` executable (default: ``langgraph`` on PATH,
+then ``/tmp/lgdev-venv/bin/langgraph``). Without it only our side is measured.
+
+Also measured in process: the cost of checkpoints per superstep (SQLite, and Postgres
+when ``SOPHIA_BENCH_POSTGRES_URL`` or the local 127.0.0.1:5432 is reachable), as the
+extra time of threaded runs of a three-step graph over thread-less ones, per checkpoint.
+
+    python -m bench.durable [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypedDict
+
+from bench.common import BenchRow
+
+GRAPH = "sleeper"
+GRAPH_FILE = Path(__file__).with_name("durable_graph.py")
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def create_app() -> Any:
+    """uvicorn factory: `sophia serve`'s app serving the bench graph, SDK API mounted."""
+    from pydantic import BaseModel, ConfigDict
+
+    from bench import durable_graph
+    from graphs.http_app import create_app as service_app
+    from graphs.registry import GraphRegistry, GraphSpec
+    from graphs.sdk_api import sdk_routes
+    from stores.settings import Settings
+
+    class SleeperInput(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        n: int = 0
+
+    spec = GraphSpec(GRAPH, "one node that waits 50 ms", durable_graph.build, SleeperInput)
+    app = service_app(Settings(), registry=GraphRegistry([spec]), max_concurrency=256)
+    app.router.routes.extend(sdk_routes())
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(log: Path) -> str:
+    """The end of a server's log, for an error message."""
+    return log.read_text(errors="replace")[-1500:]
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment plus `extra`; an empty value removes the variable."""
+    merged = {**os.environ, **extra}
+    return {k: v for k, v in merged.items() if v != "" or k not in extra}
+
+
+def _langgraph_dev() -> str | None:
+    for candidate in (
+        os.environ.get("SOPHIA_LANGGRAPH_DEV"),
+        shutil.which("langgraph"),
+        "/tmp/lgdev-venv/bin/langgraph",
+    ):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@asynccontextmanager
+async def _server(
+    command: list[str], env: dict[str, str], port: int, log: Path
+) -> AsyncIterator[str]:
+    """Run `command` until its port answers; yield its URL; stop it (process group)."""
+    with log.open("wb") as out:
+        # A bench driver starting its server once: blocking for a moment is fine here.
+        process = subprocess.Popen(  # noqa: ASYNC220
+            command, env=_env(env), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=log.parent,  # langgraph dev writes .langgraph_api/
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 120
+        async with httpx.AsyncClient(timeout=2) as http:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{command[0]} exited: {_tail(log)}")
+                try:
+                    response = await http.post(f"{url}/assistants/search", json={})
+                    if response.status_code == 200 and response.json():
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{command[0]} did not start: {_tail(log)}")
+                await asyncio.sleep(0.25)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+async def drive(url: str, clients: int, seconds: float, *, threads: bool) -> dict[str, float]:
+    """`clients` loops of ``runs.wait`` for `seconds`; p50/p95 ms, runs/s, errors."""
+    from langgraph_sdk import get_client
+
+    # One SDK client per simulated user, as 50 separate callers would have: each keeps
+    # its connection alive (a shared client keeps only 20 alive for 50 callers).
+    users = [get_client(url=url, timeout=60) for _ in range(clients)]
+    client = users[0]
+    thread_ids: list[str | None] = [None] * clients
+    if threads:
+        thread_ids = [(await client.threads.create())["thread_id"] for _ in range(clients)]
+    latencies: list[float] = []
+    errors = 0
+    await client.runs.wait(thread_ids[0], GRAPH, input={"n": -1})  # warm up
+    stop = time.monotonic() + seconds
+
+    async def loop(i: int) -> None:
+        nonlocal errors
+        n = 0
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            try:
+                out = await users[i].runs.wait(thread_ids[i], GRAPH, input={"n": n})
+                if not (isinstance(out, dict) and out.get("done")):
+                    errors += 1
+                    continue
+            except Exception:
+                errors += 1
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
+            n += 1
+
+    began = time.monotonic()
+    try:
+        await asyncio.gather(*(loop(i) for i in range(clients)))
+    finally:
+        for user in users:
+            await user.aclose()
+    elapsed = time.monotonic() - began
+    if not latencies:
+        return {"p50": math.nan, "p95": math.nan, "rps": 0.0, "errors": float(errors)}
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return {"p50": cuts[49], "p95": cuts[94], "rps": len(latencies) / elapsed,
+            "errors": float(errors)}  # fmt: skip
+
+
+async def _serve_and_drive(
+    name: str, command: list[str], env: dict[str, str], port: int, tmp: Path, clients: int,
+    seconds: float,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    out: dict[str, dict[str, float]] = {}
+    async with _server(command, env, port, tmp / f"{name}.log") as url:
+        for mode in ("stateless", "threads"):
+            out[mode] = await drive(url, clients, seconds, threads=mode == "threads")
+            if out[mode]["errors"]:
+                print(f"{name} {mode}: {out[mode]['errors']:.0f} errors", file=sys.stderr)
+    return out
+
+
+class Counter(TypedDict, total=False):
+    """State of the checkpoint-cost graph."""
+
+    n: int
+
+
+async def checkpoint_cost(url: str | None, runs: int) -> float:
+    """Extra ms per checkpoint of threaded runs of a 3-step graph (SQLite or Postgres)."""
+    from langgraph.graph import END, START, StateGraph
+
+    from graphs.durable import open_durable
+    from stores.settings import Settings
+
+    def step(state: Counter) -> dict[str, Any]:
+        return {"n": state.get("n", 0) + 1}
+
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(Counter)
+    for name in ("a", "b", "c"):
+        builder.add_node(name, step)
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", "c")
+    builder.add_edge("c", END)
+    with tempfile.TemporaryDirectory(prefix="sophia-ckpt-") as tmp:
+        settings = Settings(data_dir=Path(tmp), postgres_url=url)
+        async with open_durable(settings) as durable:
+            await durable.ensure_ready()
+            plain, saved = builder.compile(), builder.compile(checkpointer=durable.checkpointer)
+            started = time.perf_counter()
+            for i in range(runs):
+                await plain.ainvoke({"n": i})
+            plain_ms = (time.perf_counter() - started) * 1000 / runs
+            prefix = uuid.uuid4().hex
+            started = time.perf_counter()
+            for i in range(runs):
+                config: Any = {"configurable": {"thread_id": f"{prefix}-{i}"}}
+                await saved.ainvoke({"n": i}, config, durability="sync")
+            saved_ms = (time.perf_counter() - started) * 1000 / runs
+            per_run = len([c async for c in durable.checkpointer.alist(
+                {"configurable": {"thread_id": f"{prefix}-0"}})])  # fmt: skip
+    return (saved_ms - plain_ms) / max(per_run, 1)
+
+
+async def postgres_checkpoint_cost(base_url: str, runs: int) -> float:
+    """`checkpoint_cost` in a schema of its own on `base_url`, dropped afterwards."""
+    import psycopg
+
+    schema = f"sophia_bench_{uuid.uuid4().hex[:10]}"  # generated, not user input
+    async with await psycopg.AsyncConnection.connect(base_url, autocommit=True) as conn:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        sep = "&" if "?" in base_url else "?"
+        return await checkpoint_cost(f"{base_url}{sep}options=-csearch_path%3D{schema}", runs)
+    finally:
+        async with await psycopg.AsyncConnection.connect(base_url, autocommit=True) as conn:
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("SOPHIA_BENCH_POSTGRES_URL", PG_DEFAULT)
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=2):
+            return url
+    except Exception:
+        return None
+
+
+async def run(quick: bool) -> list[BenchRow]:
+    """Both servers under the same load (quick: 10 clients, 3 s each); checkpoint costs."""
+    clients, seconds = (10, 3.0) if quick else (50, 8.0)
+    rows: list[BenchRow] = []
+    with tempfile.TemporaryDirectory(prefix="sophia-durable-") as tmp_name:
+        tmp = Path(tmp_name)
+        port = _free_port()
+        ours = await _serve_and_drive(
+            "sophia",
+            [sys.executable, "-m", "uvicorn", "--factory", "bench.durable:create_app",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+             "--no-access-log"],
+            {"SOPHIA_DATA_DIR": str(tmp / "data"), "SOPHIA_WAREHOUSE_URL": "duckdb:///:memory:",
+             "SOPHIA_TRACE_FILE": "false", "SOPHIA_REDIS_URL": "", "SOPHIA_POSTGRES_URL": ""},
+            port, tmp, clients, seconds,
+        )  # fmt: skip
+        theirs: dict[str, dict[str, float]] = {}
+        binary = _langgraph_dev()
+        if binary is None:
+            print("langgraph dev not found (see bench/durable.py): ours only", file=sys.stderr)
+        else:
+            config = tmp / "langgraph.json"
+            config.write_text(json.dumps({"graphs": {GRAPH: f"{GRAPH_FILE}:graph"},
+                                          "dependencies": ["."]}))  # fmt: skip
+            port = _free_port()
+            try:
+                theirs = await _serve_and_drive(
+                    "langgraph-dev",
+                    [binary, "dev", "--config", str(config), "--port", str(port), "--no-browser",
+                     "--no-reload", "--n-jobs-per-worker", "50", "--server-log-level", "warning"],
+                    {"LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+                     "LANGCHAIN_TRACING_V2": "false"},
+                    port, tmp, clients, seconds,
+                )  # fmt: skip
+            except RuntimeError as exc:
+                print(f"langgraph dev could not be measured: {exc}", file=sys.stderr)
+        for mode in ("stateless", "threads"):
+            mine, other = ours[mode], theirs.get(mode, {})
+            label = f"runs.wait {mode}, {clients} clients"
+            p95_ratio = other.get("p95", math.nan) / mine["p95"] if mine["p95"] else math.nan
+            rows += [
+                BenchRow(f"{label}: p50", other.get("p50", math.nan), mine["p50"], "ms"),
+                BenchRow(f"{label}: p95", other.get("p95", math.nan), mine["p95"], "ms",
+                         target=">= 10x lower than langgraph dev",
+                         met=bool(p95_ratio >= 10) if not math.isnan(p95_ratio) else True),
+                BenchRow(f"{label}: runs/s", other.get("rps", math.nan), mine["rps"], "runs/s",
+                         target="higher is better"),
+            ]  # fmt: skip
+    runs = 30 if quick else 200
+    rows.append(BenchRow("checkpoint per superstep, SQLite", math.nan,
+                         await checkpoint_cost(None, runs), "ms"))  # fmt: skip
+    pg = _pg_url()
+    if pg is not None:
+        rows.append(BenchRow("checkpoint per superstep, Postgres", math.nan,
+                             await postgres_checkpoint_cost(pg, runs), "ms"))  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    from bench.common import main
+
+    main(run, "durable runs: sophia serve vs langgraph dev; checkpoint costs")
