@@ -39,7 +39,12 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "load": ("bench.load", "HTTP service under 100 concurrent users"),
     "resilience": ("bench.resilience", "fail fast while open, recovery time"),
     "tracing": ("bench.tracing", "deal review with tracing on vs off"),
+    "soak": ("bench.soak", "concurrent runs with random faults: nothing lost"),
+    "durable": ("bench.durable", "LangGraph SDK API vs langgraph dev; checkpoint costs"),
 }
+# Long or needing extra tools: run with --only NAME (soak: up to 10 minutes; durable:
+# `langgraph dev` from a separate environment, see bench/durable.py).
+OPT_IN = {"soak", "durable"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)  # piped or redirected: do not squeeze the table
-    names = args.only or list(SCENARIOS)
+    names = args.only or [n for n in SCENARIOS if n not in OPT_IN]
     console.print(
         f"[bold]sophia bench[/] {'(quick) ' if args.quick else ''}on {platform.node()} "
         f"({platform.machine()}, Python {platform.python_version()}); warehouse "

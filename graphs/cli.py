@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from graphs import stats_view
+from graphs import cli_durable, stats_view
 from stores.errors import SophiaError
 from stores.settings import Settings
 
@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--input", help="the graph's input as a JSON object (instead of --deal)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument(
+        "--thread",
+        metavar="ID",
+        help="run durably on this thread (checkpointed; resumable with `sophia resume`)",
+    )
 
     sub.add_parser("graphs", help="list the registered graphs and their inputs")
 
@@ -53,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the graphs over HTTP (one engine per process)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    cli_durable.add_commands(sub)
 
     stats = sub.add_parser("stats", help="live figures of a running `sophia serve`")
     stats_view.add_arguments(stats)
@@ -96,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             serve(host=args.host, port=args.port)
             return 0
+        if args.command in cli_durable.COMMANDS:
+            return asyncio.run(cli_durable.run_command(args))
         if args.command == "stats":
             return stats_view.main(args)
         if args.command == "trace":
@@ -120,7 +129,7 @@ async def _run(args: argparse.Namespace) -> int:
     )
     say = err_console.print if args.json else console.print
     async with Engine.from_env(auto_seed=True, on_seed=say) as engine:
-        result = await engine.invoke(args.graph, payload)
+        result = await engine.invoke(args.graph, payload, thread_id=args.thread)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:

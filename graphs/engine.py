@@ -38,6 +38,7 @@ import telemetry
 from graphs.durable import Durable, open_durable, open_durable_with
 from graphs.memory_seed import memory_path, open_memory_store
 from graphs.registry import GraphRegistry, GraphSpec
+from graphs.run_scope import StreamScope, result_of, run_scope
 from graphs.seeding import seed_all
 from nodes.context import Resources
 from stores.backends.url import parse_warehouse_url
@@ -260,24 +261,13 @@ class Engine:
                 name, ["require_approval: a run that pauses for approval needs a thread_id"]
             )
         run_id = run_id or uuid.uuid4().hex
-        with telemetry.run_span(name, run_id) as span:
-            with telemetry.monitor(f"run.{name}", kind="run"):
-                final = await graph.ainvoke(
-                    prepared["state"],
-                    context=prepared["context"],
-                    config={"run_id": uuid.UUID(run_id), "recursion_limit": 50},
-                )
-            trace_id = telemetry.current_trace_id()
-            errors = list(final.get("errors") or [])
-            span.set_attribute("sophia.run.errors", len(errors))
-            span.set_attribute("sophia.run.status", "partial" if errors else "complete")
-        return {
-            **spec.shape_output(final),
-            "run_id": run_id,
-            "trace_id": trace_id,
-            "errors": errors,
-            "status": "partial" if errors else "complete",
-        }
+        with run_scope(name, run_id) as run:
+            final = await graph.ainvoke(
+                prepared["state"],
+                context=prepared["context"],
+                config={"run_id": uuid.UUID(run_id), "recursion_limit": 50},
+            )
+            return run.finish(result_of(spec, final))
 
     async def resume(
         self, name: str, thread_id: str, value: Any = None, *, run_id: str | None = None
@@ -379,20 +369,17 @@ class Engine:
         await self.prepare_thread(spec.name, thread_id)
         graph = self._threaded[spec.name]
         run_id = run_id or uuid.uuid4().hex
-        with telemetry.run_span(spec.name, run_id) as span:
-            span.set_attribute("sophia.thread.id", thread_id)
-            with telemetry.monitor(f"run.{spec.name}", kind="run"):
-                final = await self._guard_store(
-                    graph.ainvoke(
-                        graph_input,
-                        context=self.resources,
-                        config=self.thread_config(thread_id, run_id),
-                        durability="sync",
-                    )
+        with run_scope(spec.name, run_id, thread_id=thread_id) as run:
+            final = await self._guard_store(
+                graph.ainvoke(
+                    graph_input,
+                    context=self.resources,
+                    config=self.thread_config(thread_id, run_id),
+                    durability="sync",
                 )
-            result = thread_result(spec, dict(final), run_id, telemetry.current_trace_id())
-            span.set_attribute("sophia.run.status", result["status"])
-        return {**result, "thread_id": thread_id}
+            )
+            result = run.finish(result_of(spec, dict(final)))
+        return {"interrupts": [], **result, "thread_id": thread_id}
 
     async def stream(
         self, name: str, input: Any = None, *, run_id: str | None = None
@@ -404,11 +391,7 @@ class Engine:
         """
         spec, graph, prepared = self._prepare(name, input)
         run_id = run_id or uuid.uuid4().hex
-        # The run span is never held open across a `yield` (the consumer's own spans
-        # would land in the run's trace, and an abandoned stream would detach the
-        # context in the wrong place): it is made current only while LangGraph works.
-        run = telemetry.run_span(name, run_id)
-        trace_id = run.start()
+        run = StreamScope(name, run_id)
         final: dict[str, Any] = dict(prepared["state"])
         source = graph.astream(
             prepared["state"],
@@ -417,7 +400,7 @@ class Engine:
             config={"run_id": uuid.UUID(run_id), "recursion_limit": 50},
         )
         try:
-            async for mode, payload in telemetry.iterate_in_span(run.span, source):
+            async for mode, payload in run.iterate(source):
                 if mode == "values":
                     final = payload
                     continue
@@ -427,24 +410,12 @@ class Engine:
                         "node": node,
                         "data": update,
                         "run_id": run_id,
-                        "trace_id": trace_id,
+                        "trace_id": run.trace_id,
                     }
         except BaseException as exc:
-            run.finish(exc)
+            run.fail(exc)
             raise
-        errors = list(final.get("errors") or [])
-        run.span.set_attribute("sophia.run.status", "partial" if errors else "complete")
-        run.finish()
-        yield {
-            "event": "end",
-            "result": {
-                **spec.shape_output(final),
-                "run_id": run_id,
-                "trace_id": trace_id,
-                "errors": errors,
-                "status": "partial" if errors else "complete",
-            },
-        }
+        yield {"event": "end", "result": run.finish(result_of(spec, final))}
 
     async def stream_modes(
         self,
@@ -490,10 +461,7 @@ class Engine:
                 graph_input = spec.validate(input)
         run_id = run_id or uuid.uuid4().hex
         config["run_id"] = uuid.UUID(run_id)
-        run = telemetry.run_span(name, run_id)
-        run.start()
-        if thread_id is not None:
-            run.span.set_attribute("sophia.thread.id", thread_id)
+        run = StreamScope(name, run_id, thread_id=thread_id)
         source = graph.astream(
             graph_input,
             context=self.resources,
@@ -501,24 +469,32 @@ class Engine:
             config=config,
             durability=durability,
         )
+        final: Any = None
         try:
-            async for mode, chunk in telemetry.iterate_in_span(run.span, source):
+            async for mode, chunk in run.iterate(source):
+                if mode == "values":
+                    final = chunk
                 yield mode, chunk
-        except SophiaError as exc:
-            run.finish(exc)
-            raise
         except Exception as exc:
-            run.finish(exc)
-            if thread_id is not None and _is_store_failure(exc):
+            run.fail(exc)
+            if (
+                thread_id is not None
+                and not isinstance(exc, SophiaError)
+                and _is_store_failure(exc)
+            ):
                 raise CheckpointStoreUnavailableError(
                     f"the {self.durable.backend} checkpoint store at {self.durable.location} "
                     f"failed: {type(exc).__name__}: {exc}"
                 ) from exc
             raise
         except BaseException as exc:
-            run.finish(exc)
+            run.fail(exc)
             raise
-        run.finish()
+        run.finish(
+            result_of(spec, final)
+            if isinstance(final, dict)
+            else {"errors": [], "status": "complete"}
+        )
 
     def stats(self) -> dict[str, Any]:
         """Pool, cache, breaker and monitor figures of the open engine."""
@@ -530,23 +506,6 @@ class Engine:
             "breakers": self.guards.stats() if self.guards else {},
             "monitor": telemetry.monitor_snapshot(),
         }
-
-
-def thread_result(
-    spec: GraphSpec, final: dict[str, Any], run_id: str, trace_id: str | None
-) -> dict[str, Any]:
-    """The result dict of a threaded run from its final values (may hold interrupts)."""
-    interrupts = [{"id": i.id, "value": i.value} for i in final.pop("__interrupt__", None) or ()]
-    errors = list(final.get("errors") or [])
-    status = "interrupted" if interrupts else "partial" if errors else "complete"
-    return {
-        **spec.shape_output(final),
-        "run_id": run_id,
-        "trace_id": trace_id,
-        "errors": errors,
-        "status": status,
-        "interrupts": interrupts,
-    }
 
 
 def _is_store_failure(exc: BaseException) -> bool:

@@ -35,6 +35,7 @@ from graphs.http_checks import readiness
 from graphs.http_limits import ConcurrencyLimiter, InFlightRuns, OverloadedError
 from graphs.http_openapi import openapi_document
 from graphs.registry import GraphRegistry
+from graphs.sdk_api import sdk_routes
 from stores.errors import (
     CircuitOpenError,
     GraphError,
@@ -373,6 +374,10 @@ def create_app(
                         app.state.in_flight.count,
                         shutdown_grace_s,
                     )
+                # Background runs of the LangGraph SDK API stop before the engine closes.
+                sdk_runs = getattr(app.state, "sdk_runs", None)
+                if sdk_runs is not None:
+                    await sdk_runs.aclose()
 
     routes = [
         Route("/graphs", list_graphs, methods=["GET"]),
@@ -384,6 +389,7 @@ def create_app(
         Route("/stats", stats, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *dashboard_routes(),
+        *sdk_routes(),
     ]
     return Starlette(
         routes=routes,

@@ -53,3 +53,13 @@ def track() -> Iterator[Provenance]:
         yield prov
     finally:
         _current.reset(token)
+
+
+@contextlib.contextmanager
+def attached(prov: Provenance) -> Iterator[Provenance]:
+    """Make an existing `Provenance` current for the block (streams re-attach per step)."""
+    token = _current.set(prov)
+    try:
+        yield prov
+    finally:
+        _current.reset(token)

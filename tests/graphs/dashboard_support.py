@@ -1,7 +1,5 @@
-"""Test support for the dashboard: an engine that logs its runs, and a live server.
+"""Test support for the dashboard: a registry with a flaky graph, and a live server.
 
-`RecordingEngine` adds to `Engine.invoke` exactly the `track_run` hook proposed for
-graphs/engine.py (see graphs/runs_log.py), so the tests can run before it is wired in.
 `DashboardServer` serves the HTTP service (graphs.http_app) plus the dashboard routes on
 a free loopback port with uvicorn, the engine opened on the server's own event loop.
 """
@@ -13,7 +11,6 @@ import dataclasses
 import socket
 import threading
 import time
-import uuid
 from typing import Any
 
 import uvicorn
@@ -24,7 +21,6 @@ from graphs.dashboard import dashboard_routes
 from graphs.engine import Engine
 from graphs.http_app import create_app
 from graphs.registry import GraphRegistry
-from graphs.runs_log import track_run
 from nodes.context import Resources
 from stores.settings import Settings
 
@@ -52,25 +48,6 @@ def registry_with_flaky() -> GraphRegistry:
     return GraphRegistry([deal_review.SPEC, flaky])
 
 
-class RecordingEngine(Engine):
-    """The Engine with the proposed `record_run` hook around `invoke`."""
-
-    async def invoke(
-        self,
-        name: str,
-        input: Any = None,
-        *,
-        run_id: str | None = None,
-        thread_id: str | None = None,
-    ) -> dict[str, Any]:
-        run_id = run_id or uuid.uuid4().hex
-        self.spec(name).validate(input)  # rejected input is not a run (as in the engine)
-        with track_run(name, run_id) as tracked:
-            result = await super().invoke(name, input, run_id=run_id, thread_id=thread_id)
-            tracked.finish(result)
-        return result
-
-
 def free_port() -> int:
     """A loopback TCP port nothing listens on right now."""
     with socket.socket() as sock:
@@ -89,7 +66,7 @@ class DashboardServer:
         self.settings = settings
         self.registry = registry or registry_with_flaky()
         self.port = free_port()
-        self.engine: RecordingEngine | None = None
+        self.engine: Engine | None = None
         self.server: uvicorn.Server | None = None
         self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._main, daemon=True)
@@ -106,7 +83,7 @@ class DashboardServer:
             self._failed = exc
 
     async def _serve(self) -> None:
-        engine = RecordingEngine(self.settings, registry=self.registry)
+        engine = Engine(self.settings, registry=self.registry)
         async with engine:
             app = create_app(engine=engine, max_concurrency=16, request_timeout_s=60)
             app.router.routes.extend(dashboard_routes())

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 import telemetry
 from graphs import stats_view
 from graphs.dashboard import SCHEMA, dashboard_data, dashboard_routes
+from graphs.engine import Engine
 from graphs.runs_log import (
     RunsLog,
     failed_sources,
@@ -29,7 +30,6 @@ from stores.settings import Settings
 from tests.graphs.dashboard_support import (
     FLAKY,
     DashboardServer,
-    RecordingEngine,
     free_port,
     registry_with_flaky,
 )
@@ -44,15 +44,15 @@ def runs() -> Any:
 
 
 @pytest.fixture
-async def engine(settings: Settings, runs: RunsLog) -> AsyncIterator[RecordingEngine]:
+async def engine(settings: Settings, runs: RunsLog) -> AsyncIterator[Engine]:
     telemetry.default_monitor().reset()
-    opened = RecordingEngine(settings, registry=registry_with_flaky())
+    opened = Engine(settings, registry=registry_with_flaky())
     async with opened:
         yield opened
 
 
 @pytest.fixture
-async def client(engine: RecordingEngine) -> AsyncIterator[httpx.AsyncClient]:
+async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     app = Starlette(routes=dashboard_routes())
     app.state.engine = engine
     transport = httpx.ASGITransport(app=app)
@@ -120,9 +120,7 @@ def test_failed_sources_are_the_failed_nodes_in_order_without_repeats() -> None:
     assert failed_sources(errors) == ["slack", "gong"]
 
 
-async def test_data_reflects_runs_pool_cache_breakers(
-    engine: RecordingEngine, runs: RunsLog
-) -> None:
+async def test_data_reflects_runs_pool_cache_breakers(engine: Engine, runs: RunsLog) -> None:
     before = dashboard_data(engine)
     assert before["schema"] == SCHEMA
     assert before["runs"]["recent"] == []
@@ -155,7 +153,7 @@ async def test_data_reflects_runs_pool_cache_breakers(
     assert data["breakers"][0]["state"] == "closed"
 
 
-async def test_open_breaker_shows_as_open_with_its_change_time(engine: RecordingEngine) -> None:
+async def test_open_breaker_shows_as_open_with_its_change_time(engine: Engine) -> None:
     assert engine.guards is not None
     breaker = engine.guards.breaker("warehouse")
 
@@ -173,7 +171,7 @@ async def test_open_breaker_shows_as_open_with_its_change_time(engine: Recording
 
 
 async def test_routes_serve_page_assets_data_and_trace(
-    engine: RecordingEngine, client: httpx.AsyncClient
+    engine: Engine, client: httpx.AsyncClient
 ) -> None:
     page = await client.get("/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
