@@ -28,6 +28,7 @@ from nodes.sources import gong_agent, hubspot_agent, linear_agent, slack_agent
 from nodes.state import DealReviewState
 from nodes.synthesis import synthesis
 from stores.demo_data import DEFAULT_DEAL_ID
+from stores.retry import RetrySettings, langgraph_retry_policy
 
 AGENTS: dict[str, NodeFn] = {
     "hubspot": hubspot_agent,
@@ -41,6 +42,7 @@ ANALYSES: dict[str, tuple[NodeFn, tuple[str, ...]]] = {
     "project_analysis": (project_analysis, ("linear",)),
 }
 MAX_DEALS = 1000
+AGENT_RETRY = RetrySettings(attempts=2, initial_s=0.05, max_s=0.5)
 
 
 class DealReviewInput(BaseModel):
@@ -86,8 +88,12 @@ def build_graph(
         raise ValueError(f"unknown agents {sorted(unknown)}; the deal review has {sorted(AGENTS)}")
     limits = dict(timeouts or {})
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(DealReviewState, context_schema=Resources)
+    # A source that fails transiently (connection reset, warehouse unreachable) gets one
+    # more try through LangGraph's RetryPolicy, with the same predicate as the stores'.
+    retry = langgraph_retry_policy(AGENT_RETRY)
     for name, fn in chosen.items():
-        graph.add_node(name, isolated(name, fn, timeout_s=limits.get(name)))  # type: ignore[call-overload]
+        node = isolated(name, fn, timeout_s=limits.get(name), retry_attempts=retry.max_attempts)
+        graph.add_node(name, node, retry_policy=retry)  # type: ignore[call-overload]
         graph.add_edge(START, name)
     for name, (fn, sources) in ANALYSES.items():
         graph.add_node(name, isolated(name, fn, timeout_s=limits.get(name), kind="analysis"))  # type: ignore[call-overload]

@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from graphs import Engine, GraphRegistry, deal_review
 from nodes.context import Resources
-from stores.errors import InvalidInputError, SophiaError, UnknownGraphError
+from stores.errors import InvalidInputError, PoolTimeoutError, SophiaError, UnknownGraphError
 from stores.settings import Settings
 
 
@@ -182,3 +182,67 @@ async def test_concurrent_invocations_share_one_engine(settings: Settings) -> No
     assert [r["deal_ids"][0] for r in results] == [f"D-{i:05d}" for i in range(1, 11)]
     assert len({r["run_id"] for r in results}) == 10
     assert stats["in_use"] == 0
+
+
+async def test_a_transient_agent_failure_is_retried_once(settings: Settings) -> None:
+    calls = 0
+
+    async def flaky(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionResetError("connection reset by peer")
+        return {
+            "gong": {
+                d: {"call_count": 0, "calls_last_30_days": 0, "open_risks": []}
+                for d in state["deal_ids"]
+            }
+        }
+
+    async with Engine(settings, registry=registry_with({"gong": flaky})) as engine:
+        result = await engine.invoke("deal_review", {"deal_ids": ["D-00002"]})
+    assert calls == 2
+    assert result["errors"] == [] and result["status"] == "complete"
+
+
+async def test_a_persistent_transient_failure_ends_as_an_error_entry(settings: Settings) -> None:
+    calls = 0
+
+    async def down(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        raise ConnectionRefusedError("linear API refused the connection")
+
+    async with Engine(settings, registry=registry_with({"linear": down})) as engine:
+        result = await engine.invoke("deal_review", {"deal_ids": ["D-00002"]})
+    assert calls == deal_review.AGENT_RETRY.attempts
+    assert [e["node"] for e in result["errors"]] == ["linear"]
+    assert result["errors"][0]["error"] == "ConnectionRefusedError"
+
+
+async def test_a_programming_error_is_not_retried(settings: Settings) -> None:
+    calls = 0
+
+    async def buggy(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        raise KeyError("amount")
+
+    async with Engine(settings, registry=registry_with({"hubspot": buggy})) as engine:
+        result = await engine.invoke("deal_review", {"deal_ids": ["D-00002"]})
+    assert calls == 1
+    assert result["errors"][0]["node"] == "hubspot"
+
+
+async def test_a_timeout_raised_inside_a_node_is_not_reported_as_the_node_timeout(
+    settings: Settings,
+) -> None:
+    async def pool_timeout(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
+        raise PoolTimeoutError("no pooled connection within 0.1s")
+
+    registry = registry_with({"slack": pool_timeout}, timeouts={"slack": 30})
+    async with Engine(settings, registry=registry) as engine:
+        result = await engine.invoke("deal_review", {"deal_ids": ["D-00002"]})
+    (err,) = result["errors"]
+    assert err["node"] == "slack" and err["timed_out"] is False
+    assert err["error"] == "PoolTimeoutError"
