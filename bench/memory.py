@@ -141,7 +141,7 @@ async def run(quick: bool) -> list[BenchRow]:
     """Peak traced and RSS memory of both jobs, both ways, on the same warehouse file."""
     from stores import demo_data
 
-    sizes = demo_data.DemoSizes().scaled(0.25 if quick else 1.0)
+    sizes = demo_data.DemoSizes().scaled(0.1 if quick else 1.0)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "warehouse.duckdb"
         demo_data.write_duckdb(path, demo_data.generate(sizes))
