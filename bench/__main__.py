@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         row.metric = f"{name}: {row.metric}" if not row.metric.startswith(name) else row.metric
     print_table(table_rows, title="naive (old platform) vs engine", console=console)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         payload: dict[str, Any] = {
             "machine": platform.node(),
             "quick": args.quick,
