@@ -169,7 +169,7 @@ async def test_stream_over_the_connector(emu: WarehouseEmulator) -> None:
 
 async def test_identifiers_and_values_are_safe(emu: WarehouseEmulator) -> None:
     async with Warehouse.open(emu.url) as wh:
-        with pytest.raises(UnknownIdentifierError, match="known tables: deals, notes"):
+        with pytest.raises(UnknownIdentifierError, match=r"known tables: (.*, )?deals, "):
             await wh.load_many("deals; DROP TABLE deals", "deal_id", ["x"])
         with pytest.raises(UnknownIdentifierError, match="unknown column"):
             wh.loader("deals", "1=1 OR deal_id")
@@ -244,11 +244,13 @@ class RecordingGuard:
         return await fn(*args, **kwargs)
 
 
-async def test_every_blocking_call_goes_through_the_guard(emu: WarehouseEmulator) -> None:
+async def test_every_statement_goes_through_the_guard_once(emu: WarehouseEmulator) -> None:
     guard = RecordingGuard()
     async with Warehouse.open(emu.url, min_size=1, max_size=1, guard=guard) as wh:
-        after_open = guard.calls  # one login + the catalogue read
-        assert after_open == 2
+        after_open = guard.calls  # the catalogue read (the warm-up login is not a statement)
+        assert after_open == 1
         await wh.query("SELECT 1")
         await wh.load_many("deals", "deal_id", ["D0001"])
-        assert guard.calls == after_open + 2
+        async for _ in wh.stream("SELECT deal_id FROM deals", batch_size=1000):
+            pass
+        assert guard.calls == after_open + 3  # the stream's guarded attempt is its first fetch
