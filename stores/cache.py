@@ -10,10 +10,13 @@ Both tiers are aiocache backends: the L1 is `stores.cache_l1.TinyLfuCache`, the 
 with a bounded connection pool and short socket timeouts. A batch of keys costs one
 round trip to Redis, reading (values + PTTLs by one script) or writing (pipelined MSET).
 
-Redis is optional and never fatal: a refused connection, a timeout or an open circuit
-(`CircuitOpenError` from the `guard`) marks Redis down for a back-off period (doubling
-up to ``max_backoff_s``); meanwhile the cache serves L1 + loader and drops L2 writes,
-counting both. The first call after the back-off is a trial that brings Redis back.
+Redis is optional and never fatal: while it is down the cache serves L1 + loader and
+drops L2 writes, counting both. With a `guard` (the engine passes its ``"redis"`` guard),
+the guard's circuit breaker decides when Redis is tried: it sees every failure, opens,
+fails fast while open (no I/O), and its trial calls bring L2 back as soon as Redis is
+back. Without a guard the cache backs off on its own: a refused connection or a timeout
+marks Redis down for ``backoff_s`` (doubling up to ``max_backoff_s``), and the first call
+after the back-off is the trial.
 
 Namespaces are an allow-list: `DEFAULT_TTLS`, plus/overridden by ``ttls=``, plus
 `register_namespace`. An unknown namespace raises `UnknownNamespaceError`.
@@ -98,8 +101,10 @@ class TieredCache:
         self._batch_size = max(1, batch_size)
         self._lock_ttl_s = lock_ttl_s
         self._l1: TinyLfuCache | None = None
+        # With a guard, its breaker replaces our back-off (backoff_s/max_backoff_s unused).
         self._health = RedisHealth(configured=redis_url is not None, backoff_s=backoff_s,
-                                   max_backoff_s=max_backoff_s)  # fmt: skip
+                                   max_backoff_s=max_backoff_s,
+                                   own_backoff=guard is None)  # fmt: skip
         self._l2 = None if redis_url is None else RedisTier(
             redis_url, self._health, pool_size=redis_pool_size, timeout_s=redis_timeout_s,
             guard=guard,

@@ -10,10 +10,13 @@ serializer is bypassed on writes (``dumps_fn``) and reads return raw bytes.
   remaining TTL. (Measured ~1.5x faster than a MULTI/EXEC pipeline of MGET + PTTLs.)
 * Batched writes are aiocache's pipelined MSET + PEXPIRE: one round trip per batch.
 
-Every call goes through the optional `CallGuard` and the `RedisHealth` state machine: a
-refused connection, a timeout or an open circuit marks Redis down for a back-off; calls
-during the back-off are skipped. Any failure surfaces as `RedisUnavailable`, which the
-cache turns into a miss or a dropped write. Nothing here raises to the cache's callers.
+Every call goes through the optional `CallGuard` and the `RedisHealth` state machine.
+With a guard, its circuit breaker alone decides when Redis is tried: every call goes to
+the guard, which fails fast (`CircuitOpenError`, no I/O) while the breaker is open and
+lets trial calls through once its wait is over. Without a guard, a refused connection
+or a timeout marks Redis down for our own back-off, and calls during it are skipped.
+Any failure surfaces as `RedisUnavailable`, which the cache turns into a miss or a
+dropped write. Nothing here raises to the cache's callers.
 """
 
 from __future__ import annotations
@@ -194,6 +197,12 @@ class RedisTier:
                 result = await self.guard.run(fn, *args, **kwargs)
             else:
                 result = await fn(*args, **kwargs)
+        except CircuitOpenError as exc:  # rejected without any I/O: nothing to clean up
+            was_up = self.health.up
+            self.health.failure(exc)
+            if was_up:
+                log.warning("Redis circuit is open (%s); serving L1 + loader", exc)
+            raise RedisUnavailable(str(exc)) from exc
         except _OUTAGE_ERRORS as exc:
             was_up = self.health.up
             self.health.failure(exc)

@@ -41,12 +41,22 @@ def _ratio(hits: int, total: int) -> float:
 
 
 class RedisHealth:
-    """Whether to try Redis now: up, or down until a back-off (doubling, capped) expires."""
+    """Whether to try Redis now, and Redis' state for `stats()`.
 
-    def __init__(self, configured: bool, backoff_s: float, max_backoff_s: float) -> None:
+    With ``own_backoff`` (no guard): up, or down until a back-off (doubling from
+    ``backoff_s``, capped at ``max_backoff_s``) expires; calls during it are skipped.
+    Without it (a guard's circuit breaker decides): every call is tried, the breaker
+    fails fast while open and lets its trial calls through once its wait is over, so
+    the breaker sees every failure and L2 comes back as soon as the breaker closes.
+    """
+
+    def __init__(
+        self, configured: bool, backoff_s: float, max_backoff_s: float, own_backoff: bool = True
+    ) -> None:
         self.configured = configured
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.own_backoff = own_backoff
         self.up = configured
         self.down_until = 0.0
         self.failures = 0
@@ -54,26 +64,38 @@ class RedisHealth:
         self.errors = 0
         self.recoveries = 0
         self.skipped = 0
+        self.rejected = 0
         self.dropped_writes = 0
         self.last_error: str | None = None
 
     def should_try(self) -> bool:
-        """True when Redis is up or its back-off has expired (a trial call)."""
-        return self.up or time.monotonic() >= self.down_until
+        """True when Redis is up, its back-off has expired (a trial call), or the guard's
+        breaker decides instead of a back-off."""
+        return self.up or not self.own_backoff or time.monotonic() >= self.down_until
 
     def retry_in_s(self) -> float:
-        """Seconds until the next trial call (0 when up)."""
+        """Seconds until the next trial call (0 when up; the breaker's wait with a guard)."""
         return 0.0 if self.up else max(0.0, self.down_until - time.monotonic())
 
     def failure(self, exc: BaseException) -> None:
-        """An outage-type failure: mark down and back off (an open circuit's own wait
-        wins over ours: no point calling before the breaker lets a trial through)."""
-        self.failures += 1
-        self.consecutive_failures += 1
-        delay = min(self.max_backoff_s, self.backoff_s * 2 ** (self.consecutive_failures - 1))
+        """An outage-type failure, or a call the open breaker rejected: mark down.
+
+        With our own back-off, wait (doubling) before the next try; an open circuit's
+        own wait wins over ours. Without it, only remember when the breaker expects to
+        let a trial through (for `stats()`); the next call is tried anyway.
+        """
+        now = time.monotonic()
         if isinstance(exc, CircuitOpenError):
-            delay = max(delay, exc.retry_after_s)
-        self.down_until = time.monotonic() + delay
+            self.rejected += 1
+            delay = exc.retry_after_s
+        else:
+            self.failures += 1
+            self.consecutive_failures += 1
+            delay = 0.0
+        if self.own_backoff:
+            steps = max(0, self.consecutive_failures - 1)
+            delay = max(delay, min(self.max_backoff_s, self.backoff_s * 2**steps))
+        self.down_until = now + delay
         self.up = False
         self.last_error = repr(exc)
 
@@ -95,7 +117,9 @@ class RedisHealth:
         return {
             "state": state, "failures": self.failures, "errors": self.errors,
             "consecutive_failures": self.consecutive_failures, "recoveries": self.recoveries,
-            "skipped_calls": self.skipped, "dropped_writes": self.dropped_writes,
+            "skipped_calls": self.skipped, "rejected_by_breaker": self.rejected,
+            "dropped_writes": self.dropped_writes,
+            "backoff": "own" if self.own_backoff else "breaker",
             "retry_in_s": round(self.retry_in_s(), 3), "last_error": self.last_error,
         }  # fmt: skip
 

@@ -16,6 +16,14 @@ The pool promises:
   never handed out again;
 - blocking calls run on a thread pool of ``max_size`` workers that the pool owns;
 - ``close()`` waits for leased connections up to a timeout, then closes them anyway.
+
+Resilience: with a ``guard``, `ConnectionPool.using` and `ConnectionPool.checkout` run
+*acquire + the work on the connection* as one guarded attempt. A retry therefore never
+reuses the connection of a failed or timed-out attempt (that one is released as broken
+and discarded); it checks out another, and the breaker counts every attempt. An open
+breaker fails the call before any connection is acquired, and its `CircuitOpenError`
+reaches the caller as itself. `Lease.run` and the connects and pings made while
+acquiring are not guarded on their own: they are part of the attempt that needed them.
 """
 
 from __future__ import annotations
@@ -32,7 +40,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from opentelemetry import metrics
 
-from stores.errors import PoolClosedError, PoolTimeoutError, WarehouseUnavailableError
+from stores.errors import (
+    CircuitOpenError,
+    PoolClosedError,
+    PoolTimeoutError,
+    WarehouseUnavailableError,
+)
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -86,6 +99,7 @@ class _Entry(Generic[C]):
     broken: bool = False
     discarded: bool = False
     lease_started: float = field(default=0.0)
+    waited_s: float = 0.0
 
 
 class Lease(Generic[C]):
@@ -94,6 +108,23 @@ class Lease(Generic[C]):
     def __init__(self, pool: ConnectionPool[C], entry: _Entry[C]) -> None:
         self._pool = pool
         self._entry = entry
+        self._released = False
+
+    @property
+    def waited_s(self) -> float:
+        """How long the checkout of this connection waited (including a connect)."""
+        return self._entry.waited_s
+
+    @property
+    def broken(self) -> bool:
+        """Whether the connection was marked unusable (it is discarded on release)."""
+        return self._entry.broken
+
+    def release(self) -> None:
+        """Give the connection back (closed instead if broken); later calls do nothing."""
+        if not self._released:
+            self._released = True
+            self._pool._release(self._entry)
 
     @property
     def connection(self) -> C:
@@ -105,19 +136,20 @@ class Lease(Generic[C]):
         self._entry.broken = True
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(connection, *args)`` on the pool's threads (through the guard, if any).
+        """Run ``fn(connection, *args)`` on the pool's threads (not guarded on its own:
+        guard the whole attempt with `ConnectionPool.using`).
 
         If the caller is cancelled or ``fn`` raises a disconnect error, the connection is
-        marked broken and will be discarded on release.
+        marked broken and will be discarded on release; a broken connection refuses
+        further calls with `WarehouseUnavailableError`.
         """
-        if self._entry.broken:
+        entry = self._entry
+        if entry.broken or self._released:
             raise WarehouseUnavailableError(
                 f"pool {self._pool.name!r}: this connection was discarded after a failure"
+                if entry.broken
+                else f"pool {self._pool.name!r}: this lease was already released"
             )
-        return await self._pool._call(self._call_once, fn, *args)
-
-    async def _call_once(self, fn: Callable[..., T], *args: Any) -> T:
-        entry = self._entry
         cf = self._pool._submit(fn, entry.conn, *args)
         entry.inflight = cf
         try:
@@ -269,12 +301,44 @@ class ConnectionPool(Generic[C]):
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[Lease[C]]:
-        """Check out a connection for the duration of the ``async with`` block."""
-        entry = await self._checkout()
+        """Check out a connection for the duration of the ``async with`` block (unguarded)."""
+        lease = Lease(self, await self._checkout())
         try:
-            yield Lease(self, entry)
+            yield lease
         finally:
-            self._release(entry)
+            lease.release()
+
+    async def using(self, work: Callable[[Lease[C]], Awaitable[T]]) -> T:
+        """Check out a connection, await ``work(lease)``, give the connection back.
+
+        With a guard, acquire + work is one guarded attempt: a retry checks out another
+        connection (a failed or timed-out one is discarded, never reused), the breaker
+        counts each attempt, and an open breaker raises `CircuitOpenError` before any
+        connection is touched.
+        """
+        lease, result = await self.checkout(work)
+        lease.release()
+        return result
+
+    async def checkout(self, first: Callable[[Lease[C]], Awaitable[T]]) -> tuple[Lease[C], T]:
+        """Like `using`, but keep the connection: returns ``(lease, await first(lease))``.
+
+        For work that goes on after its guarded start (a streamed result): the caller
+        must call ``lease.release()`` when done. If ``first`` fails, the connection is
+        released (discarded if broken) before the error propagates or a retry starts.
+        """
+        if self._guard is None:
+            return await self._attempt(first)
+        got: tuple[Lease[C], T] = await self._guard.run(self._attempt, first)
+        return got
+
+    async def _attempt(self, first: Callable[[Lease[C]], Awaitable[T]]) -> tuple[Lease[C], T]:
+        lease = Lease(self, await self._checkout())
+        try:
+            return lease, await first(lease)
+        except BaseException:
+            lease.release()
+            raise
 
     async def _checkout(self) -> _Entry[C]:
         started = time.monotonic()
@@ -306,6 +370,7 @@ class ConnectionPool(Generic[C]):
             if fresh or await self._usable(entry):
                 waited = time.monotonic() - started
                 self.metrics.record_wait(waited)
+                entry.waited_s = waited
                 entry.lease_started = time.monotonic()
                 self._publish()
                 return entry
@@ -354,7 +419,7 @@ class ConnectionPool(Generic[C]):
             return False
         if now - entry.last_used >= self.health_check_after_s:
             try:
-                await self._call(self._in_thread, self.connector.ping, entry.conn)
+                await self._in_thread(self.connector.ping, entry.conn)
             except asyncio.CancelledError:
                 self._leased.discard(entry)
                 self._discard(entry)
@@ -415,14 +480,14 @@ class ConnectionPool(Generic[C]):
         limit = self.acquire_timeout_s if timeout_s is None else timeout_s
         try:
             async with asyncio.timeout(max(limit, 0.001)):
-                conn = await self._call(self._connect_once)
+                conn = await self._connect_once()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.metrics.connect_failures += 1
             self.metrics.connect_failures_counter.add(1, self.metrics.attrs)
-            if isinstance(exc, WarehouseUnavailableError):
-                raise
+            if isinstance(exc, WarehouseUnavailableError | CircuitOpenError):
+                raise  # already named; an open breaker must reach the caller as itself
             if isinstance(exc, TimeoutError):
                 message = f"pool {self.name!r}: connecting took longer than {limit:.2f}s"
             else:
@@ -464,6 +529,9 @@ class ConnectionPool(Generic[C]):
             if entry.inflight is not None and not entry.inflight.done() and not force:
                 inflight = asyncio.wrap_future(entry.inflight)
                 await asyncio.wait([inflight], timeout=self.close_timeout_s)
+                # The abandoned call's outcome is of no interest; retrieve it (now or when
+                # it ends) so asyncio does not log "Future exception was never retrieved".
+                inflight.add_done_callback(_retrieve)
             if self._executor is not None and not self._executor._shutdown:
                 await self._in_thread(self.connector.close, entry.conn)
             else:
@@ -489,12 +557,6 @@ class ConnectionPool(Generic[C]):
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.wrap_future(self._submit(fn, *args))
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        if self._guard is None:
-            return await fn(*args)
-        result: T = await self._guard.run(fn, *args)
-        return result
-
     # metrics ---------------------------------------------------------------------------
 
     def _publish(self) -> None:
@@ -517,6 +579,11 @@ class ConnectionPool(Generic[C]):
             **self.metrics.snapshot(),
             "closed": self._closed,
         }
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 class PoolMetrics:

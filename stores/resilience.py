@@ -207,10 +207,17 @@ class ResilienceRegistry:
         overrides: Mapping[str, GuardSettings] | None = None,
         **kwargs: Any,
     ) -> ResilienceRegistry:
-        """A registry whose warehouse timeout is ``settings.query_timeout_s``
-        (``kwargs``: clock, meter_provider, sleep)."""
+        """A registry for an engine with ``settings`` (``kwargs``: clock, meter_provider, sleep).
+
+        The warehouse's per-attempt timeout is ``settings.query_timeout_s``, but at most
+        half of ``settings.node_timeout_s``: a node's own timeout cancels the guarded call,
+        and a cancelled call is no failure for the breaker, so with an attempt timeout at
+        or above the node timeout (30 s vs 20 s by default) a hanging warehouse would never
+        open the breaker. With the defaults the attempt timeout is 10 s.
+        """
         base = DEFAULT_GUARDS["warehouse"]
-        warehouse = GuardSettings(base.breaker, base.retry, settings.query_timeout_s)
+        timeout_s = min(settings.query_timeout_s, settings.node_timeout_s / 2)
+        warehouse = GuardSettings(base.breaker, base.retry, timeout_s)
         return cls({"warehouse": warehouse, **(overrides or {})}, **kwargs)
 
     def settings_for(self, name: str) -> GuardSettings:

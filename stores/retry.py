@@ -36,6 +36,7 @@ from stores.errors import (
     InvalidInputError,
     PoolTimeoutError,
     QueryError,
+    QueryTimeoutError,
     UnknownIdentifierError,
     WarehouseUnavailableError,
 )
@@ -75,8 +76,8 @@ _SNOWFLAKE_HTTP_BASE = 290000
 def caused_by_open_breaker(exc: BaseException) -> bool:
     """Whether ``exc`` is, or was raised because of, a `CircuitOpenError` (``__cause__`` chain).
 
-    Stores wrap errors in their own (a pool turns an open breaker during connect into
-    `WarehouseUnavailableError`); the open breaker must still be recognised.
+    Stores let `CircuitOpenError` through as itself, but a wrapper further up may chain
+    it as a cause; the open breaker must still be recognised.
     """
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -94,8 +95,11 @@ def default_is_failure(exc: BaseException) -> bool:
     Errors that are the caller's fault (a rejected statement, an unknown identifier, bad
     arguments) prove the dependency answered, so they are not failures; neither is an
     open breaker further down, so one outage does not trip every breaker above it.
-    Everything else (connection errors, timeouts, server errors) is a failure.
+    Everything else (connection errors, timeouts, server errors) is a failure, including
+    `QueryTimeoutError`: a statement that does not finish says the warehouse is slow.
     """
+    if isinstance(exc, QueryTimeoutError):
+        return True
     caller_errors: tuple[type[BaseException], ...] = (
         QueryError,
         UnknownIdentifierError,
@@ -166,11 +170,14 @@ def is_transient(exc: BaseException) -> bool:
     True for timeouts, connection errors (reset, refused, aborted), OSErrors with a network
     errno, temporary DNS failures, Redis connection/timeout errors (not authentication),
     Snowflake `OperationalError` and the connector's retryable errnos and HTTP statuses
-    (408, 429, 5xx), and our `WarehouseUnavailableError` and `PoolTimeoutError`. False for
+    (408, 429, 5xx), and our `WarehouseUnavailableError`, `PoolTimeoutError` and
+    `QueryTimeoutError` (a retry runs on another pooled connection). False for
     `CircuitOpenError` (never retried, even when wrapped: any error caused by one),
     `QueryError`, `UnknownIdentifierError`, programming errors (ValueError, TypeError, ...)
     and anything else.
     """
+    if isinstance(exc, QueryTimeoutError):
+        return True  # a QueryError, but about time, not the statement
     if isinstance(exc, QueryError | UnknownIdentifierError) or caused_by_open_breaker(exc):
         return False
     if isinstance(exc, WarehouseUnavailableError | PoolTimeoutError):

@@ -10,12 +10,17 @@ Promises (see docs/architecture.md, "Warehouse"):
 - `load_many` issues one ``IN`` statement per 1,000 distinct keys, chunks concurrently;
 - errors are `QueryError`, `QueryTimeoutError`, `WarehouseUnavailableError`,
   `PoolTimeoutError` or `PoolClosedError` with the cause chained, and none leaks a
-  connection.
+  connection; with a guard, also `CircuitOpenError` (as itself: "circuit breaker
+  'warehouse' is open ...") and `DependencyTimeoutError`;
+- with a guard, each statement's attempt is *acquire + execute*: a retry runs on another
+  connection (a failed or timed-out one is discarded), the breaker counts every attempt,
+  and while the breaker is open a statement fails at once, touching no connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -68,7 +73,8 @@ class Warehouse:
     connection is discarded); ``max_lifetime_s``/``max_idle_s`` recycle old or long-idle
     connections; one idle for ``health_check_after_s`` is pinged before reuse.
     ``cache``: a `RowCache` the loaders read through (namespace ``queries``). ``guard``: a
-    `CallGuard` every blocking call (connect, execute, fetch) goes through.
+    `CallGuard` each statement goes through as acquire + execute (connects and pings made
+    while acquiring belong to that attempt; a stream's first fetch is its attempt).
     ``batch_window_s``: how long a loader collects keys (0: one event-loop tick).
     ``in_chunk_size``: keys per ``IN`` statement (at most 1,000).
 
@@ -188,10 +194,17 @@ class Warehouse:
             span.set_attribute("db.operation.name", _operation(sql))
             if collection:
                 span.set_attribute("db.collection.name", collection)
-            started = time.monotonic()
-            async with self._pool.acquire() as lease:
-                span.set_attribute("sophia.pool.wait_ms", (time.monotonic() - started) * 1000)
-                rows = await self._run(lease, self._backend.execute, sql, params)
+
+            async def attempt(lease: Lease[Any]) -> list[Row]:
+                span.set_attribute("sophia.pool.wait_ms", lease.waited_s * 1000)
+                rows: list[Row] = await self._run(lease, self._backend.execute, sql, params)
+                return rows
+
+            try:
+                rows = await self._pool.using(attempt)
+            except Exception:
+                self._errors += 1  # once per failed statement, however many attempts
+                raise
             span.set_attribute("db.response.returned_rows", len(rows))
             self._rows += len(rows)
             return rows
@@ -203,10 +216,8 @@ class Warehouse:
             async with asyncio.timeout(self.query_timeout_s):
                 return await lease.run(_call_translated, self._backend, fn, *args)
         except SophiaError:
-            self._errors += 1
             raise
         except TimeoutError as exc:
-            self._errors += 1
             lease.discard()
             raise QueryTimeoutError(
                 f"{self.backend} statement did not finish within {self.query_timeout_s:g}s"
@@ -278,29 +289,41 @@ class Warehouse:
         span.set_attribute("db.system.name", self.backend)
         span.set_attribute("db.query.text", sql)
         span.set_attribute("db.operation.name", _operation(sql))
-        started = time.monotonic()
         returned = 0
+
+        async def start(lease: Lease[Any]) -> tuple[Iterator[list[Row]], list[Row] | None]:
+            # The first fetch runs the statement: it is the guarded attempt (on failure the
+            # pool releases the connection, discarding it if broken, before any retry).
+            span.set_attribute("sophia.pool.wait_ms", lease.waited_s * 1000)
+            gen: Iterator[list[Row]] = self._backend.stream(
+                lease.connection, sql, params, batch_size
+            )
+            try:
+                return gen, await self._run(lease, _next_batch, gen)
+            except BaseException:
+                with contextlib.suppress(Exception):  # keep the statement's own error
+                    await self._close_stream(lease, gen)
+                raise
+
         try:
-            async with self._pool.acquire() as lease:
-                span.set_attribute("sophia.pool.wait_ms", (time.monotonic() - started) * 1000)
-                gen: Iterator[list[Row]] = self._backend.stream(
-                    lease.connection, sql, params, batch_size
-                )
+            lease, (gen, batch) = await self._pool.checkout(start)
+            try:
                 finished = False
-                first = True  # the first fetch runs the statement; later ones only fetch
                 try:
-                    while True:
-                        batch = await self._run(lease, _next_batch, gen, statement=first)
-                        first = False
-                        if batch is None:
-                            finished = True
-                            break
+                    # Later fetches only read the open result on this connection: they
+                    # cannot be retried elsewhere, so they are bounded by the query timeout.
+                    while batch is not None:
                         returned += len(batch)
                         yield batch
+                        batch = await self._run(lease, _next_batch, gen, statement=False)
+                    finished = True
                 finally:
                     if not finished:
                         await self._close_stream(lease, gen)
+            finally:
+                lease.release()
         except Exception as exc:
+            self._errors += 1
             span.record_exception(exc)
             span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
             raise
@@ -310,6 +333,8 @@ class Warehouse:
             span.end()
 
     async def _close_stream(self, lease: Lease[Any], gen: Iterator[list[Row]]) -> None:
+        if lease.broken:
+            return  # the connection is discarded on release, which ends its result too
         try:
             await lease.run(_close_gen, gen)
         except BaseException:

@@ -180,12 +180,37 @@ async def _acquire_once(pool: ConnectionPool[Any]) -> None:
         pass
 
 
-async def test_guard_sees_every_blocking_call(backend: DuckDBBackend) -> None:
+async def test_guard_wraps_acquire_and_work_as_one_attempt(backend: DuckDBBackend) -> None:
     guard = CountingGuard()
-    async with ConnectionPool(backend, min_size=1, max_size=2, guard=guard) as pool:
-        async with pool.acquire() as lease:
+    async with ConnectionPool(backend, min_size=0, max_size=2, guard=guard) as pool:
+        # the connect this checkout needs is part of the attempt, not a guarded call of its own
+        assert await pool.using(lambda lease: lease.run(select, 1)) == 1
+        assert guard.calls == ["_attempt"]
+        lease, value = await pool.checkout(lambda lease: lease.run(select, 2))
+        assert value == 2 and pool.stats()["in_use"] == 1  # kept until released
+        assert await lease.run(select, 3) == 3  # later work on the lease is not guarded
+        lease.release()
+        lease.release()  # idempotent
+        assert pool.stats()["in_use"] == 0
+        assert guard.calls == ["_attempt", "_attempt"]
+        async with pool.acquire() as plain:  # acquire() itself is never guarded
+            await plain.run(select, 4)
+        assert guard.calls == ["_attempt", "_attempt"]
+
+
+async def test_a_failed_attempt_releases_its_connection_before_the_error(
+    backend: DuckDBBackend,
+) -> None:
+    async with ConnectionPool(backend, min_size=1, max_size=1) as pool:
+
+        async def fails(lease: Any) -> None:
             await lease.run(select, 1)
-    assert guard.calls == ["_connect_once", "_call_once"]
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            await pool.using(fails)
+        assert pool.stats()["in_use"] == 0
+        assert await pool.using(lambda lease: lease.run(select, 5)) == 5
 
 
 async def test_invalid_sizes_are_refused(backend: DuckDBBackend) -> None:

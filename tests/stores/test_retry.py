@@ -17,12 +17,14 @@ from stores.errors import (
     DependencyTimeoutError,
     PoolTimeoutError,
     QueryError,
+    QueryTimeoutError,
     UnknownIdentifierError,
     WarehouseUnavailableError,
 )
 from stores.retry import (
     RetrySettings,
     async_retrying,
+    default_is_failure,
     is_transient,
     langgraph_retry_policy,
     sync_retrying,
@@ -49,6 +51,7 @@ TRANSIENT: list[BaseException] = [
     WarehouseUnavailableError("emulator refused the connection"),
     PoolTimeoutError("no connection within 10s"),
     DependencyTimeoutError("warehouse", 30.0),
+    QueryTimeoutError("snowflake statement did not finish within 30s"),
 ]
 
 NOT_TRANSIENT: list[BaseException] = [
@@ -91,6 +94,12 @@ def test_transient_errors(exc: BaseException) -> None:
 @pytest.mark.parametrize("exc", NOT_TRANSIENT, ids=lambda e: type(e).__name__)
 def test_non_transient_errors(exc: BaseException) -> None:
     assert is_transient(exc) is False
+
+
+def test_a_query_timeout_is_a_breaker_failure_but_a_rejected_statement_is_not() -> None:
+    assert default_is_failure(QueryTimeoutError("statement did not finish within 30s"))
+    assert not default_is_failure(QueryError("syntax error"))
+    assert not default_is_failure(CircuitOpenError("warehouse", 1.0))
 
 
 class RecordingSleep:
