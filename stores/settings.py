@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=8, ge=1)
     pool_acquire_timeout_s: float = Field(default=10.0, gt=0)
-    query_timeout_s: float = Field(default=10.0, gt=0, description="Per-statement timeout; below the node timeout.")
+    query_timeout_s: float = Field(
+        default=10.0, gt=0, description="Per-statement timeout; below the node timeout."
+    )
     node_timeout_s: float = Field(default=20.0, gt=0)
     l1_max_entries: int = Field(default=10_000, ge=1)
     l1_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
