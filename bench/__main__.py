@@ -117,7 +117,12 @@ def _markdown(rows: list[tuple[str, BenchRow]]) -> str:
 
 
 def _plot(rows: list[tuple[str, BenchRow]], path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise SystemExit(
+            "--plot needs matplotlib (a dev dependency: `uv sync` installs it)"
+        ) from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -129,7 +134,7 @@ def _plot(rows: list[tuple[str, BenchRow]], path: Path) -> None:
     ]
     if not paired:
         return
-    fig, ax = plt.subplots(figsize=(10, 0.4 * len(paired) + 1.5))
+    fig, ax = plt.subplots(figsize=(14, 0.4 * len(paired) + 1.5))
     ys = range(len(paired))
     ax.barh([y + 0.2 for y in ys], [r.naive for _, r in paired], height=0.4, label="naive")
     ax.barh([y - 0.2 for y in ys], [r.engine for _, r in paired], height=0.4, label="engine")
