@@ -194,7 +194,13 @@ def _rows(label: str, tally: Tally, elapsed: float) -> list[BenchRow]:
     return [
         BenchRow(f"{label}: throughput", nan, len(lat) / elapsed, "req/s"),
         BenchRow(f"{label}: p50", nan, _percentile(lat, 50), "ms"),
-        BenchRow(f"{label}: p95", nan, p95, "ms", f"< {TARGET_P95_MS:g} ms", p95 < TARGET_P95_MS),
+        # A closed loop with no think time measures capacity (queueing by Little's law),
+        # not the platform's p95 target, which is about users who pause between calls.
+        BenchRow(f"{label}: p95", nan, p95, "ms", "info (saturation)", True)
+        if "closed loop" in label
+        else BenchRow(
+            f"{label}: p95", nan, p95, "ms", f"< {TARGET_P95_MS:g} ms", p95 < TARGET_P95_MS
+        ),
         BenchRow(f"{label}: p99", nan, _percentile(lat, 99), "ms"),
         BenchRow(f"{label}: errors of {total}", nan, error_rate, "%", "0 %", error_rate == 0),
     ]
