@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import uuid
@@ -364,11 +363,7 @@ def create_app(
                 app.state.engine = await stack.enter_async_context(
                     Engine(settings or Settings(), registry=registry, auto_seed=auto_seed)
                 )
-                # The engine just loaded long-lived data (the memory index: ~1M objects).
-                # Moving it out of the collector's reach stops full collections from
-                # walking it: they cost 100+ ms pauses, which showed as p99 spikes.
-                gc.collect()
-                gc.freeze()
+
             else:
                 app.state.engine = engine
             try:

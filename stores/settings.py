@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     node_timeout_s: float = Field(default=20.0, gt=0)
     l1_max_entries: int = Field(default=10_000, ge=1)
     l1_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    gc_freeze: bool = Field(
+        default=True,
+        description="After opening, move the engine's long-lived objects (the memory index) "
+        "out of the garbage collector's full passes, which otherwise pause 100+ ms.",
+    )
     trace_file: bool = Field(
         default=True, description="Write spans as JSON lines under the data dir."
     )

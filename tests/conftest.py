@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Engines opened by tests must not freeze the collector's view of the test process (each
+# open would pin whatever earlier tests left alive); one test checks the freeze itself.
+os.environ.setdefault("SOPHIA_GC_FREEZE", "false")
 
 
 def free_port() -> int:

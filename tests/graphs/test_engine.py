@@ -246,3 +246,14 @@ async def test_a_timeout_raised_inside_a_node_is_not_reported_as_the_node_timeou
     (err,) = result["errors"]
     assert err["node"] == "slack" and err["timed_out"] is False
     assert err["error"] == "PoolTimeoutError"
+
+
+async def test_gc_freeze_moves_the_loaded_objects_out_of_collections(settings: Settings) -> None:
+    import gc
+
+    before = gc.get_freeze_count()
+    try:
+        async with Engine(settings.model_copy(update={"gc_freeze": True})):
+            assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
