@@ -35,26 +35,27 @@ class NaiveService:
     def __init__(self, connect_kwargs: dict[str, Any]) -> None:
         self.conn = snowflake.connector.connect(**connect_kwargs)
 
-    def execute_query(self, query: str) -> list[dict[str, Any]]:
+    def execute_query(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         cur = self.conn.cursor()
-        cur.execute(query)
+        cur.execute(query, params)
         names = [d.name.lower() for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def get_deals(self, deal_ids: list[str]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for deal_id in deal_ids:  # N+1
-            # NAIVE: values formatted into SQL, as the old platform did; never do this
-            rows += self.execute_query(f"SELECT * FROM hubspot_deals WHERE deal_id = '{deal_id}'")  # noqa: S608
+            # NAIVE: one statement per key. (The old code also formatted the value into the
+            # SQL; the project never does that, even here: binding costs the same.)
+            rows += self.execute_query("SELECT * FROM hubspot_deals WHERE deal_id = ?", (deal_id,))
         return rows
 
     def process_call_data(self, call_ids: list[str]) -> list[dict[str, Any]]:
         processed = []
         for call_id in call_ids:  # Another N+1!
-            # NAIVE: values formatted into SQL, as the old platform did; never do this
-            call = self.execute_query(f"SELECT * FROM gong_calls WHERE call_id = '{call_id}'")  # noqa: S608
+            # NAIVE: two statements per call (values bound, unlike the old code)
+            call = self.execute_query("SELECT * FROM gong_calls WHERE call_id = ?", (call_id,))
             segments = self.execute_query(
-                f"SELECT * FROM gong_transcripts WHERE call_id = '{call_id}'"  # noqa: S608
+                "SELECT * FROM gong_transcripts WHERE call_id = ?", (call_id,)
             )
             processed.append({"call": call[0] if call else None, "segments": segments})
         return processed

@@ -117,6 +117,9 @@ class WarehouseEmulator:
         client_timeout_s: float = 10.0,
     ) -> None:
         self.client_timeout_s = client_timeout_s
+        for label, ident in (("database", database), ("schema", schema)):
+            if not _IDENT.match(ident.lower()):
+                raise ConfigurationError(f"emulator {label} {ident!r} is not a plain identifier")
         self.database = database.upper()
         self.schema = schema.upper()
         self.host = host
@@ -187,7 +190,7 @@ class WarehouseEmulator:
                 view = f"_emulator_load_{name}"
                 duck.register(view, table)
                 try:
-                    # name checked against _IDENT above; db and schema are our own settings
+                    # every identifier here was checked against _IDENT; no values in SQL
                     duck.execute(
                         f"CREATE OR REPLACE TABLE {self.database}.{self.schema}.{name} AS "  # noqa: S608
                         f"SELECT * FROM {view}"

@@ -14,6 +14,7 @@ Each object is single-use: create one per ``with``/``async with``.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -66,15 +67,32 @@ def current_trace_id() -> str | None:
     return _format_trace_id(trace.get_current_span())
 
 
-class _ScopedSpan:
+class _ScopedSpan(abc.ABC):
     """Shared enter/exit: start, make current, record the outcome, detach, end."""
 
     def __init__(self) -> None:
         self._span: Span | None = None
         self._token: object | None = None
 
-    def _start(self) -> Span:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _start(self) -> Span:
+        """Start (not activate) this kind of span."""
+
+    def __enter__(self) -> Span:
+        return self._enter()
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._exit(exc)
+
+    async def __aenter__(self) -> Span:
+        return self._enter()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._exit(exc)
 
     def _begin(self) -> Span:
         if self._span is not None:
@@ -140,22 +158,6 @@ class NodeSpan(_ScopedSpan):
 
     def _start(self) -> Span:
         return _engine_tracer().start_span(self.name, attributes=self.attributes)
-
-    def __enter__(self) -> Span:
-        return self._enter()
-
-    def __exit__(
-        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._exit(exc)
-
-    async def __aenter__(self) -> Span:
-        return self._enter()
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._exit(exc)
 
 
 def node_span(
@@ -225,22 +227,6 @@ class RunSpan(_ScopedSpan):
                 # called inside a local span (a server span, a test's span).
                 parent = otel_context.Context()
         return _engine_tracer().start_span(self.name, context=parent, attributes=self.attributes)
-
-    def __enter__(self) -> Span:
-        return self._enter()
-
-    def __exit__(
-        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._exit(exc)
-
-    async def __aenter__(self) -> Span:
-        return self._enter()
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._exit(exc)
 
 
 def run_span(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 import threading
 import time
 from typing import Any
@@ -23,6 +22,7 @@ from graphs.http_app import create_app
 from graphs.registry import GraphRegistry
 from nodes.context import Resources
 from stores.settings import Settings
+from tests.graphs.live_server import free_port
 
 FLAKY = "deal_review_flaky"
 """A deal review whose Slack agent always fails, slowly (its runs are partial)."""
@@ -46,13 +46,6 @@ def registry_with_flaky() -> GraphRegistry:
         build=lambda: deal_review.build_graph({"slack": broken_slack}),
     )
     return GraphRegistry([deal_review.SPEC, flaky])
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class DashboardServer:

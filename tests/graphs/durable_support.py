@@ -8,57 +8,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import uvicorn
+from live_server import free_port
 
 HERE = Path(__file__).parent
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerThread:
-    """uvicorn serving `app` on a free loopback port, in a thread with its own loop."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-            )
-        )
-        self.thread = threading.Thread(target=asyncio.run, args=(self.server.serve(),), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.server.started:
-                return self
-            if not self.thread.is_alive():
-                raise RuntimeError("uvicorn exited during startup")
-            time.sleep(0.05)
-        raise RuntimeError("uvicorn did not start within 60 s")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 class ServerProcess:

@@ -198,7 +198,7 @@ async def wait_for_counts(count_file: Path, wanted: list[str], timeout_s: float 
 
 async def test_postgres_down_at_start(settings: Settings, count_file: Path) -> None:
     """Nothing listens: thread-less runs work, threaded ones fail clearly, no node ran."""
-    from durable_support import free_port
+    from live_server import free_port
 
     down = settings.model_copy(
         update={"postgres_url": f"postgresql://postgres@127.0.0.1:{free_port()}/test"}

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from langgraph.runtime import Runtime
+from live_server import ServerThread
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from graphs import GraphRegistry, deal_review
@@ -38,44 +36,6 @@ def slow_registry(delay_s: float) -> GraphRegistry:
         ),
     )
     return GraphRegistry([spec])
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerThread:
-    """uvicorn serving the app on a free loopback port, in a thread with its own loop."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-            )
-        )
-        self.thread = threading.Thread(target=asyncio.run, args=(self.server.serve(),), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        for _ in range(600):
-            if self.server.started:
-                return self
-            if not self.thread.is_alive():
-                raise RuntimeError("uvicorn exited during startup")
-            threading.Event().wait(0.05)
-        raise RuntimeError("uvicorn did not start within 30 s")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture

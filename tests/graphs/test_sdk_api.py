@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 from durable_app import build_app, counts, registry_from_env
-from durable_support import ServerThread
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError, NotFoundError
+from live_server import ServerThread
 
 from graphs.sdk_api import assistant_id_of
 from stores.settings import Settings

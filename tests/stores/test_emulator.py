@@ -93,3 +93,10 @@ async def test_async_context_manager_serves_and_stops() -> None:
             assert cur.fetchall() == [(42,)]
     with pytest.raises(ConfigurationError):
         WarehouseEmulator().url  # noqa: B018 (not started: no URL)
+
+
+def test_database_and_schema_must_be_plain_identifiers() -> None:
+    with pytest.raises(ConfigurationError, match="database"):
+        WarehouseEmulator(database="sophia; drop table x")
+    with pytest.raises(ConfigurationError, match="schema"):
+        WarehouseEmulator(schema="public.evil")
