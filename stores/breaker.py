@@ -47,6 +47,15 @@ Listener = Callable[[str, BreakerState, BreakerState], None]
 """A state-change callback: ``listener(breaker_name, old_state, new_state)``."""
 
 
+_OUTCOME_COUNTS = {
+    "success": "successes",
+    "failure": "failures",
+    "ignored": "ignored",
+    "cancelled": "cancelled",
+    "rejected": "rejections",
+}
+"""The ``sophia.breaker.outcome`` values of the calls counter, and the totals they read."""
+
 _STATE_VALUES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
@@ -65,8 +74,11 @@ class BreakerInstruments:
             unit="{change}",
             description="Circuit breaker state changes, by breaker and from/to state.",
         )
-        self._calls = meter.create_counter(
+        # Observed from each breaker's own totals at collection time: a call through a
+        # breaker costs no metric update on the hot path.
+        meter.create_observable_counter(
             "sophia.breaker.calls",
+            callbacks=[self._observe_calls],
             unit="{call}",
             description="Calls through circuit breakers, by breaker and outcome "
             "(success, failure, ignored, cancelled, rejected).",
@@ -87,9 +99,18 @@ class BreakerInstruments:
             1, {"sophia.breaker.name": name, "sophia.breaker.from": old, "sophia.breaker.to": new}
         )
 
-    def record_call(self, name: str, outcome: str) -> None:
-        """Count one call outcome."""
-        self._calls.add(1, {"sophia.breaker.name": name, "sophia.breaker.outcome": outcome})
+    def _observe_calls(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        totals: dict[tuple[str, str], int] = {}
+        for breaker in list(self._breakers):
+            counts = breaker.counts()
+            for outcome, key in _OUTCOME_COUNTS.items():
+                if counts[key]:
+                    slot = (breaker.name, outcome)
+                    totals[slot] = totals.get(slot, 0) + counts[key]
+        for (name, outcome), value in totals.items():
+            yield metrics.Observation(
+                value, {"sophia.breaker.name": name, "sophia.breaker.outcome": outcome}
+            )
 
     def _observe(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
         for breaker in list(self._breakers):
@@ -296,6 +317,11 @@ class CircuitBreaker:
         """A (sync or async) context manager: the body is one call under the breaker."""
         return Protected(self)
 
+    def counts(self) -> dict[str, int]:
+        """Running totals: calls, successes, failures, ignored, cancelled, slow, rejections."""
+        with self._lock:
+            return dict(self._counts)
+
     def stats(self) -> dict[str, Any]:
         """A snapshot: state, window rates, totals, and when the state last changed."""
         with self._lock:
@@ -338,7 +364,6 @@ class CircuitBreaker:
                 state, retry_after = self._state, self._retry_after(now)
         self._drain_events()
         if ticket is None:
-            self._instruments.record_call(self.name, "rejected")
             span = trace.get_current_span()
             span.set_attribute("sophia.breaker.name", self.name)
             span.set_attribute("sophia.breaker.state", state.value)
@@ -359,7 +384,6 @@ class CircuitBreaker:
                 elif self._state is BreakerState.HALF_OPEN and ticket.trial:
                     self._record_trial(outcome, slow, now)
         self._drain_events()
-        self._instruments.record_call(self.name, outcome)
 
     def _classify(self, exc: BaseException | None) -> str:
         if exc is None:

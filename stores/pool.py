@@ -38,14 +38,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
-from opentelemetry import metrics
-
 from stores.errors import (
     CircuitOpenError,
     PoolClosedError,
     PoolTimeoutError,
     WarehouseUnavailableError,
 )
+from stores.pool_metrics import PoolMetrics
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -220,6 +219,7 @@ class ConnectionPool(Generic[C]):
             max_workers=self.max_size, thread_name_prefix=f"pool-{self.name}"
         )
         self._opened = True
+        PoolMetrics.report(self)
         results = await asyncio.gather(
             *(self._new_entry() for _ in range(self.min_size)), return_exceptions=True
         )
@@ -227,7 +227,6 @@ class ConnectionPool(Generic[C]):
         for r in results:
             if isinstance(r, _Entry):
                 self._idle.append(r)
-        self._publish()
         if errors:
             await self.close()
             raise errors[0]
@@ -255,7 +254,6 @@ class ConnectionPool(Generic[C]):
             self._idle = [e for e in self._idle if e not in expired]
             for entry in expired:
                 self._discard(entry)
-            self._publish()
         return len(expired)
 
     async def close(self, timeout_s: float | None = None) -> None:
@@ -286,7 +284,7 @@ class ConnectionPool(Generic[C]):
             await asyncio.wait(set(self._background), timeout=grace)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-        self._publish()
+        PoolMetrics.forget(self)
 
     async def __aenter__(self) -> ConnectionPool[C]:
         await self.open()
@@ -353,14 +351,12 @@ class ConnectionPool(Generic[C]):
                 entry = self._idle.pop()
             elif self._size < self.max_size:
                 self._size += 1
-                self._publish()
                 try:
                     entry = await self._connect_reserved(deadline - time.monotonic())
                     fresh = True
                 except BaseException:
                     self._size -= 1
                     self._wake_one(None)
-                    self._publish()
                     raise
             else:
                 entry = await self._wait(deadline)
@@ -372,7 +368,6 @@ class ConnectionPool(Generic[C]):
                 self.metrics.record_wait(waited)
                 entry.waited_s = waited
                 entry.lease_started = time.monotonic()
-                self._publish()
                 return entry
             self._leased.discard(entry)
             self._discard(entry)
@@ -383,7 +378,6 @@ class ConnectionPool(Generic[C]):
             raise self._timeout_error()
         fut: asyncio.Future[_Entry[C] | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
-        self._publish()
         try:
             async with asyncio.timeout(remaining):
                 return await fut
@@ -403,7 +397,6 @@ class ConnectionPool(Generic[C]):
         finally:
             if fut in self._waiters:
                 self._waiters.remove(fut)
-            self._publish()
 
     def _timeout_error(self) -> PoolTimeoutError:
         self.metrics.timeouts.add(1, self.metrics.attrs)
@@ -434,7 +427,6 @@ class ConnectionPool(Generic[C]):
         if self._all_returned is not None and not self._leased:
             self._all_returned.set()
         if entry.discarded:  # force-closed by close() while leased
-            self._publish()
             return
         entry.last_used = time.monotonic()
         expired = entry.last_used - entry.created > self.max_lifetime_s
@@ -442,7 +434,6 @@ class ConnectionPool(Generic[C]):
             self._discard(entry)
         else:
             self._put_back(entry)
-        self._publish()
 
     def _put_back(self, entry: _Entry[C]) -> None:
         # reset is local and cheap for our backends; it runs on the pool's threads later
@@ -540,7 +531,6 @@ class ConnectionPool(Generic[C]):
             pass  # closing a broken connection may fail; it is gone either way
         finally:
             self._size -= 1
-            self._publish()
             if not self._closed:
                 self._wake_one(None)
 
@@ -559,13 +549,9 @@ class ConnectionPool(Generic[C]):
 
     # metrics ---------------------------------------------------------------------------
 
-    def _publish(self) -> None:
-        self.metrics.publish(
-            size=self._size,
-            in_use=len(self._leased),
-            idle=len(self._idle),
-            waiting=len(self._waiters),
-        )
+    def gauge_counts(self) -> tuple[int, int, int]:
+        """(in use, idle, waiting) now: what the ``db.client.connection.*`` gauges report."""
+        return len(self._leased), len(self._idle), len(self._waiters)
 
     def stats(self) -> dict[str, Any]:
         """A snapshot: size, in_use, idle, waiting, acquire wait (count/total/max), counters."""
@@ -584,76 +570,3 @@ class ConnectionPool(Generic[C]):
 def _retrieve(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         fut.exception()
-
-
-class PoolMetrics:
-    """Counters kept for `ConnectionPool.stats()` and mirrored to the OTel meter.
-
-    Instruments follow the database client semantic conventions
-    (``db.client.connection.*``), tagged with the pool name.
-    """
-
-    def __init__(self, pool_name: str, system: str) -> None:
-        meter = metrics.get_meter("sophia.pool")
-        self.attrs: dict[str, str] = {
-            "db.client.connection.pool.name": pool_name,
-            "db.system.name": system,
-        }
-        self.connections = meter.create_up_down_counter(
-            "db.client.connection.count", unit="{connection}", description="Connections by state"
-        )
-        self.pending = meter.create_up_down_counter(
-            "db.client.connection.pending_requests", unit="{request}", description="Tasks waiting"
-        )
-        self.wait_time = meter.create_histogram(
-            "db.client.connection.wait_time", unit="s", description="Time to acquire a connection"
-        )
-        self.create_time = meter.create_histogram(
-            "db.client.connection.create_time", unit="s", description="Time to open a connection"
-        )
-        self.timeouts = meter.create_counter(
-            "db.client.connection.timeouts", unit="{timeout}", description="Acquire timeouts"
-        )
-        self.connect_failures_counter = meter.create_counter(
-            "sophia.pool.connect_failures", unit="{failure}", description="Failed connects"
-        )
-        self.connects = 0
-        self.connect_failures = 0
-        self.discarded = 0
-        self.health_failures = 0
-        self.wait_count = 0
-        self.wait_total_s = 0.0
-        self.wait_max_s = 0.0
-        self._published = {"idle": 0, "used": 0, "waiting": 0}
-
-    def record_wait(self, seconds: float) -> None:
-        """Record one successful acquire that waited ``seconds``."""
-        self.wait_count += 1
-        self.wait_total_s += seconds
-        self.wait_max_s = max(self.wait_max_s, seconds)
-        self.wait_time.record(seconds, self.attrs)
-
-    def publish(self, *, size: int, in_use: int, idle: int, waiting: int) -> None:
-        """Push the deltas of the pool's gauges since the last call to the meter."""
-        now = {"idle": idle, "used": in_use, "waiting": waiting}
-        for key, value in now.items():
-            delta = value - self._published[key]
-            if not delta:
-                continue
-            if key == "waiting":
-                self.pending.add(delta, self.attrs)
-            else:
-                self.connections.add(delta, {**self.attrs, "db.client.connection.state": key})
-        self._published = now
-
-    def snapshot(self) -> dict[str, Any]:
-        """Counters and acquire-wait figures as plain numbers (waits in milliseconds)."""
-        return {
-            "connects": self.connects,
-            "connect_failures": self.connect_failures,
-            "discarded": self.discarded,
-            "health_check_failures": self.health_failures,
-            "acquire_count": self.wait_count,
-            "acquire_wait_total_ms": round(self.wait_total_s * 1000, 3),
-            "acquire_wait_max_ms": round(self.wait_max_s * 1000, 3),
-        }

@@ -15,13 +15,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 
+from stores.backends import parse_warehouse_url
+from stores.backends.duck import DuckDBBackend
 from stores.emulator import WarehouseEmulator
 
 N_DEALS = 3000
@@ -77,3 +79,12 @@ def duckdb_url(tmp_path: Path) -> str:
     path = tmp_path / "warehouse.duckdb"
     write_duckdb(path, sample_tables())
     return f"duckdb:///{path}"
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[DuckDBBackend]:
+    """A started DuckDB backend on an in-memory database (for the pool tests)."""
+    b = DuckDBBackend(parse_warehouse_url("duckdb:///:memory:"))
+    b.start()
+    yield b
+    b.stop()

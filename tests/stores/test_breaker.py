@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from stores.breaker import BreakerState, CircuitBreaker
 from stores.errors import CircuitOpenError, ConfigurationError, QueryError
 from stores.retry import default_is_failure
+from tests.stores.metric_points import metric_points
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
@@ -553,19 +554,6 @@ async def test_async_calls_overlap(clock: FakeClock) -> None:
 # -- observability ---------------------------------------------------------------------
 
 
-def _points(reader: InMemoryMetricReader, name: str) -> list[Any]:
-    data = reader.get_metrics_data()
-    assert data is not None
-    return [
-        point
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-        if metric.name == name
-        for point in metric.data.data_points
-    ]
-
-
 def test_metrics_count_transitions_and_gauge_state(clock: FakeClock) -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
@@ -573,16 +561,16 @@ def test_metrics_count_transitions_and_gauge_state(clock: FakeClock) -> None:
     other = CircuitBreaker("quiet", clock=clock, meter_provider=provider)
     trip(breaker)
     outcome(breaker, ok)  # rejected
-    changes = _points(reader, "sophia.breaker.state_changes")
+    changes = metric_points(reader, "sophia.breaker.state_changes")
     assert [(p.attributes["sophia.breaker.to"], p.value) for p in changes] == [("open", 1)]
     gauge = {
         p.attributes["sophia.breaker.name"]: p.value
-        for p in _points(reader, "sophia.breaker.state")
+        for p in metric_points(reader, "sophia.breaker.state")
     }
     assert gauge == {"metered": 2, "quiet": 0}
     calls = {
         p.attributes["sophia.breaker.outcome"]: p.value
-        for p in _points(reader, "sophia.breaker.calls")
+        for p in metric_points(reader, "sophia.breaker.calls")
         if p.attributes["sophia.breaker.name"] == "metered"
     }
     assert calls == {"failure": 2, "rejected": 1}

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import duckdb
 import pytest
 
-from stores.backends import parse_warehouse_url
 from stores.backends.duck import DuckDBBackend
 from stores.errors import PoolClosedError, PoolTimeoutError
 from stores.pool import ConnectionPool
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[DuckDBBackend]:
-    b = DuckDBBackend(parse_warehouse_url("duckdb:///:memory:"))
-    b.start()
-    yield b
-    b.stop()
 
 
 def select(conn: duckdb.DuckDBPyConnection, value: int) -> int:
