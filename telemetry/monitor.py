@@ -9,8 +9,10 @@ function (sync or async) and reports the duration in milliseconds to three place
   ``telemetry.configure()`` installs a meter provider;
 * an in-process :class:`Monitor` registry (a sliding window per operation, see
   :mod:`telemetry.window`) for ``sophia stats``, ``/stats`` and the dashboard;
-* on a breach of the threshold, a WARNING log record naming the operation, the duration
-  and the threshold, and a ``sophia.threshold_breach`` event on the current span.
+* on a breach of the threshold, a ``sophia.threshold_breach`` event on the current span,
+  and a WARNING log record naming the operation, the duration and the threshold (at
+  most one per operation per ``Monitor.breach_log_interval_s``, 10 s by default, with
+  the number of breaches since the previous one).
 
 Exceptions raised by the measured code are recorded with outcome ``error`` and re-raised.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -80,9 +83,10 @@ class Monitor:
 
     Promises: each window holds at most ``max_samples`` durations no older than
     ``window_s`` seconds, plus a time series of at most ``max_intervals`` per-interval
-    summaries (each ``interval_s`` long). ``clock`` returns seconds since the epoch and
-    is injectable so tests can feed known times. Nothing is measured here:
-    :meth:`record` takes a duration that was measured elsewhere.
+    summaries (each ``interval_s`` long). Breach warnings are rate-limited to one per
+    operation per ``breach_log_interval_s`` (see :meth:`take_breach_log`). ``clock``
+    returns seconds since the epoch and is injectable so tests can feed known times.
+    Nothing is measured here: :meth:`record` takes a duration that was measured elsewhere.
     """
 
     def __init__(
@@ -93,10 +97,13 @@ class Monitor:
         interval_s: float = 10.0,
         max_intervals: int = 360,
         max_operations: int = 1_000,
+        breach_log_interval_s: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if window_s <= 0 or interval_s <= 0:
             raise ValueError("window_s and interval_s must be > 0")
+        if breach_log_interval_s < 0:
+            raise ValueError("breach_log_interval_s must be >= 0")
         if max_samples < 1 or max_intervals < 1 or max_operations < 1:
             raise ValueError("max_samples, max_intervals and max_operations must be >= 1")
         self.window_s = window_s
@@ -104,9 +111,12 @@ class Monitor:
         self.interval_s = interval_s
         self.max_intervals = max_intervals
         self.max_operations = max_operations
+        self.breach_log_interval_s = breach_log_interval_s
         self.clock = clock
         self._lock = threading.Lock()
         self._windows: dict[str, OperationWindow] = {}
+        # operation -> (when its last warning was logged, breaches since then)
+        self._breach_logs: dict[str, tuple[float, int]] = {}
 
     def record(
         self,
@@ -132,6 +142,7 @@ class Monitor:
                     # Bounded: forget the operation seen least recently.
                     stalest = min(self._windows.items(), key=lambda item: item[1].last_seen)
                     del self._windows[stalest[0]]
+                    self._breach_logs.pop(stalest[0], None)
                 window = OperationWindow(
                     operation,
                     kind=kind,
@@ -152,6 +163,25 @@ class Monitor:
             },
         )
         return breached
+
+    def take_breach_log(self, operation: str) -> int | None:
+        """Count one breach of ``operation``; whether to log a warning for it now.
+
+        Returns None while a warning for the operation was logged less than
+        ``breach_log_interval_s`` ago, else the number of breaches since the last warning
+        (this one included), so that a saturated server logs one line per operation per
+        interval instead of one per slow call. Every breach is still counted in the
+        window and the histogram, and gets its span event.
+        """
+        now = self.clock()
+        with self._lock:
+            last, count = self._breach_logs.get(operation, (-math.inf, 0))
+            count += 1
+            if now - last >= self.breach_log_interval_s:
+                self._breach_logs[operation] = (now, 0)
+                return count
+            self._breach_logs[operation] = (last, count)
+            return None
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Per operation: count, errors, breaches, p50/p95/p99/max/mean over the window.
@@ -179,6 +209,7 @@ class Monitor:
         """Forget every operation (the histogram, once exported, is not affected)."""
         with self._lock:
             self._windows.clear()
+            self._breach_logs.clear()
 
 
 _histogram: metrics.Histogram | None = None
@@ -265,12 +296,15 @@ class Monitored:
             error=error,
         )
         if breached:
-            logger.warning(
-                "slow operation %s: %.1f ms, over its threshold of %.1f ms",
-                self.operation,
-                duration_ms,
-                self.threshold_ms,
-            )
+            due = self.registry.take_breach_log(self.operation)
+            if due is not None:
+                logger.warning(
+                    "slow operation %s: %.1f ms, over its threshold of %.1f ms%s",
+                    self.operation,
+                    duration_ms,
+                    self.threshold_ms,
+                    f" ({due} breaches since the last warning)" if due > 1 else "",
+                )
             span = trace.get_current_span()
             if span.is_recording():
                 span.add_event(

@@ -138,6 +138,33 @@ def test_breach_logs_warning_and_adds_span_event(
     assert snap["unit.slow"]["breaches"] == 1 and snap["unit.fast"]["breaches"] == 0
 
 
+def test_breach_warnings_are_rate_limited_per_operation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    registry = Monitor(clock=clock, breach_log_interval_s=10.0)
+    caplog.set_level(logging.WARNING, logger="telemetry.monitor")
+    slow = monitor("unit.burst", threshold_ms=0.0, registry=registry)
+    other = monitor("unit.other", threshold_ms=0.0, registry=registry)
+    for _ in range(5):
+        with slow:
+            sum(range(100))
+        clock.now += 1.0
+    with other:  # another operation has its own allowance
+        sum(range(100))
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(messages) == 2
+    assert "unit.burst" in messages[0] and "since the last warning" not in messages[0]
+    assert "unit.other" in messages[1]
+    clock.now += 10.0  # the interval is over: the next breach logs, with the count
+    with slow:
+        sum(range(100))
+    last = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING][-1]
+    assert "unit.burst" in last and "(5 breaches since the last warning)" in last
+    # every breach was still counted
+    assert registry.snapshot()["unit.burst"]["total_breaches"] == 6
+
+
 def test_percentiles_match_numpy() -> None:
     clock = FakeClock()
     registry = Monitor(clock=clock)
