@@ -116,21 +116,16 @@ async def _wait_started(client: httpx.AsyncClient, process: subprocess.Popen[byt
 
 
 def _start_server(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """`sophia serve`'s app in a subprocess: `serve()` itself, or uvicorn's --workers."""
+    """`sophia serve`'s app in a subprocess, with `workers` worker processes."""
     env = {
         k: v for k, v in os.environ.items() if k not in ("SOPHIA_WAREHOUSE_URL", "SOPHIA_REDIS_URL")
     }
     env["SOPHIA_DATA_DIR"] = str(data_dir)
-    if workers == 1:
-        code = (
-            "from graphs.http_app import serve; "
-            f"serve('127.0.0.1', {port}, log_level='warning', access_log=False)"
-        )
-        return subprocess.Popen([sys.executable, "-c", code], env=env)
-    command = [sys.executable, "-m", "uvicorn", "--factory", "graphs.http_app:app_from_env",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    return subprocess.Popen(command, env=env)
+    code = (
+        "from graphs.http_app import serve; "
+        f"serve('127.0.0.1', {port}, workers={workers}, log_level='warning', access_log=False)"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], env=env)
 
 
 async def drive(

@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the graphs over HTTP (one engine per process)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes, each with its own engine (default 1; about one per core)",
+    )
 
     cli_durable.add_commands(sub)
 
@@ -101,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from graphs.http_app import serve
 
-            serve(host=args.host, port=args.port)
+            serve(host=args.host, port=args.port, workers=args.workers)
             return 0
         if args.command in cli_durable.COMMANDS:
             return asyncio.run(cli_durable.run_command(args))

@@ -40,7 +40,7 @@ from graphs.durable import Durable, open_durable, open_durable_with
 from graphs.memory_seed import memory_path, open_memory_store
 from graphs.registry import GraphRegistry, GraphSpec
 from graphs.run_scope import StreamScope, result_of, run_scope
-from graphs.seeding import seed_all
+from graphs.seeding import seed_if_missing
 from nodes.context import Resources
 from stores.backends.url import parse_warehouse_url
 from stores.cache import TieredCache
@@ -207,15 +207,13 @@ class Engine:
         parsed = parse_warehouse_url(url)
         if parsed.scheme != "duckdb" or parsed.path == ":memory:":
             return url
-        path = Path(parsed.path)
-        if not await asyncio.to_thread(path.exists):
-            if not self._auto_seed:
-                raise ConfigurationError(
-                    f"the warehouse {path} does not exist; run `sophia seed` to create the "
-                    "demo warehouse, or set SOPHIA_WAREHOUSE_URL"
-                )
-            self._on_seed(f"No warehouse at {path}: seeding the demo data (first run only)...")
-            await seed_all(s, progress=self._on_seed)
+        if self._auto_seed:
+            await seed_if_missing(s, progress=self._on_seed)
+        elif not await asyncio.to_thread(Path(parsed.path).exists):
+            raise ConfigurationError(
+                f"the warehouse {parsed.path} does not exist; run `sophia seed` to create the "
+                "demo warehouse, or set SOPHIA_WAREHOUSE_URL"
+            )
         # The engine only reads; read-only lets several processes share the file.
         return url if "?" in url else f"{url}?read_only=true"
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -36,8 +37,10 @@ from graphs.http_limits import ConcurrencyLimiter, InFlightRuns, OverloadedError
 from graphs.http_openapi import openapi_document
 from graphs.registry import GraphRegistry
 from graphs.sdk_api import sdk_routes
+from graphs.seeding import seed_if_missing
 from stores.errors import (
     CircuitOpenError,
+    ConfigurationError,
     GraphError,
     InvalidInputError,
     PoolTimeoutError,
@@ -323,6 +326,7 @@ async def stats(request: Request) -> Response:
     state = request.app.state
     figures = _engine(request).stats()
     figures["http"] = {**state.limiter.stats(), "in_flight": state.in_flight.count}
+    figures["pid"] = os.getpid()  # which worker answered, under `serve --workers N`
     return JSON(figures)
 
 
@@ -419,28 +423,52 @@ def serve(
     port: int = 8000,
     settings: Settings | None = None,
     *,
+    workers: int = 1,
     log_level: str = "info",
     access_log: bool = True,
     **app_options: Any,
 ) -> None:
-    """Serve the app with uvicorn in this process (one worker) until interrupted.
+    """Serve the app with uvicorn until interrupted: one process, or `workers` processes.
 
     `app_options` go to `create_app` (limits, timeouts); the demo warehouse is seeded
     on first use unless ``auto_seed=False``. On SIGINT/SIGTERM uvicorn stops accepting
     connections, lets open requests finish, then runs the lifespan shutdown, which waits
-    for in-flight runs before closing the engine. For more processes run several behind
-    a load balancer, or ``uvicorn --factory graphs.http_app:app_from_env --workers N``
-    (each worker opens its own Engine; the DuckDB file is opened read-only so they can
-    share it).
+    for in-flight runs before closing the engine.
+
+    With ``workers > 1`` uvicorn supervises that many processes sharing the socket, each
+    with its own Engine (the DuckDB file is opened read-only so they can share it; Redis,
+    when configured, is the cache they share). Workers read their settings from
+    ``SOPHIA_*`` variables, so `settings` and `app_options` must be left out; the demo
+    data is seeded here, once, before they start. ``/stats`` answers for the worker that
+    took the request (its ``pid`` says which).
     """
     import uvicorn
 
-    options = {"auto_seed": True, **app_options}
+    if workers < 1:
+        raise ConfigurationError(f"workers must be >= 1, got {workers}")
+    if workers == 1:
+        options = {"auto_seed": True, **app_options}
+        uvicorn.run(
+            create_app(settings or Settings(), **options),
+            host=host,
+            port=port,
+            workers=1,
+            log_level=log_level,
+            access_log=access_log,
+        )
+        return
+    if settings is not None or app_options:
+        raise ConfigurationError(
+            "with workers > 1 each worker reads its settings from SOPHIA_* variables; "
+            "pass neither settings nor app options"
+        )
+    asyncio.run(seed_if_missing(Settings(), progress=lambda m: logger.warning("%s", m)))
     uvicorn.run(
-        create_app(settings or Settings(), **options),
+        "graphs.http_app:app_from_env",
+        factory=True,
         host=host,
         port=port,
-        workers=1,
+        workers=workers,
         log_level=log_level,
         access_log=access_log,
     )

@@ -53,3 +53,21 @@ async def seed_all(settings: Settings, *, progress: Callable[[str], None] | None
     from graphs.memory_seed import seed_memory
 
     await seed_memory(settings, progress=progress)
+
+
+async def seed_if_missing(
+    settings: Settings, *, progress: Callable[[str], None] | None = None
+) -> bool:
+    """Seed the demo data when the settings point at an embedded warehouse file that is
+    not there yet; True if it seeded. Other warehouses (Snowflake, ``:memory:``) are left
+    alone."""
+    parsed = parse_warehouse_url(settings.resolved_warehouse_url)
+    if parsed.scheme != "duckdb" or parsed.path == ":memory:":
+        return False
+    path = Path(parsed.path)
+    if await asyncio.to_thread(path.exists):
+        return False
+    if progress is not None:
+        progress(f"No warehouse at {path}: seeding the demo data (first run only)...")
+    await seed_all(settings, progress=progress)
+    return True
