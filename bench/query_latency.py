@@ -6,7 +6,8 @@ distribution (s = 1.0) over the demo deals, as real traffic repeats hot deals. U
 run concurrently. The naive side opens a Snowflake connection per read and closes it,
 as the old services did (the key is bound, not formatted in); the engine side reads through
 `Warehouse.loader` with the tiered cache (L1; Redis too when SOPHIA_REDIS_URL is set).
-Both against the emulator at its default latencies (login 300 ms, query 40 ms).
+Both against the emulator at its default latencies (login 300 ms, query 40 ms), in its
+own process as a remote warehouse is (bench/emulator_process.py).
 
     uv run python -m bench.query_latency [--quick]
 """
@@ -22,11 +23,11 @@ import numpy as np
 import snowflake.connector
 
 from bench.common import BenchRow, main
+from bench.emulator_process import emulator_process
 from stores import demo_data
 from stores.backends import parse_warehouse_url
 from stores.backends.snow import SnowflakeBackend
 from stores.cache import TieredCache
-from stores.emulator import WarehouseEmulator
 from stores.warehouse import Warehouse
 
 SCALE = 0.1
@@ -79,8 +80,8 @@ async def run(quick: bool) -> list[BenchRow]:
     ranks = rng.zipf(1.2, size=engine_reviews)
     deals = [f"D-{min(int(r), sizes.deals):05d}" for r in ranks]
     reads = [(t, c, d) for d in deals for t, c in READS]
-    async with WarehouseEmulator(data=demo_data.generate(sizes)) as emu:
-        kwargs = SnowflakeBackend(parse_warehouse_url(emu.url)).connect_kwargs()
+    async with emulator_process(SCALE) as url:
+        kwargs = SnowflakeBackend(parse_warehouse_url(url)).connect_kwargs()
         naive = await _users(
             n_users,
             reads[: naive_reviews * len(READS)],
@@ -88,7 +89,7 @@ async def run(quick: bool) -> list[BenchRow]:
         )
         async with (
             TieredCache(redis_url=os.environ.get("SOPHIA_REDIS_URL")) as cache,
-            Warehouse.open(emu.url, min_size=8, max_size=8, cache=cache) as wh,
+            Warehouse.open(url, min_size=8, max_size=8, cache=cache) as wh,
         ):
             engine = await _users(n_users, reads, lambda t, c, k: wh.loader(t, c).load(k))
             queries = cache.stats()["namespaces"].get("queries", {})

@@ -1,8 +1,9 @@
 """The deal review's agents awaited one after another (old platform) vs the parallel graph.
 
 Both sides run the same agent, analysis and synthesis functions on the same pooled
-warehouse (the emulator at its default latencies: login 300 ms, query 40 ms), with no
-cache, on the same deals. The naive side awaits HubSpot, Gong, Slack and Linear in
+warehouse (the emulator at its default latencies: login 300 ms, query 40 ms, in its own
+process as a remote warehouse is: see bench/emulator_process.py), with no cache, on the
+same deals. The naive side awaits HubSpot, Gong, Slack and Linear in
 turn, as the old `process_workflow` did; the engine side runs the compiled deal review
 graph, where the four agents share one superstep and their loads coalesce.
 
@@ -21,11 +22,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from bench.common import BenchRow, main
+from bench.emulator_process import emulator_process
 from graphs import deal_review
 from nodes import analysis, sources, synthesis
 from nodes.context import Resources
 from stores import demo_data
-from stores.emulator import WarehouseEmulator
 from stores.settings import Settings
 from stores.warehouse import Warehouse
 
@@ -65,8 +66,8 @@ async def run(quick: bool) -> list[BenchRow]:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), node_timeout_s=60)
-        async with WarehouseEmulator(data=demo_data.generate(sizes)) as emu:
-            async with Warehouse.open(emu.url, min_size=8, max_size=8) as wh:
+        async with emulator_process(SCALE) as url:
+            async with Warehouse.open(url, min_size=8, max_size=8) as wh:
                 resources = Resources(warehouse=wh, settings=settings)
                 graph = deal_review.build_graph().compile()
                 await sequential_review(resources, reviews[0])  # warm both paths once
