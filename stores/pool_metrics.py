@@ -73,12 +73,14 @@ class PoolMetrics:
     @staticmethod
     def report(pool: GaugeSource) -> None:
         """Report ``pool`` in the connection gauges until :meth:`forget` (or it is collected)."""
-        _LIVE.add(pool)
+        with _LIVE_LOCK:
+            _LIVE.add(pool)
 
     @staticmethod
     def forget(pool: GaugeSource) -> None:
         """Stop reporting ``pool`` (it closed)."""
-        _LIVE.discard(pool)
+        with _LIVE_LOCK:
+            _LIVE.discard(pool)
 
     def snapshot(self) -> dict[str, Any]:
         """Counters and acquire-wait figures as plain numbers (waits in milliseconds)."""
@@ -94,12 +96,18 @@ class PoolMetrics:
 
 
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()  # readers collect on their own threads while pools come and go
 _GAUGES_LOCK = threading.Lock()
 _gauges_made = False
 
 
+def _live_pools() -> list[Any]:
+    with _LIVE_LOCK:
+        return list(_LIVE)
+
+
 def _observe_connections(_: metrics.CallbackOptions) -> Iterator[metrics.Observation]:
-    for pool in list(_LIVE):
+    for pool in _live_pools():
         in_use, idle, _waiting = pool.gauge_counts()
         attrs = pool.metrics.attrs
         yield metrics.Observation(in_use, {**attrs, "db.client.connection.state": "used"})
@@ -107,7 +115,7 @@ def _observe_connections(_: metrics.CallbackOptions) -> Iterator[metrics.Observa
 
 
 def _observe_pending(_: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
-    return [metrics.Observation(p.gauge_counts()[2], p.metrics.attrs) for p in list(_LIVE)]
+    return [metrics.Observation(p.gauge_counts()[2], p.metrics.attrs) for p in _live_pools()]
 
 
 def _ensure_gauges() -> None:
