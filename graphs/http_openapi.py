@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from graphs.registry import GraphSpec
+from graphs.sdk_openapi import SDK_DETAIL, dashboard_paths, sdk_paths
 
 _REF = "#/components/schemas/{model}"
 
@@ -183,6 +184,7 @@ def openapi_document(
         "RunResult": _RUN_RESULT,
         "GraphList": _GRAPH_LIST,
         "Readiness": _READY,
+        "Detail": SDK_DETAIL,
     }
     paths: dict[str, Any] = {
         "/graphs": _get(
@@ -191,7 +193,8 @@ def openapi_document(
             {"200": _json({"$ref": _REF.format(model="GraphList")}, "The graphs.")},
         ),
     }
-    for spec in sorted(specs, key=lambda s: s.name):
+    ordered = sorted(specs, key=lambda s: s.name)
+    for spec in ordered:
         paths.update(_graph_paths(spec, components))
     paths.update(
         {
@@ -237,6 +240,8 @@ def openapi_document(
                 "This document",
                 {"200": _json({"type": "object"}, "The OpenAPI document.")},
             ),
+            **dashboard_paths(),
+            **sdk_paths([spec.name for spec in ordered]),
         }
     )
     return {

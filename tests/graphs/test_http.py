@@ -16,10 +16,13 @@ from langgraph.runtime import Runtime
 from openapi_spec_validator import validate as validate_openapi
 from pydantic import BaseModel
 from starlette.applications import Starlette
+from starlette.routing import Route
 from typing_extensions import TypedDict
 
 from graphs import Engine, GraphRegistry, GraphSpec, deal_review
+from graphs.dashboard import dashboard_routes
 from graphs.http_app import create_app
+from graphs.sdk_api import sdk_routes
 from nodes.context import Resources
 from stores.errors import InvalidInputError
 from stores.settings import Settings
@@ -387,8 +390,16 @@ async def test_openapi_document_is_valid_and_describes_each_graph(
         "/graphs/deal_review/invoke",
         "/graphs/deal_review/stream",
         "/graphs/memory_recall/invoke",
+        "/dashboard",
+        "/dashboard/data",
+        "/threads",
+        "/runs/wait",
+        "/threads/{thread_id}/runs/{run_id}/cancel",
     ):
         assert route in paths
+    # every route the app answers is described (the SDK and dashboard ones included)
+    for route in [*dashboard_routes(), *sdk_routes()]:
+        assert isinstance(route, Route) and route.path in paths, route
     body = paths["/graphs/deal_review/invoke"]["post"]["requestBody"]
     ref = body["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]

@@ -89,7 +89,7 @@ def test_schemathesis_finds_no_server_errors(server: ServerThread) -> None:
     """Schema-driven fuzzing of every operation: no 5xx, and responses match the document."""
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 9
+    assert len(operations) >= 29  # the engine's, the dashboard's and the SDK API's
     failures: list[str] = []
     for operation in operations:
         examples = 15 if operation.method.upper() == "POST" else 3
