@@ -233,7 +233,7 @@ async def _open_sqlite(path: str) -> AsyncIterator[Durable]:
     from graphs.sqlite_saver import ThreadedSqliteSaver
 
     if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
     # One thread owns the connection: every checkpoint call is one hand-off to it.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sophia-checkpoints")
     loop = asyncio.get_running_loop()

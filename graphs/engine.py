@@ -137,7 +137,8 @@ class Engine:
 
     async def _open(self, stack: contextlib.AsyncExitStack) -> None:
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        # Filesystem calls go to a thread: the engine opens inside servers' event loops.
+        await asyncio.to_thread(s.data_dir.mkdir, parents=True, exist_ok=True)
         if self._configure_telemetry:
             self.telemetry = telemetry.configure(
                 file_path=(s.data_dir / "traces.jsonl") if s.trace_file else None
@@ -164,7 +165,7 @@ class Engine:
                 guard=self.guards.guard("warehouse"),
             )
         )
-        if not (memory_path(s.data_dir) / "CURRENT").exists():
+        if not await asyncio.to_thread((memory_path(s.data_dir) / "CURRENT").exists):
             logger.info(
                 "no memory index under %s: recall finds nothing until `sophia seed`", s.data_dir
             )

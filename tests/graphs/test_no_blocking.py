@@ -1,0 +1,128 @@
+"""No blocking I/O on the event loop, as `langgraph dev` enforces it (with blockbuster).
+
+`langgraph dev` runs graphs with blockbuster active and fails a run, or the server's
+startup, on a blocking call made on the event loop. These tests activate blockbuster the
+way it does (blockbuster's functions minus the ones langgraph dev allows: os.stat,
+os.path.*, plain file reads and writes, lock waits) around the engine's whole lifetime,
+the HTTP app's and the langgraph.json factories', so a blocking call added anywhere in
+graphs/, nodes/, stores/ or telemetry/ fails here before it fails in `langgraph dev`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from blockbuster import BlockBuster, BlockingError
+
+from graphs import langgraph_entry
+from graphs.engine import Engine
+from graphs.http_app import create_app
+from graphs.memory_seed import seed_memory
+from stores.settings import Settings
+
+# What langgraph dev lets code do on the loop (langgraph_runtime_inmem's blockbuster set-up).
+LANGGRAPH_DEV_ALLOWS = (
+    "os.stat",
+    "os.listdir",
+    "os.remove",
+    "io.BufferedReader.read",
+    "io.BufferedWriter.write",
+    "io.TextIOWrapper.read",
+    "io.TextIOWrapper.write",
+    "threading.Lock.acquire",
+)
+AT_RISK = "D-00003"
+
+
+@contextmanager
+def langgraph_dev_blockbuster() -> Iterator[BlockBuster]:
+    """Blockbuster active as under `langgraph dev`: BlockingError on a blocking call."""
+    buster = BlockBuster(excluded_modules=[])
+    allowed = [*LANGGRAPH_DEV_ALLOWS, *(f for f in buster.functions if f.startswith("os.path."))]
+    for name in allowed:
+        function = buster.functions.pop(name, None)
+        if function is not None:
+            function.deactivate()
+    buster.activate()
+    try:
+        yield buster
+    finally:
+        buster.deactivate()
+
+
+@pytest.fixture
+async def seeded(settings: Settings) -> AsyncIterator[Settings]:
+    """`settings` with the memory index built, so opening the engine loads one."""
+    await seed_memory(settings)
+    yield settings
+
+
+async def test_the_check_catches_a_blocking_call(tmp_path: Path) -> None:
+    with langgraph_dev_blockbuster(), pytest.raises(BlockingError, match=r"os\.mkdir"):
+        (tmp_path / "on-the-loop").mkdir()
+    (tmp_path / "once-off").mkdir()  # and it stops once it is off
+
+
+async def test_engine_lifetime_never_blocks_the_loop(seeded: Settings) -> None:
+    with langgraph_dev_blockbuster():
+        async with Engine(seeded) as engine:  # telemetry, file exporter, pool, index
+            done = await engine.invoke("deal_review", {"deal_ids": ["D-00001", AT_RISK]})
+            assert done["status"] == "complete"
+            recalled = await engine.invoke("memory_recall", {"query": "pricing concerns"})
+            assert recalled["errors"] == []
+            events = [e async for e in engine.stream("deal_review", {"deal_ids": [AT_RISK]})]
+            assert events[-1]["event"] == "end"
+            paused = await engine.invoke(
+                "deal_review", {"deal_ids": [AT_RISK], "require_approval": True}, thread_id="t"
+            )
+            assert paused["status"] == "interrupted"
+            assert (await engine.get_state("deal_review", "t")).next == ("synthesis",)
+            assert len(await engine.get_state_history("deal_review", "t")) > 1
+            resumed = await engine.resume("deal_review", "t", "approve")
+            assert resumed["status"] == "complete"
+            assert engine.stats()["warehouse"]["statements"] > 0
+
+
+async def test_http_app_never_blocks_the_loop(seeded: Settings) -> None:
+    app = create_app(seeded)
+    with langgraph_dev_blockbuster():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sophia") as c:
+                for path in ("/readyz", "/stats", "/metrics", "/dashboard/data", "/graphs"):
+                    assert (await c.get(path)).status_code == 200, path
+                invoked = await c.post("/graphs/deal_review/invoke", json={"deal_ids": [AT_RISK]})
+                assert invoked.status_code == 200
+                streamed = await c.post("/graphs/deal_review/stream", json={})
+                assert streamed.status_code == 200 and "event: end" in streamed.text
+                thread = (await c.post("/threads", json={})).json()["thread_id"]
+                run = await c.post(
+                    f"/threads/{thread}/runs/wait",
+                    json={"assistant_id": "deal_review", "input": {"deal_ids": [AT_RISK]}},
+                )
+                assert run.status_code == 200
+                assert (await c.get(f"/threads/{thread}/state")).status_code == 200
+
+
+async def test_langgraph_json_factories_never_block_the_loop(
+    seeded: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOPHIA_DATA_DIR", str(seeded.data_dir))
+    monkeypatch.setenv("SOPHIA_WAREHOUSE_URL", seeded.resolved_warehouse_url)
+    monkeypatch.delenv("SOPHIA_REDIS_URL", raising=False)
+    shared = langgraph_entry.SharedEngine()
+    monkeypatch.setattr(langgraph_entry, "SHARED", shared)
+    with langgraph_dev_blockbuster():
+        try:
+            async with langgraph_entry.deal_review({}) as graph:
+                result = await graph.ainvoke({"deal_ids": [AT_RISK]})
+            async with langgraph_entry.memory_recall({}) as graph:
+                await asyncio.wait_for(graph.ainvoke({"query": "renewal risk"}), 30)
+        finally:
+            await shared.close()
+    assert result["report"][AT_RISK]["health_score"] is not None
