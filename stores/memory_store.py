@@ -585,8 +585,9 @@ class MemoryStore(BaseStore):
 
         (A store opened with `load`, or one already holding items, is not reloaded.)
         """
-        if self.path is not None and not self._data and has_snapshot(self.path):
-            snap, meta = await asyncio.to_thread(read_snapshot, self.path, _SNAPSHOT_VERSION)
+        path = self.path
+        if path is not None and not self._data and await asyncio.to_thread(has_snapshot, path):
+            snap, meta = await asyncio.to_thread(read_snapshot, path, _SNAPSHOT_VERSION)
             await asyncio.to_thread(self._load_from, snap, meta)
         return self
 

@@ -1,11 +1,12 @@
-"""No blocking I/O on the event loop, as `langgraph dev` enforces it (with blockbuster).
+"""No blocking I/O on the event loop, checked with blockbuster as `langgraph dev` does.
 
 `langgraph dev` runs graphs with blockbuster active and fails a run, or the server's
-startup, on a blocking call made on the event loop. These tests activate blockbuster the
-way it does (blockbuster's functions minus the ones langgraph dev allows: os.stat,
-os.path.*, plain file reads and writes, lock waits) around the engine's whole lifetime,
-the HTTP app's and the langgraph.json factories', so a blocking call added anywhere in
-graphs/, nodes/, stores/ or telemetry/ fails here before it fails in `langgraph dev`.
+startup, on a blocking call made on the event loop; it lets os.stat, os.path.*, plain
+file reads and writes and lock waits through. These tests hold the engine to more: only
+lock waits (thread pools, OpenTelemetry's processors) are allowed, around the engine's
+whole lifetime, the HTTP app's and the langgraph.json factories'. A blocking call added
+anywhere in graphs/, nodes/, stores/ or telemetry/ fails here before it fails under
+`langgraph dev` or stalls a server.
 """
 
 from __future__ import annotations
@@ -25,26 +26,16 @@ from graphs.http_app import create_app
 from graphs.memory_seed import seed_memory
 from stores.settings import Settings
 
-# What langgraph dev lets code do on the loop (langgraph_runtime_inmem's blockbuster set-up).
-LANGGRAPH_DEV_ALLOWS = (
-    "os.stat",
-    "os.listdir",
-    "os.remove",
-    "io.BufferedReader.read",
-    "io.BufferedWriter.write",
-    "io.TextIOWrapper.read",
-    "io.TextIOWrapper.write",
-    "threading.Lock.acquire",
-)
+# langgraph dev also allows os.stat, os.listdir, os.remove, os.path.* and file I/O.
+ALLOWED_ON_THE_LOOP = ("threading.Lock.acquire",)
 AT_RISK = "D-00003"
 
 
 @contextmanager
-def langgraph_dev_blockbuster() -> Iterator[BlockBuster]:
-    """Blockbuster active as under `langgraph dev`: BlockingError on a blocking call."""
+def blocking_calls_forbidden() -> Iterator[BlockBuster]:
+    """Blockbuster active, stricter than under `langgraph dev`: BlockingError on a call."""
     buster = BlockBuster(excluded_modules=[])
-    allowed = [*LANGGRAPH_DEV_ALLOWS, *(f for f in buster.functions if f.startswith("os.path."))]
-    for name in allowed:
+    for name in ALLOWED_ON_THE_LOOP:
         function = buster.functions.pop(name, None)
         if function is not None:
             function.deactivate()
@@ -63,13 +54,13 @@ async def seeded(settings: Settings) -> AsyncIterator[Settings]:
 
 
 async def test_the_check_catches_a_blocking_call(tmp_path: Path) -> None:
-    with langgraph_dev_blockbuster(), pytest.raises(BlockingError, match=r"os\.mkdir"):
+    with blocking_calls_forbidden(), pytest.raises(BlockingError, match=r"os\.mkdir"):
         (tmp_path / "on-the-loop").mkdir()
     (tmp_path / "once-off").mkdir()  # and it stops once it is off
 
 
 async def test_engine_lifetime_never_blocks_the_loop(seeded: Settings) -> None:
-    with langgraph_dev_blockbuster():
+    with blocking_calls_forbidden():
         async with Engine(seeded) as engine:  # telemetry, file exporter, pool, index
             done = await engine.invoke("deal_review", {"deal_ids": ["D-00001", AT_RISK]})
             assert done["status"] == "complete"
@@ -90,7 +81,7 @@ async def test_engine_lifetime_never_blocks_the_loop(seeded: Settings) -> None:
 
 async def test_http_app_never_blocks_the_loop(seeded: Settings) -> None:
     app = create_app(seeded)
-    with langgraph_dev_blockbuster():
+    with blocking_calls_forbidden():
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://sophia") as c:
@@ -117,7 +108,7 @@ async def test_langgraph_json_factories_never_block_the_loop(
     monkeypatch.delenv("SOPHIA_REDIS_URL", raising=False)
     shared = langgraph_entry.SharedEngine()
     monkeypatch.setattr(langgraph_entry, "SHARED", shared)
-    with langgraph_dev_blockbuster():
+    with blocking_calls_forbidden():
         try:
             async with langgraph_entry.deal_review({}) as graph:
                 result = await graph.ainvoke({"deal_ids": [AT_RISK]})
