@@ -136,8 +136,8 @@ class Engine:
             await stack.aclose()
 
     async def _open(self, stack: contextlib.AsyncExitStack) -> None:
-        s = self.settings
         # Filesystem calls go to a thread: the engine opens inside servers' event loops.
+        s = self.settings = await asyncio.to_thread(self.settings.with_absolute_paths)
         await asyncio.to_thread(s.data_dir.mkdir, parents=True, exist_ok=True)
         if self._configure_telemetry:
             self.telemetry = telemetry.configure(

@@ -61,6 +61,7 @@ async def seed_if_missing(
     """Seed the demo data when the settings point at an embedded warehouse file that is
     not there yet; True if it seeded. Other warehouses (Snowflake, ``:memory:``) are left
     alone."""
+    settings = await asyncio.to_thread(settings.with_absolute_paths)
     parsed = parse_warehouse_url(settings.resolved_warehouse_url)
     if parsed.scheme != "duckdb" or parsed.path == ":memory:":
         return False

@@ -58,7 +58,21 @@ class Settings(BaseSettings):
 
     @property
     def resolved_warehouse_url(self) -> str:
-        """The warehouse URL, defaulting to a DuckDB file under the data dir."""
+        """The warehouse URL, defaulting to a DuckDB file under the data dir.
+
+        A relative data dir is taken from the current directory (one ``getcwd``): call
+        :meth:`with_absolute_paths` off the event loop first where that matters.
+        """
         if self.warehouse_url:
             return self.warehouse_url
-        return f"duckdb:///{str((self.data_dir / 'warehouse.duckdb').resolve()).lstrip('/')}"
+        return f"duckdb:///{str((self.data_dir / 'warehouse.duckdb').absolute()).lstrip('/')}"
+
+    def with_absolute_paths(self) -> Settings:
+        """These settings with the data dir made absolute (self if it already is).
+
+        Asks the OS for the current directory when the data dir is relative, so the
+        engine calls it in a thread: nothing it does on the event loop touches the OS.
+        """
+        if self.data_dir.is_absolute():
+            return self
+        return self.model_copy(update={"data_dir": self.data_dir.absolute()})

@@ -24,6 +24,7 @@ from graphs import langgraph_entry
 from graphs.engine import Engine
 from graphs.http_app import create_app
 from graphs.memory_seed import seed_memory
+from graphs.seeding import seed_all
 from stores.settings import Settings
 
 # langgraph dev also allows os.stat, os.listdir, os.remove, os.path.* and file I/O.
@@ -117,3 +118,25 @@ async def test_langgraph_json_factories_never_block_the_loop(
         finally:
             await shared.close()
     assert result["report"][AT_RISK]["health_score"] is not None
+
+
+async def test_default_relative_data_dir_never_blocks_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The defaults as `langgraph dev` meets them: a data dir relative to the working dir."""
+    await seed_all(Settings(data_dir=tmp_path / "state", seed_scale=0.004))
+    monkeypatch.chdir(tmp_path)
+    for name in ("SOPHIA_WAREHOUSE_URL", "SOPHIA_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SOPHIA_DATA_DIR", "state")
+    shared = langgraph_entry.SharedEngine()
+    monkeypatch.setattr(langgraph_entry, "SHARED", shared)
+    with blocking_calls_forbidden():
+        try:
+            async with langgraph_entry.deal_review({}) as graph:
+                result = await graph.ainvoke({})
+            engine = await shared.get()
+            assert engine.settings.data_dir == tmp_path / "state"
+        finally:
+            await shared.close()
+    assert result["report"]["D-00001"]["health_score"] is not None
