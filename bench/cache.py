@@ -29,22 +29,22 @@ import heapq
 import math
 import os
 import shutil
-import socket
 import tempfile
 import time
 import tracemalloc
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 import redis.asyncio as aioredis
 from aiocache import RedisCache, SimpleMemoryCache
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bench.common import BenchRow, main
+from bench.local_services import LocalRedis
 from stores.cache import TieredCache
 from stores.cache_l1 import TinyLfuCore
 
@@ -188,47 +188,23 @@ async def bench_redis() -> AsyncIterator[tuple[str | None, str]]:
     """(redis URL or None if unavailable, unique key prefix); cleans up after itself."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     url = os.environ.get("SOPHIA_REDIS_URL")
-    process: asyncio.subprocess.Process | None = None
+    server: LocalRedis | None = None
     workdir: tempfile.TemporaryDirectory[str] | None = None
     if url is None and shutil.which("redis-server"):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
         workdir = tempfile.TemporaryDirectory()
-        process = await asyncio.create_subprocess_exec(
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir.name,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        for _ in range(100):
-            try:
-                async with aioredis.Redis.from_url(url) as probe:
-                    await probe.ping()
-                break
-            except (OSError, RedisConnectionError):
-                await asyncio.sleep(0.05)
+        server = LocalRedis(Path(workdir.name))
+        await asyncio.to_thread(server.start)
+        url = server.url
     try:
         yield url, prefix
     finally:
-        if url is not None and process is None:
+        if url is not None and server is None:
             async with aioredis.Redis.from_url(url) as client:
                 keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
                 for i in range(0, len(keys), 1000):
                     await client.unlink(*keys[i : i + 1000])
-        if process is not None:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), timeout=10)
+        if server is not None:
+            await asyncio.to_thread(server.stop)
         if workdir is not None:
             workdir.cleanup()
 

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.load import Tally, drive
+from bench.local_services import free_port
 from graphs.seeding import seed_warehouse
 from stores.settings import Settings
 
@@ -55,12 +55,6 @@ app = create_app(Settings(), auto_seed=True)
 app.router.routes.extend(dashboard_routes())
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -143,7 +137,7 @@ async def run(
         if not (root / "warehouse.duckdb").exists():
             print(f"seeding the demo warehouse under {root} ...", file=sys.stderr)
             await seed_warehouse(Settings(data_dir=root, warehouse_url=None, redis_url=None))
-        port = _free_port()
+        port = free_port()
         process = _start_server(root, port)
         base_url = f"http://127.0.0.1:{port}"
         p95s: dict[str, list[float]] = {"without": [], "with": []}

@@ -24,7 +24,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from bench.common import BenchRow
+from bench.local_services import free_port
 
 GRAPH = "sleeper"
 GRAPH_FILE = Path(__file__).with_name("durable_graph.py")
@@ -61,12 +61,6 @@ def create_app() -> Any:
     app = service_app(Settings(), registry=GraphRegistry([spec]), max_concurrency=256)
     app.router.routes.extend(sdk_routes())
     return app
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(log: Path) -> str:
@@ -265,7 +259,7 @@ async def run(quick: bool) -> list[BenchRow]:
     rows: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="sophia-durable-") as tmp_name:
         tmp = Path(tmp_name)
-        port = _free_port()
+        port = free_port()
         ours = await _serve_and_drive(
             "sophia",
             [sys.executable, "-m", "uvicorn", "--factory", "bench.durable:create_app",
@@ -283,7 +277,7 @@ async def run(quick: bool) -> list[BenchRow]:
             config = tmp / "langgraph.json"
             config.write_text(json.dumps({"graphs": {GRAPH: f"{GRAPH_FILE}:graph"},
                                           "dependencies": ["."]}))  # fmt: skip
-            port = _free_port()
+            port = free_port()
             try:
                 theirs = await _serve_and_drive(
                     "langgraph-dev",

@@ -18,7 +18,6 @@ import asyncio
 import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import BenchRow, print_table
+from bench.local_services import free_port
 from graphs.seeding import seed_warehouse
 from stores import demo_data
 from stores.settings import Settings
@@ -52,12 +52,6 @@ class Tally:
     @property
     def requests(self) -> int:
         return len(self.latencies_ms) + sum(self.errors.values())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -214,7 +208,7 @@ async def run(quick: bool, data_dir: Path | None = None, workers: int = 1) -> li
         if not (root / "warehouse.duckdb").exists():
             print(f"seeding the demo warehouse under {root} ...", file=sys.stderr)
             await seed_warehouse(settings)
-        port = _free_port()
+        port = free_port()
         process = _start_server(root, port, workers)
         base_url = f"http://127.0.0.1:{port}"
         try:

@@ -25,9 +25,6 @@ import contextlib
 import logging
 import math
 import random
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -37,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BenchRow, main
+from bench.local_services import LocalRedis
 from stores import demo_data
 from stores.emulator import WarehouseEmulator
 from stores.settings import Settings
@@ -48,59 +46,11 @@ DRAIN_S = 90.0  # after the soak, how long submitted runs may take to return
 FAULTS = ("redis_down", "warehouse_error", "warehouse_hang", "warehouse_slow", "cache_flush")
 
 
-class RedisProcess:
-    """A redis-server on a loopback port owned by this bench; can stop and start again."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("the soak needs redis-server on PATH (apt-get install redis)")
-        self.binary = binary
-        self.workdir = workdir
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """``redis://127.0.0.1:<port>/0``."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start the server (no persistence) and wait until it answers PING (10 s)."""
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", str(self.workdir)]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        """Terminate the server and wait for it to exit."""
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @contextlib.contextmanager
-def redis_process(workdir: Path) -> Iterator[RedisProcess]:
-    """A started `RedisProcess`, stopped on exit."""
-    server = RedisProcess(workdir)
-    server.start()
-    try:
+def redis_process(workdir: Path) -> Iterator[LocalRedis]:
+    """A started `LocalRedis`, stopped on exit."""
+    with LocalRedis(workdir) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @dataclass
@@ -143,7 +93,7 @@ async def _worker(
 async def _inject(
     engine: Any,
     emu: WarehouseEmulator,
-    redis: RedisProcess,
+    redis: LocalRedis,
     rng: random.Random,
     until: float,
     injected: Counter[str],

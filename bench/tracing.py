@@ -42,20 +42,25 @@ async def run(quick: bool) -> list[BenchRow]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "warehouse.duckdb"
         demo_data.write_duckdb(path, demo_data.generate(sizes))
-        settings = Settings(data_dir=Path(tmp) / "data", redis_url=None,
-                            warehouse_url=f"duckdb:///{str(path).lstrip('/')}")
+        settings = Settings(
+            data_dir=Path(tmp) / "data",
+            redis_url=None,
+            warehouse_url=f"duckdb:///{str(path).lstrip('/')}",
+        )
         off: list[float] = []
         on: list[float] = []
         for _ in range(rounds):
-            reviews = [[f"D-{rng.randint(1, sizes.deals):05d}" for _ in range(5)]
-                       for _ in range(per_round)]
+            reviews = [
+                [f"D-{rng.randint(1, sizes.deals):05d}" for _ in range(5)] for _ in range(per_round)
+            ]
             off += await _round(settings, False, reviews)
             on += await _round(settings, True, [list(r) for r in reviews])
     p_off, p_on = statistics.median(off), statistics.median(on)
     overhead = (p_on / p_off - 1) * 100
     return [
-        BenchRow("deal review p50, tracing off vs on", p_off, p_on, "ms",
-                 "overhead < 5%", overhead < 5),
+        BenchRow(
+            "deal review p50, tracing off vs on", p_off, p_on, "ms", "overhead < 5%", overhead < 5
+        ),
         BenchRow("tracing overhead", float("nan"), overhead, "%", "< 5%", overhead < 5),
     ]
 

@@ -3,85 +3,35 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bench.local_services import LocalRedis, RedisNotInstalledError
 
 # Engines opened by tests must not freeze the collector's view of the test process (each
 # open would pin whatever earlier tests left alive); one test checks the freeze itself.
 os.environ.setdefault("SOPHIA_GC_FREEZE", "false")
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class RedisServer(LocalRedis):
+    """A redis-server owned by the tests (can be stopped and started again on its port);
+    the test is skipped, not failed, on a machine without redis-server."""
 
-
-@dataclass
-class RedisServer:
-    """A redis-server process owned by the tests; can be stopped and started again."""
-
-    port: int
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
+    def __init__(self, workdir: Path) -> None:
+        try:
+            super().__init__(workdir)
+        except RedisNotInstalledError:
             pytest.skip("redis-server is not installed")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port for the whole test session."""
-    server = RedisServer(port=free_port(), workdir=tmp_path_factory.mktemp("redis"))
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
     server.stop()
@@ -90,7 +40,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def disposable_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, which the test may stop and restart."""
-    server = RedisServer(port=free_port(), workdir=tmp_path)
+    server = RedisServer(tmp_path)
     server.start()
     yield server
     server.stop()

@@ -1,11 +1,14 @@
-"""Fixtures for engine tests: a small seeded DuckDB warehouse in a temporary data dir."""
+"""Fixtures for engine tests: a small seeded DuckDB warehouse in a temporary data dir, and
+langgraph.json's process-wide engine configured (through SOPHIA_*) to use it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from graphs import langgraph_entry
 from stores import demo_data
 from stores.settings import Settings
 
@@ -27,3 +30,20 @@ def settings(tmp_path: Path, small_warehouse: Path) -> Settings:
         redis_url=None,
         node_timeout_s=5.0,
     )
+
+
+@pytest.fixture
+async def shared_engine(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[langgraph_entry.SharedEngine]:
+    """A fresh `langgraph_entry.SHARED` whose engine reads SOPHIA_* pointing at `settings`
+    (no Redis); the test may change the environment before first use. Closed after."""
+    monkeypatch.setenv("SOPHIA_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SOPHIA_WAREHOUSE_URL", settings.resolved_warehouse_url)
+    monkeypatch.delenv("SOPHIA_REDIS_URL", raising=False)
+    shared = langgraph_entry.SharedEngine()
+    monkeypatch.setattr(langgraph_entry, "SHARED", shared)
+    try:
+        yield shared
+    finally:
+        await shared.close()

@@ -153,3 +153,16 @@ class TcpProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.discard(writer)
         self._writers.discard(up_writer)
+
+
+async def wait_for_counts(count_file: Path, wanted: list[str], timeout_s: float = 60) -> None:
+    """Until every line in `wanted` was counted at least once (AssertionError on timeout)."""
+    from durable_app import counts
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        seen = counts(count_file)
+        if all(seen.get(w) for w in wanted):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never saw {wanted}: {counts(count_file)}")

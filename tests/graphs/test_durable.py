@@ -7,14 +7,13 @@ own, dropped afterwards).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from durable_app import counts, registry_from_env
-from durable_support import TcpProxy, postgres_available, postgres_schema
+from durable_support import TcpProxy, postgres_available, postgres_schema, wait_for_counts
 
 from graphs.engine import Engine
 from stores.errors import (
@@ -184,16 +183,6 @@ async def test_cancelled_run_resumes_without_rerunning_finished_nodes(
         "start slack": 1,
     }
     assert seen["start linear"] == 2 and seen["done linear"] == 1
-
-
-async def wait_for_counts(count_file: Path, wanted: list[str], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        seen = counts(count_file)
-        if all(seen.get(w) for w in wanted):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never saw {wanted}: {counts(count_file)}")
 
 
 async def test_postgres_down_at_start(settings: Settings, count_file: Path) -> None:

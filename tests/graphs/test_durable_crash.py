@@ -9,13 +9,12 @@ and ends to a file, across both processes.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from durable_app import counts
-from durable_support import ServerProcess, postgres_available, postgres_schema
+from durable_support import ServerProcess, postgres_available, postgres_schema, wait_for_counts
 from langgraph_sdk import get_client
 
 HEALTHY = "D-00010"
@@ -30,16 +29,6 @@ def postgres_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         pytest.skip("no Postgres on 127.0.0.1:5432")
     with postgres_schema() as url:
         yield url
-
-
-async def wait_for(count_file: Path, wanted: list[str], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        seen = counts(count_file)
-        if all(seen.get(w) for w in wanted):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never saw {wanted}: {counts(count_file)}")
 
 
 async def test_killed_server_resumes_without_rerunning_finished_nodes(
@@ -64,7 +53,9 @@ async def test_killed_server_resumes_without_rerunning_finished_nodes(
         thread = await client.threads.create(metadata={"case": "crash"})
         tid = thread["thread_id"]
         await client.runs.create(tid, "deal_review", input={"deal_ids": [HEALTHY]})
-        await wait_for(count_file, ["done hubspot", "done gong", "done slack", "start linear"])
+        await wait_for_counts(
+            count_file, ["done hubspot", "done gong", "done slack", "start linear"]
+        )
         await asyncio.sleep(0.5)  # the finished agents' writes are saved as each task ends
     finally:
         first.kill()

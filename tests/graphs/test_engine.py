@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from graph_doubles import INVALID_INPUTS
 from langgraph.runtime import Runtime
 
 from graphs import Engine, GraphRegistry, deal_review
@@ -61,16 +62,7 @@ async def test_unknown_graph_names_the_registered_ones(settings: Settings) -> No
     assert "deal_reveiw" in str(info.value) and "deal_review" in str(info.value)
 
 
-@pytest.mark.parametrize(
-    ("payload", "field"),
-    [
-        ({"deal_ids": "D-00001"}, "deal_ids"),
-        ({"deal_ids": []}, "deal_ids"),
-        ({"deal_ids": [""]}, "deal_ids"),
-        ({"deals": ["D-00001"]}, "deals"),
-        ([1, 2], "JSON object"),
-    ],
-)
+@pytest.mark.parametrize(("payload", "field"), INVALID_INPUTS)
 async def test_bad_input_names_the_field(settings: Settings, payload: Any, field: str) -> None:
     async with Engine(settings) as engine:
         with pytest.raises(InvalidInputError) as info:

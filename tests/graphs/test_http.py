@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graph_doubles import INVALID_INPUTS, slow_registry
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from openapi_spec_validator import validate as validate_openapi
@@ -29,22 +29,6 @@ from stores.settings import Settings
 
 AGENTS = set(deal_review.AGENTS)  # hubspot, gong, slack, linear
 ANALYSES = set(deal_review.ANALYSES)  # sales, communication, project
-
-
-def slow_registry(delay_s: float) -> GraphRegistry:
-    """deal_review whose HubSpot agent waits `delay_s` first (the rest are real)."""
-
-    async def slow_hubspot(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
-        await asyncio.sleep(delay_s)
-        return await deal_review.AGENTS["hubspot"](state, runtime)
-
-    spec = dataclasses.replace(
-        deal_review.SPEC,
-        build=lambda: deal_review.build_graph(
-            {"hubspot": slow_hubspot}, timeouts={"hubspot": 60.0}
-        ),
-    )
-    return GraphRegistry([spec])
 
 
 class _BoomState(TypedDict, total=False):
@@ -161,16 +145,7 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, action: str) -> 
     assert response.json()["error"] == "invalid_json"
 
 
-@pytest.mark.parametrize(
-    ("payload", "field"),
-    [
-        ({"deal_ids": "D-00001"}, "deal_ids"),
-        ({"deal_ids": []}, "deal_ids"),
-        ({"deal_ids": [""]}, "deal_ids"),
-        ({"deals": ["D-00001"]}, "deals"),
-        ([1, 2], "JSON object"),
-    ],
-)
+@pytest.mark.parametrize(("payload", "field"), INVALID_INPUTS)
 async def test_invalid_input_is_422_naming_the_field(
     client: httpx.AsyncClient, payload: Any, field: str
 ) -> None:

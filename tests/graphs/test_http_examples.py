@@ -58,21 +58,13 @@ async def test_bound_graph_runs_without_a_context(settings: Settings) -> None:
 
 
 async def test_factory_opens_the_shared_engine_from_the_environment(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    shared_engine: langgraph_entry.SharedEngine,
 ) -> None:
-    monkeypatch.setenv("SOPHIA_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("SOPHIA_WAREHOUSE_URL", settings.resolved_warehouse_url)
-    monkeypatch.delenv("SOPHIA_REDIS_URL", raising=False)
-    shared = langgraph_entry.SharedEngine()
-    monkeypatch.setattr(langgraph_entry, "SHARED", shared)
-    try:
-        async with langgraph_entry.deal_review({}) as first:
-            result: dict[str, Any] = await first.ainvoke({})
-        async with langgraph_entry.deal_review({}) as second:
-            assert second is not first
-        assert await shared.get() is await shared.get()  # one engine per process
-    finally:
-        await shared.close()
+    async with langgraph_entry.deal_review({}) as first:
+        result: dict[str, Any] = await first.ainvoke({})
+    async with langgraph_entry.deal_review({}) as second:
+        assert second is not first
+    assert await shared_engine.get() is await shared_engine.get()  # one engine per process
     assert result["deal_ids"] == ["D-00001"]
     assert result["report"]["D-00001"]["health_score"] is not None
 

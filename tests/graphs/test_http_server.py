@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
+from graph_doubles import slow_registry
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
-from langgraph.runtime import Runtime
 from live_server import ServerThread
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from graphs import GraphRegistry, deal_review
+from graphs import deal_review
 from graphs.http_app import create_app
-from nodes.context import Resources
 from stores.settings import Settings
-
-
-def slow_registry(delay_s: float) -> GraphRegistry:
-    """deal_review whose HubSpot agent waits `delay_s` first (the rest are real)."""
-
-    async def slow_hubspot(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
-        await asyncio.sleep(delay_s)
-        return await deal_review.AGENTS["hubspot"](state, runtime)
-
-    spec = dataclasses.replace(
-        deal_review.SPEC,
-        build=lambda: deal_review.build_graph(
-            {"hubspot": slow_hubspot}, timeouts={"hubspot": 60.0}
-        ),
-    )
-    return GraphRegistry([spec])
 
 
 @pytest.fixture

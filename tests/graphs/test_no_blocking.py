@@ -102,41 +102,29 @@ async def test_http_app_never_blocks_the_loop(seeded: Settings) -> None:
 
 
 async def test_langgraph_json_factories_never_block_the_loop(
-    seeded: Settings, monkeypatch: pytest.MonkeyPatch
+    seeded: Settings, shared_engine: langgraph_entry.SharedEngine
 ) -> None:
-    monkeypatch.setenv("SOPHIA_DATA_DIR", str(seeded.data_dir))
-    monkeypatch.setenv("SOPHIA_WAREHOUSE_URL", seeded.resolved_warehouse_url)
-    monkeypatch.delenv("SOPHIA_REDIS_URL", raising=False)
-    shared = langgraph_entry.SharedEngine()
-    monkeypatch.setattr(langgraph_entry, "SHARED", shared)
     with blocking_calls_forbidden():
-        try:
-            async with langgraph_entry.deal_review({}) as graph:
-                result = await graph.ainvoke({"deal_ids": [AT_RISK]})
-            async with langgraph_entry.memory_recall({}) as graph:
-                await asyncio.wait_for(graph.ainvoke({"query": "renewal risk"}), 30)
-        finally:
-            await shared.close()
+        async with langgraph_entry.deal_review({}) as graph:
+            result = await graph.ainvoke({"deal_ids": [AT_RISK]})
+        async with langgraph_entry.memory_recall({}) as graph:
+            await asyncio.wait_for(graph.ainvoke({"query": "renewal risk"}), 30)
+        await shared_engine.close()  # closing, too, stays off the loop
     assert result["report"][AT_RISK]["health_score"] is not None
 
 
 async def test_default_relative_data_dir_never_blocks_the_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_engine: langgraph_entry.SharedEngine
 ) -> None:
     """The defaults as `langgraph dev` meets them: a data dir relative to the working dir."""
     await seed_all(Settings(data_dir=tmp_path / "state", seed_scale=0.004))
     monkeypatch.chdir(tmp_path)
-    for name in ("SOPHIA_WAREHOUSE_URL", "SOPHIA_REDIS_URL"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SOPHIA_WAREHOUSE_URL")
     monkeypatch.setenv("SOPHIA_DATA_DIR", "state")
-    shared = langgraph_entry.SharedEngine()
-    monkeypatch.setattr(langgraph_entry, "SHARED", shared)
     with blocking_calls_forbidden():
-        try:
-            async with langgraph_entry.deal_review({}) as graph:
-                result = await graph.ainvoke({})
-            engine = await shared.get()
-            assert engine.settings.data_dir == tmp_path / "state"
-        finally:
-            await shared.close()
+        async with langgraph_entry.deal_review({}) as graph:
+            result = await graph.ainvoke({})
+        engine = await shared_engine.get()
+        assert engine.settings.data_dir == tmp_path / "state"
+        await shared_engine.close()
     assert result["report"]["D-00001"]["health_score"] is not None

@@ -11,6 +11,9 @@
   ``deals`` (deal_id 'D0000'..'D2999', company_id 'C000'..'C099', amount, stage) and
   ``notes`` (note_id, deal_id, body; two notes per deal for the first 500 deals, none for
   the rest; bodies include quotes and semicolons).
+- ``backend`` (function): a started DuckDB backend on an in-memory database (pool tests).
+- ``raw_redis`` (function): a plain Redis client on the session's redis-server, to look at
+  what the cache wrote; deletes the test's keys after.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
 
 from stores.backends import parse_warehouse_url
 from stores.backends.duck import DuckDBBackend
 from stores.emulator import WarehouseEmulator
+from tests.conftest import RedisServer
 
 N_DEALS = 3000
 N_DEALS_WITH_NOTES = 500
@@ -88,3 +94,16 @@ async def backend() -> AsyncIterator[DuckDBBackend]:
     b.start()
     yield b
     b.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def raw_redis(redis_server: RedisServer, key_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain client to look at what the cache wrote; deletes this test's keys after."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{key_prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from stores import serialization
 from stores.cache import DEFAULT_TTLS, TieredCache
 from stores.errors import CacheSerializationError, ConfigurationError, UnknownNamespaceError
 from tests.conftest import RedisServer
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def raw_redis(redis_server: RedisServer, key_prefix: str) -> AsyncIterator[aioredis.Redis]:
-    """A plain client to look at what the cache wrote; deletes this test's keys after."""
-    client = aioredis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        keys = [k async for k in client.scan_iter(match=f"{key_prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 def counter_loader(calls: list[int], value: Any, delay: float = 0.0) -> Any:

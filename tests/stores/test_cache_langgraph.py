@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any, TypedDict
 
-import pytest_asyncio
 import redis.asyncio as aioredis
 from langgraph.cache.base import BaseCache
 from langgraph.graph import END, START, StateGraph
@@ -36,19 +34,6 @@ def build(runs: list[int], ttl: int | None = None, sync: bool = False) -> Any:
     graph.add_edge(START, "expensive")
     graph.add_edge("expensive", END)
     return graph
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def raw_redis(redis_server: RedisServer, key_prefix: str) -> AsyncIterator[aioredis.Redis]:
-    """A plain client; deletes this test's keys after."""
-    client = aioredis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        keys = [k async for k in client.scan_iter(match=f"{key_prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 async def test_cached_node_runs_once_for_two_invokes(

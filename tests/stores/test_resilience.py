@@ -277,6 +277,16 @@ async def test_breakers_are_independent_and_listeners_reach_all(clock: FakeClock
 # -- faults with real parts --------------------------------------------------------------
 
 
+def quick_redis_registry(clock: FakeClock, *, timeout_s: float) -> ResilienceRegistry:
+    """A registry whose redis guard trips after 3 calls, waits 2 s open, retries once."""
+    redis_guard = GuardSettings(
+        BreakerSettings(minimum_calls=3, window_size=6, open_wait_s=2.0, half_open_permits=2),
+        RetrySettings(attempts=2, initial_s=0.01, max_s=0.02),
+        timeout_s,
+    )
+    return ResilienceRegistry({"redis": redis_guard}, clock=clock, sleep=no_sleep)
+
+
 async def test_redis_stopped_opens_the_breaker_and_restarted_closes_it(
     clock: FakeClock, disposable_redis: Any, key_prefix: str
 ) -> None:
@@ -285,12 +295,7 @@ async def test_redis_stopped_opens_the_breaker_and_restarted_closes_it(
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    redis_guard = GuardSettings(
-        BreakerSettings(minimum_calls=3, window_size=6, open_wait_s=2.0, half_open_permits=2),
-        RetrySettings(attempts=2, initial_s=0.01, max_s=0.02),
-        1.0,
-    )
-    registry = ResilienceRegistry({"redis": redis_guard}, clock=clock, sleep=no_sleep)
+    registry = quick_redis_registry(clock, timeout_s=1.0)
     guard = registry.guard("redis")
     client_calls = 0
 
@@ -393,12 +398,7 @@ async def test_cache_serves_l1_while_redis_is_down_and_uses_l2_again_after(
 
     from stores.cache import TieredCache
 
-    redis_guard = GuardSettings(
-        BreakerSettings(minimum_calls=3, window_size=6, open_wait_s=2.0, half_open_permits=2),
-        RetrySettings(attempts=2, initial_s=0.01, max_s=0.02),
-        0.5,
-    )
-    registry = ResilienceRegistry({"redis": redis_guard}, clock=clock, sleep=no_sleep)
+    registry = quick_redis_registry(clock, timeout_s=0.5)
     guard = registry.guard("redis")
     loads: list[str] = []
 
