@@ -117,7 +117,12 @@ async def test_default_relative_data_dir_never_blocks_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_engine: langgraph_entry.SharedEngine
 ) -> None:
     """The defaults as `langgraph dev` meets them: a data dir relative to the working dir."""
-    await seed_all(Settings(data_dir=tmp_path / "state", seed_scale=0.004))
+    state = tmp_path / "state"  # explicit URL: SOPHIA_WAREHOUSE_URL names the shared warehouse
+    await seed_all(
+        Settings(
+            data_dir=state, warehouse_url=f"duckdb:///{state}/warehouse.duckdb", seed_scale=0.004
+        )
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SOPHIA_WAREHOUSE_URL")
     monkeypatch.setenv("SOPHIA_DATA_DIR", "state")
