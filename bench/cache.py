@@ -45,8 +45,8 @@ from aiocache import RedisCache, SimpleMemoryCache
 
 from bench.common import BenchRow, main
 from bench.local_services import LocalRedis
-from stores.cache import TieredCache
-from stores.cache_l1 import TinyLfuCore
+from stores.cache.l1 import TinyLfuCore
+from stores.cache.tiered import TieredCache
 
 VALUE = b"v" * 100  # a small cached row
 AIOCACHE_PREFIX_REQUESTS = 200_000

@@ -19,10 +19,10 @@ import pyarrow as pa
 import snowflake.connector
 
 from bench.common import BenchRow, main
-from stores.backends import parse_warehouse_url
-from stores.backends.snow import SnowflakeBackend
-from stores.emulator import WarehouseEmulator
-from stores.warehouse import Warehouse
+from stores.demo.emulator import WarehouseEmulator
+from stores.warehouse.backends import parse_warehouse_url
+from stores.warehouse.backends.snow import SnowflakeBackend
+from stores.warehouse.warehouse import Warehouse
 
 SQL = "SELECT deal_id, amount FROM deals WHERE deal_id = ?"
 

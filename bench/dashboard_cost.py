@@ -1,6 +1,6 @@
 """What an open dashboard costs the service: the load test with and without a poller.
 
-Starts ``sophia serve``'s app (graphs.http_app) with the dashboard routes mounted, as a
+Starts ``sophia serve``'s app (graphs.server.app) with the dashboard routes mounted, as a
 subprocess on a free loopback port, and drives bench.load's users (deal reviews over
 HTTP) in alternating phases: without a dashboard, then with a poller fetching
 ``/dashboard/data`` every second (what an open page does, a bit more often), repeated
@@ -30,7 +30,7 @@ import httpx
 
 from bench.load import Tally, drive
 from bench.local_services import free_port
-from graphs.seeding import seed_warehouse
+from graphs.seeding.warehouse import seed_warehouse
 from stores.settings import Settings
 
 USERS = 50
@@ -41,9 +41,9 @@ TARGET_RATIO = 1.10
 _SERVER = """
 import logging
 import uvicorn
-from graphs.dashboard import dashboard_routes
-from graphs.http_app import create_app
-from graphs.runs_log import record_run
+from graphs.server.dashboard.routes import dashboard_routes
+from graphs.server.app import create_app
+from graphs.engine.runs_log import record_run
 from stores.settings import Settings
 
 logging.getLogger("telemetry.monitor").setLevel(logging.ERROR)  # no breach warnings

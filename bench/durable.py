@@ -48,9 +48,9 @@ def create_app() -> Any:
     from pydantic import BaseModel, ConfigDict
 
     from bench import durable_graph
-    from graphs.http_app import create_app as service_app
-    from graphs.registry import GraphRegistry, GraphSpec
-    from graphs.sdk_api import sdk_routes
+    from graphs.engine.registry import GraphRegistry, GraphSpec
+    from graphs.server.app import create_app as service_app
+    from graphs.server.langgraph_api.routes import sdk_routes
     from stores.settings import Settings
 
     class SleeperInput(BaseModel):
@@ -194,7 +194,7 @@ async def checkpoint_cost(url: str | None, runs: int) -> float:
     """Extra ms per checkpoint of threaded runs of a 3-step graph (SQLite or Postgres)."""
     from langgraph.graph import END, START, StateGraph
 
-    from graphs.durable import open_durable
+    from graphs.durable.store import open_durable
     from stores.settings import Settings
 
     def step(state: Counter) -> dict[str, Any]:

@@ -29,7 +29,7 @@ async def emulator_process(
     not come up within STARTUP_TIMEOUT_S.
     """
     command = [
-        sys.executable, "-m", "graphs.cli", "emulator", "--port", "0", "--scale", str(scale),
+        sys.executable, "-m", "graphs.cli.main", "emulator", "--port", "0", "--scale", str(scale),
         "--login-ms", str(login_ms), "--query-ms", str(query_ms),
     ]  # fmt: skip
     with tempfile.TemporaryFile() as stderr:

@@ -30,8 +30,8 @@ import httpx
 
 from bench.common import BenchRow, print_table
 from bench.local_services import free_port
-from graphs.seeding import seed_warehouse
-from stores import demo_data
+from graphs.seeding.warehouse import seed_warehouse
+from stores.demo import data as demo_data
 from stores.settings import Settings
 
 USERS = 100
@@ -116,7 +116,7 @@ def _start_server(data_dir: Path, port: int, workers: int) -> subprocess.Popen[b
     }
     env["SOPHIA_DATA_DIR"] = str(data_dir)
     code = (
-        "from graphs.http_app import serve; "
+        "from graphs.server.app import serve; "
         f"serve('127.0.0.1', {port}, workers={workers}, log_level='warning', access_log=False)"
     )
     return subprocess.Popen([sys.executable, "-c", code], env=env)

@@ -44,7 +44,7 @@ def _peak_rss_mb() -> float:
 
 
 async def _stats_whole(url: str) -> int:
-    from stores.warehouse import Warehouse
+    from stores.warehouse.warehouse import Warehouse
 
     async with Warehouse.open(url) as wh:
         rows = await wh.query(SQL)
@@ -55,7 +55,7 @@ async def _stats_whole(url: str) -> int:
 
 
 async def _stats_streamed(url: str) -> int:
-    from stores.warehouse import Warehouse
+    from stores.warehouse.warehouse import Warehouse
 
     words: Counter[str] = Counter()
     async with Warehouse.open(url) as wh:
@@ -71,7 +71,7 @@ EMBED_TEXTS = 40_000  # the naive side holds ~50 KiB per text as Python floats: 
 
 
 async def _texts(url: str) -> list[str]:
-    from stores.warehouse import Warehouse
+    from stores.warehouse.warehouse import Warehouse
 
     async with Warehouse.open(url) as wh:
         rows = await wh.query(f"{SQL} ORDER BY call_id, role LIMIT ?", (EMBED_TEXTS,))
@@ -79,7 +79,7 @@ async def _texts(url: str) -> list[str]:
 
 
 async def _embed_whole(url: str) -> int:
-    from stores.embeddings import HashingEmbeddings
+    from stores.memory.embeddings import HashingEmbeddings
 
     texts = await _texts(url)
     vectors = HashingEmbeddings(384).embed_documents(texts)
@@ -87,7 +87,7 @@ async def _embed_whole(url: str) -> int:
 
 
 async def _embed_batched(url: str) -> int:
-    from stores.embeddings import HashingEmbeddings
+    from stores.memory.embeddings import HashingEmbeddings
 
     texts = await _texts(url)
     embedder = HashingEmbeddings(384)
@@ -99,7 +99,7 @@ async def _embed_batched(url: str) -> int:
 
 
 async def _warm(url: str) -> None:
-    from stores.warehouse import Warehouse
+    from stores.warehouse.warehouse import Warehouse
 
     async with Warehouse.open(url) as wh:
         await wh.query("SELECT 1 AS one")
@@ -115,8 +115,8 @@ JOBS = {
 
 def _child(job: str, url: str, out: Any) -> None:
     # Import everything first so that neither measure counts module loading.
-    import stores.embeddings
-    import stores.warehouse  # noqa: F401
+    import stores.memory.embeddings
+    import stores.warehouse.warehouse  # noqa: F401
 
     asyncio.run(_warm(url))
     base = _peak_rss_mb()
@@ -139,7 +139,7 @@ def _measure(job: str, url: str) -> dict[str, float]:
 
 async def run(quick: bool) -> list[BenchRow]:
     """Peak traced and RSS memory of both jobs, both ways, on the same warehouse file."""
-    from stores import demo_data
+    from stores.demo import data as demo_data
 
     sizes = demo_data.DemoSizes().scaled(0.1 if quick else 1.0)
     with tempfile.TemporaryDirectory() as tmp:

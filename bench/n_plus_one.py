@@ -20,11 +20,11 @@ from typing import Any
 import snowflake.connector
 
 from bench.common import BenchRow, main
-from stores.backends import parse_warehouse_url
-from stores.backends.snow import SnowflakeBackend
-from stores.demo_data import DemoSizes, generate
-from stores.emulator import WarehouseEmulator
-from stores.warehouse import Warehouse
+from stores.demo.data import DemoSizes, generate
+from stores.demo.emulator import WarehouseEmulator
+from stores.warehouse.backends import parse_warehouse_url
+from stores.warehouse.backends.snow import SnowflakeBackend
+from stores.warehouse.warehouse import Warehouse
 
 TABLES = ("hubspot_deals", "gong_calls", "gong_transcripts")
 

@@ -24,11 +24,11 @@ import snowflake.connector
 
 from bench.common import BenchRow, main
 from bench.emulator_process import emulator_process
-from stores import demo_data
-from stores.backends import parse_warehouse_url
-from stores.backends.snow import SnowflakeBackend
-from stores.cache import TieredCache
-from stores.warehouse import Warehouse
+from stores.cache.tiered import TieredCache
+from stores.demo import data as demo_data
+from stores.warehouse.backends import parse_warehouse_url
+from stores.warehouse.backends.snow import SnowflakeBackend
+from stores.warehouse.warehouse import Warehouse
 
 SCALE = 0.1
 READS = (

@@ -42,12 +42,12 @@ from typing import Any
 import pyarrow as pa
 
 from bench.common import BenchRow, main
-from stores.breaker import BreakerState
-from stores.emulator import WarehouseEmulator
-from stores.resilience import DEFAULT_GUARDS, GuardSettings, ResilienceRegistry
-from stores.retry import caused_by_open_breaker
+from stores.demo.emulator import WarehouseEmulator
+from stores.resilience.breaker import BreakerState
+from stores.resilience.guards import DEFAULT_GUARDS, GuardSettings, ResilienceRegistry
+from stores.resilience.retry import caused_by_open_breaker
 from stores.settings import Settings
-from stores.warehouse import Warehouse
+from stores.warehouse.warehouse import Warehouse
 
 SQL = "SELECT deal_id, amount FROM deals WHERE deal_id = ?"
 TIMEOUT_S = 2.0

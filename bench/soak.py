@@ -35,8 +35,8 @@ from typing import Any
 
 from bench.common import BenchRow, main
 from bench.local_services import LocalRedis
-from stores import demo_data
-from stores.emulator import WarehouseEmulator
+from stores.demo import data as demo_data
+from stores.demo.emulator import WarehouseEmulator
 from stores.settings import Settings
 
 FULL_S = 600.0
@@ -126,7 +126,7 @@ async def _inject(
 
 
 async def _soak(duration_s: float, seed: int = 11) -> dict[str, Any]:
-    from graphs.engine import Engine
+    from graphs.engine.engine import Engine
 
     rng = random.Random(seed)
     data = demo_data.generate(demo_data.DemoSizes().scaled(0.05))
@@ -187,7 +187,7 @@ async def run(quick: bool, duration_s: float | None = None) -> list[BenchRow]:
     figure: runs submitted, completed, partial, failed, lost, faults, breaker opens."""
     duration = min(FULL_S, duration_s or (QUICK_S if quick else FULL_S))
     # Thousands of partial runs by design: keep their per-node warnings out of the table.
-    quiet = [logging.getLogger(n) for n in ("nodes.isolation", "stores.cache_l2")]
+    quiet = [logging.getLogger(n) for n in ("nodes.isolation", "stores.cache.l2")]
     levels = [logger.level for logger in quiet]
     for logger in quiet:
         logger.setLevel(logging.ERROR)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.common import BenchRow, main
 from graphs import Engine
-from stores import demo_data
+from stores.demo import data as demo_data
 from stores.settings import Settings
 
 SCALE = 0.2

@@ -27,9 +27,9 @@ from langgraph.store.base import PutOp
 from langgraph.store.memory import InMemoryStore
 
 from bench.common import BenchRow, print_table
-from stores.embeddings import HashingEmbeddings
-from stores.hnsw_index import HnswIndex, normalize
-from stores.memory_store import MemoryStore
+from stores.memory.embeddings import HashingEmbeddings
+from stores.memory.hnsw import HnswIndex, normalize
+from stores.memory.store import MemoryStore
 
 DIMS = 384
 CLUSTERS = 50

@@ -23,12 +23,12 @@ from langgraph.runtime import Runtime
 
 from bench.common import BenchRow, main
 from bench.emulator_process import emulator_process
-from graphs import deal_review
+from graphs.workflows import deal_review
 from nodes import analysis, sources, synthesis
 from nodes.context import Resources
-from stores import demo_data
+from stores.demo import data as demo_data
 from stores.settings import Settings
-from stores.warehouse import Warehouse
+from stores.warehouse.warehouse import Warehouse
 
 SCALE = 0.1  # 500 deals, 2,000 calls: plenty for reviews of a handful of deals
 

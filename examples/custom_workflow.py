@@ -30,7 +30,7 @@ from nodes.context import Resources
 from nodes.isolation import isolated
 from nodes.sources import gong_agent, hubspot_agent, reference_time
 from nodes.state import DealReviewState
-from stores.demo_data import DEFAULT_DEAL_ID
+from stores.demo.data import DEFAULT_DEAL_ID
 from stores.settings import Settings
 
 COMMIT_SCORE = 70

@@ -25,7 +25,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from starlette.applications import Starlette
 
-from graphs.engine import Engine
+from graphs.engine.engine import Engine
 from stores.settings import Settings
 
 

@@ -10,9 +10,9 @@ from stores.settings import Settings
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from stores.cache import TieredCache
-    from stores.memory_store import MemoryStore
-    from stores.warehouse import Warehouse
+    from stores.cache.tiered import TieredCache
+    from stores.memory.store import MemoryStore
+    from stores.warehouse.warehouse import Warehouse
 
 
 @dataclass

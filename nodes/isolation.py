@@ -23,7 +23,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from nodes.context import Resources
 from nodes.state import NodeError, NodeTiming
-from stores.retry import is_transient
+from stores.resilience.retry import is_transient
 from telemetry import monitor, node_span
 
 logger = logging.getLogger(__name__)
@@ -43,8 +43,8 @@ def isolated(
 
     `timeout_s` overrides the engine's default node timeout (``settings.node_timeout_s``).
     With `retry_attempts` > 1 the node must also be given LangGraph's `RetryPolicy` of as
-    many attempts (`stores.retry.langgraph_retry_policy`): a transient error
-    (`stores.retry.is_transient`, never an open breaker) is then re-raised for LangGraph
+    many attempts (`stores.resilience.retry.langgraph_retry_policy`): a transient error
+    (`stores.resilience.retry.is_transient`, never an open breaker) is then re-raised for LangGraph
     to retry, and only the last attempt's failure becomes an error entry. A node timeout
     is never retried: the branch has had its time. Cancellation of the run itself still
     propagates, and so do LangGraph's control signals (`GraphBubbleUp`: an `interrupt()`

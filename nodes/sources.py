@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 
 from nodes.context import Resources
 from nodes.state import DealReviewState
-from stores.demo_data import RISK_LINES
+from stores.demo.data import RISK_LINES
 
 OPEN_ISSUE_STATES = frozenset({"backlog", "todo", "in_progress", "in_review", "blocked"})
 _RISK_BY_TEXT = {text: key for key, text in RISK_LINES.items()}
@@ -40,7 +40,7 @@ def _days_since(value: Any, now: dt.datetime) -> int | None:
 
 def reference_time() -> dt.datetime:
     """The 'now' that recency is measured against: the demo data's epoch."""
-    from stores.demo_data import EPOCH
+    from stores.demo.data import EPOCH
 
     return EPOCH
 

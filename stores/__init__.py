@@ -20,24 +20,24 @@ from stores.errors import SophiaError
 from stores.settings import Settings
 
 if TYPE_CHECKING:
-    from stores.breaker import CircuitBreaker
-    from stores.cache import TieredCache
-    from stores.embeddings import CachedEmbeddings, HashingEmbeddings
-    from stores.emulator import WarehouseEmulator
-    from stores.memory_store import MemoryStore
-    from stores.resilience import Guard, ResilienceRegistry
-    from stores.warehouse import Warehouse
+    from stores.cache.tiered import TieredCache
+    from stores.demo.emulator import WarehouseEmulator
+    from stores.memory.embeddings import CachedEmbeddings, HashingEmbeddings
+    from stores.memory.store import MemoryStore
+    from stores.resilience.breaker import CircuitBreaker
+    from stores.resilience.guards import Guard, ResilienceRegistry
+    from stores.warehouse.warehouse import Warehouse
 
 _LAZY = {
-    "Warehouse": "stores.warehouse",
-    "WarehouseEmulator": "stores.emulator",
-    "TieredCache": "stores.cache",
-    "MemoryStore": "stores.memory_store",
-    "HashingEmbeddings": "stores.embeddings",
-    "CachedEmbeddings": "stores.embeddings",
-    "CircuitBreaker": "stores.breaker",
-    "Guard": "stores.resilience",
-    "ResilienceRegistry": "stores.resilience",
+    "Warehouse": "stores.warehouse.warehouse",
+    "WarehouseEmulator": "stores.demo.emulator",
+    "TieredCache": "stores.cache.tiered",
+    "MemoryStore": "stores.memory.store",
+    "HashingEmbeddings": "stores.memory.embeddings",
+    "CachedEmbeddings": "stores.memory.embeddings",
+    "CircuitBreaker": "stores.resilience.breaker",
+    "Guard": "stores.resilience.guards",
+    "ResilienceRegistry": "stores.resilience.guards",
 }
 
 

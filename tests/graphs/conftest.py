@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from graphs import langgraph_entry
-from stores import demo_data
+from stores.demo import data as demo_data
 from stores.settings import Settings
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graphs import GraphRegistry, deal_review
+from graphs import GraphRegistry
+from graphs.workflows import deal_review
 from nodes.context import Resources
 
 

@@ -21,10 +21,10 @@ import pytest
 from blockbuster import BlockBuster, BlockingError
 
 from graphs import langgraph_entry
-from graphs.engine import Engine
-from graphs.http_app import create_app
-from graphs.memory_seed import seed_memory
-from graphs.seeding import seed_all
+from graphs.engine.engine import Engine
+from graphs.seeding.memory import seed_memory
+from graphs.seeding.warehouse import seed_all
+from graphs.server.app import create_app
 from stores.settings import Settings
 
 # langgraph dev also allows os.stat, os.listdir, os.remove, os.path.* and file I/O.

@@ -27,9 +27,9 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from stores.backends import parse_warehouse_url
-from stores.backends.duck import DuckDBBackend
-from stores.emulator import WarehouseEmulator
+from stores.demo.emulator import WarehouseEmulator
+from stores.warehouse.backends import parse_warehouse_url
+from stores.warehouse.backends.duck import DuckDBBackend
 from tests.conftest import RedisServer
 
 N_DEALS = 3000

@@ -8,10 +8,10 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from otel_capture import Captured
 
 import telemetry
 from telemetry.monitor import Monitor, set_default_monitor
+from tests.telemetry.otel_capture import Captured
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from otel_capture import Captured
 
 import telemetry
 from telemetry.setup import _endpoint
 from telemetry.switch import SwitchTracerProvider
+from tests.telemetry.otel_capture import Captured
 
 early_tracer = trace.get_tracer("tests.configure.early")  # before any configure()
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from opentelemetry.sdk.metrics.export import HistogramDataPoint
-from otel_capture import Captured
 
 import telemetry
 from telemetry.monitor import DEFAULT_THRESHOLDS_MS, Monitor, monitor, resolve_threshold
+from tests.telemetry.otel_capture import Captured
 
 
 class FakeClock:

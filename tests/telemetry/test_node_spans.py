@@ -13,9 +13,9 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
-from otel_capture import Captured
 
 import telemetry
+from tests.telemetry.otel_capture import Captured
 
 tracer = trace.get_tracer("tests.spans")  # obtained before any configure(): must still work
 

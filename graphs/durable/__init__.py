@@ -1,0 +1,1 @@
+"""Durable runs: checkpointer openers (SQLite, Postgres) and the thread table."""

@@ -1,0 +1,1 @@
+"""The Engine: its lifetime, the graph registry, run bookkeeping and the runs log."""

@@ -1,0 +1,106 @@
+"""The demo memory index: Gong calls and Slack messages in an HNSW `MemoryStore`.
+
+`open_memory_store(data_dir, cache)` is what the Engine opens: the snapshot under
+``<data dir>/memory`` (empty when there is none), with query embeddings read through the
+cache's ``embeddings`` namespace. `seed_memory(settings)` builds that snapshot from the
+embedded warehouse, streaming the rows, with a progress bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Callable
+from pathlib import Path
+from typing import Any, cast
+
+from rich.progress import Progress
+
+from nodes.memory import memory_namespace
+from stores.cache.tiered import TieredCache
+from stores.memory.embeddings import CachedEmbeddings, HashingEmbeddings
+from stores.memory.store import MemoryStore
+from stores.settings import Settings
+from stores.warehouse.warehouse import Warehouse
+
+DIMS = 384
+CALLS_SQL = (
+    "SELECT c.call_id, c.company_id, c.deal_id, c.title, c.started_at, "
+    "string_agg(t.text, ' ' ORDER BY t.seq) AS text "
+    "FROM gong_calls c JOIN gong_transcripts t ON t.call_id = c.call_id "
+    "GROUP BY c.call_id, c.company_id, c.deal_id, c.title, c.started_at ORDER BY c.call_id"
+)
+MESSAGES_SQL = (
+    "SELECT m.message_id, m.text, m.ts, m.user_name, ch.deal_id, ch.company_id "
+    "FROM slack_messages m JOIN slack_channels ch ON ch.channel_id = m.channel_id "
+    "ORDER BY m.message_id"
+)
+
+
+def memory_path(data_dir: Path) -> Path:
+    """Where the memory snapshot lives under the data dir."""
+    return data_dir / "memory"
+
+
+def open_memory_store(data_dir: Path, cache: TieredCache | None = None) -> MemoryStore:
+    """The engine's memory store: the demo snapshot (if seeded), cached query embeddings."""
+    embed: Any = HashingEmbeddings(DIMS)
+    if cache is not None:
+        embed = CachedEmbeddings(embed, cache, namespace="embeddings")
+    return MemoryStore(
+        index={"dims": DIMS, "embed": embed, "fields": ["text"]}, path=memory_path(data_dir)
+    )
+
+
+Item = tuple[tuple[str, ...], str, dict[str, Any]]
+
+
+def _call_memory(r: dict[str, Any]) -> Item:
+    value = {
+        "text": f"{r['title']}: {r['text']}",
+        "source": "gong",
+        "deal_id": r["deal_id"],
+        "company_id": r["company_id"],
+        "at": r["started_at"].isoformat(),
+    }
+    return memory_namespace(r["company_id"], "gong"), r["call_id"], value
+
+
+def _message_memory(r: dict[str, Any]) -> Item:
+    value = {
+        "text": r["text"],
+        "source": "slack",
+        "by": r["user_name"],
+        "deal_id": r["deal_id"],
+        "company_id": r["company_id"],
+        "at": r["ts"].isoformat(),
+    }
+    return memory_namespace(r["company_id"], "slack"), r["message_id"], value
+
+
+async def seed_memory(settings: Settings, *, progress: Callable[[str], None] | None = None) -> int:
+    """Index every demo call transcript and Slack message; returns how many items."""
+    say = progress or (lambda _m: None)
+    path = memory_path(settings.data_dir)
+    started = time.perf_counter()
+    store = MemoryStore(
+        index={"dims": DIMS, "embed": HashingEmbeddings(DIMS), "fields": ["text"]}, path=path
+    )
+    url = settings.resolved_warehouse_url
+    total = 0
+    async with Warehouse.open(url if "?" in url else f"{url}?read_only=true") as wh:
+        (calls,) = await wh.query("SELECT count(*) AS n FROM gong_calls")
+        (messages,) = await wh.query("SELECT count(*) AS n FROM slack_messages")
+        with Progress(transient=True) as bar:
+            task = bar.add_task("indexing memories", total=int(calls["n"]) + int(messages["n"]))
+            for sql, to_item in ((CALLS_SQL, _call_memory), (MESSAGES_SQL, _message_memory)):
+                batches = cast(AsyncGenerator[list[dict[str, Any]], None], wh.stream(sql, (), 4096))
+                async with contextlib.aclosing(batches):
+                    async for rows in batches:
+                        await store.aput_many([to_item(r) for r in rows])
+                        total += len(rows)
+                        bar.advance(task, len(rows))
+    await asyncio.to_thread(store.save, path)
+    say(f"Indexed {total:,} memories into {path} in {time.perf_counter() - started:.1f}s")
+    return total

@@ -1,0 +1,1 @@
+"""The performance dashboard: its data, routes and static page."""

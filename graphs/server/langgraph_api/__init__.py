@@ -1,0 +1,1 @@
+"""The LangGraph server API that the official ``langgraph-sdk`` client speaks."""

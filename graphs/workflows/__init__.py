@@ -1,0 +1,1 @@
+"""The workflows that ship with the engine: the deal review and memory recall."""

@@ -1,0 +1,91 @@
+"""Atomic snapshot directories for `MemoryStore` persistence.
+
+Layout under a root directory::
+
+    root/CURRENT          the name of the live snapshot (replaced atomically)
+    root/snap-<uuid>/     meta.bin (msgpack via stores.cache.serialization) + index files
+
+A snapshot is written into ``root/.tmp-<uuid>``, fsynced, renamed to ``snap-<uuid>`` and
+published by `os.replace` of ``CURRENT``; only then are older snapshots removed. A crash
+at any point leaves the previous snapshot readable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stores.cache import serialization
+from stores.errors import CacheSerializationError, MemoryStoreError
+
+META_FILE = "meta.bin"
+
+
+def write_snapshot(root: Path, fill: Callable[[Path], None]) -> Path:
+    """Create a snapshot under ``root``: ``fill(tmp_dir)`` writes its files.
+
+    Returns the published snapshot directory. Raises `MemoryStoreError` (cause chained)
+    when anything fails; the previous snapshot then stays current.
+    """
+    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        fill(tmp)
+        for file in tmp.iterdir():
+            _fsync(file)
+        final = root / f"snap-{uuid.uuid4().hex}"
+        os.rename(tmp, final)
+        pointer = root / f".CURRENT-{uuid.uuid4().hex}"
+        pointer.write_text(final.name)
+        _fsync(pointer)
+        os.replace(pointer, root / "CURRENT")
+        _fsync(root)
+    except (OSError, CacheSerializationError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise MemoryStoreError(f"could not save the memory store to {root}: {exc}") from exc
+    for old in root.iterdir():
+        if old != final and old.name.startswith(("snap-", ".tmp-", ".CURRENT-")):
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+    return final
+
+
+def write_meta(directory: Path, meta: dict[str, Any]) -> None:
+    """Write the store's metadata (items, ids, parameters) into a snapshot being filled."""
+    (directory / META_FILE).write_bytes(serialization.dumps(meta))
+
+
+def read_snapshot(root: Path, version: int) -> tuple[Path, dict[str, Any]]:
+    """The current snapshot directory under ``root`` and its metadata.
+
+    Raises `MemoryStoreError` when there is none, it cannot be read, or its format
+    version is not ``version``.
+    """
+    try:
+        snap = root / (root / "CURRENT").read_text().strip()
+        meta = serialization.loads((snap / META_FILE).read_bytes())
+    except (OSError, ValueError, CacheSerializationError) as exc:
+        raise MemoryStoreError(f"no readable memory-store snapshot at {root}: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("version") != version:
+        raise MemoryStoreError(f"snapshot at {root} has an unknown format")
+    return snap, meta
+
+
+def has_snapshot(root: Path) -> bool:
+    """Whether ``root`` holds a published snapshot."""
+    return (root / "CURRENT").is_file()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Resilience: circuit breakers, guards, retries and error classification."""

@@ -1,0 +1,267 @@
+"""Guards: a circuit breaker, a tenacity retry and a per-attempt timeout around each call.
+
+`Guard` implements the `CallGuard` protocol of docs/architecture.md. The layers nest as
+
+    retry( breaker.call( timeout( fn(*args, **kwargs) ) ) )
+
+so every attempt is one breaker call; a timeout is a failure for the breaker; and once the
+breaker opens, the `CircuitOpenError` of the next attempt is not transient and ends the
+retries. `ResilienceRegistry` is the explicit object (owned by the Engine, never
+module-level) that makes one guard per dependency with per-dependency defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from opentelemetry import trace
+
+from stores.errors import DependencyTimeoutError
+from stores.resilience.breaker import BreakerSettings, BreakerState, CircuitBreaker, Listener
+from stores.resilience.retry import RetrySettings, async_retrying, sync_retrying
+from stores.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class CallGuard(Protocol):
+    """What stores accept as ``guard=``: runs an async callable under resilience policies."""
+
+    name: str
+
+    async def run(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn(*args, **kwargs)`` under the guard's policies."""
+        ...
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """The policies of one guard: breaker tunables, retry (None: no retry), timeout (None: none)."""
+
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    retry: RetrySettings | None = field(default_factory=RetrySettings)
+    timeout_s: float | None = None
+
+
+class Guard:
+    """Circuit breaker + retry + per-attempt timeout for one dependency (a `CallGuard`).
+
+    Promises: at most ``retry.attempts`` attempts, only for transient errors; each attempt
+    passes through ``breaker`` and is bounded by ``timeout_s`` (raising
+    `DependencyTimeoutError`, a `TimeoutError`, which the breaker counts as a failure);
+    an open breaker fails the call at once, without retrying.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        breaker: CircuitBreaker,
+        retry: RetrySettings | None = None,
+        timeout_s: float | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.name = name
+        self.breaker = breaker
+        self.retry = retry
+        self.timeout_s = timeout_s
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._counts = {"runs": 0, "attempts": 0, "timeouts": 0, "errors": 0}
+
+    async def run(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn(*args, **kwargs)`` with retry around breaker around timeout."""
+        self._count("runs")
+        attempts = 0
+
+        async def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            self._count("attempts")
+            return await self.breaker.call(self._timed, lambda: fn(*args, **kwargs))
+
+        try:
+            if self.retry is None:
+                return await attempt()
+            return await async_retrying(self.retry, sleep=self._sleep)(attempt)
+        except Exception:
+            self._count("errors")
+            raise
+        finally:
+            if attempts > 1:
+                span = trace.get_current_span()
+                span.set_attribute("sophia.retry.dependency", self.name)
+                span.set_attribute("sophia.retry.attempts", attempts)
+
+    def run_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call a synchronous ``fn`` with retry around the breaker.
+
+        The timeout is not enforced here (a running Python call cannot be interrupted):
+        give the client its own socket timeout; the breaker still sees slow calls.
+        """
+        self._count("runs")
+        try:
+            if self.retry is None:
+                return self._attempt_sync(fn, *args, **kwargs)
+            return sync_retrying(self.retry)(self._attempt_sync, fn, *args, **kwargs)
+        except Exception:
+            self._count("errors")
+            raise
+
+    def stats(self) -> dict[str, Any]:
+        """Runs, attempts (retries = attempts - runs), timeouts, errors, and the breaker's stats."""
+        with self._lock:
+            counts = dict(self._counts)
+        return {
+            "name": self.name,
+            **counts,
+            "retries": max(0, counts["attempts"] - counts["runs"]),
+            "timeout_s": self.timeout_s,
+            "breaker": self.breaker.stats(),
+        }
+
+    def _attempt_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        self._count("attempts")
+        return self.breaker.call_sync(fn, *args, **kwargs)
+
+    async def _timed(self, start: Callable[[], Awaitable[T]]) -> T:
+        if self.timeout_s is None:
+            return await start()
+        deadline = asyncio.timeout(self.timeout_s)
+        try:
+            async with deadline:
+                return await start()
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise  # the callable's own TimeoutError, not ours
+            self._count("timeouts")
+            raise DependencyTimeoutError(self.name, self.timeout_s) from exc
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self._counts[key] += 1
+
+
+# Per-dependency defaults. Open waits are capped at 20 s so that after a long outage the
+# first trial call comes at most 20 s after the dependency returns (target: < 30 s).
+DEFAULT_GUARDS: Mapping[str, GuardSettings] = {
+    "warehouse": GuardSettings(
+        breaker=BreakerSettings(slow_call_s=10.0, open_wait_s=5.0, max_open_wait_s=20.0),
+        retry=RetrySettings(attempts=3, initial_s=0.1, max_s=1.0, total_s=5.0),
+        timeout_s=30.0,
+    ),
+    # Redis is a cache: fail fast (L1 still serves) rather than wait.
+    "redis": GuardSettings(
+        breaker=BreakerSettings(slow_call_s=0.25, open_wait_s=2.0, max_open_wait_s=20.0),
+        retry=RetrySettings(attempts=2, initial_s=0.01, max_s=0.05, total_s=0.25),
+        timeout_s=0.5,
+    ),
+    "llm": GuardSettings(
+        breaker=BreakerSettings(
+            slow_call_s=30.0, window_size=10, minimum_calls=3, max_open_wait_s=20.0
+        ),
+        retry=RetrySettings(attempts=3, initial_s=0.5, max_s=8.0, total_s=30.0),
+        timeout_s=60.0,
+    ),
+    "default": GuardSettings(
+        breaker=BreakerSettings(max_open_wait_s=20.0), retry=RetrySettings(), timeout_s=30.0
+    ),
+}
+
+
+class ResilienceRegistry:
+    """One `Guard` (and so one breaker) per dependency name, shared by everything that
+    holds this registry.
+
+    Names: ``"warehouse"``, ``"redis"``, ``"llm:<model>"`` (defaults of ``"llm"``); any
+    other name gets ``"default"``. ``overrides`` replace defaults by exact name or by
+    the part before ``:``.
+    """
+
+    def __init__(
+        self,
+        overrides: Mapping[str, GuardSettings] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        meter_provider: Any = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self._settings = {**DEFAULT_GUARDS, **(overrides or {})}
+        self._clock = clock
+        self._meter_provider = meter_provider
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._guards: dict[str, Guard] = {}
+        self._listeners: list[Listener] = []
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        overrides: Mapping[str, GuardSettings] | None = None,
+        **kwargs: Any,
+    ) -> ResilienceRegistry:
+        """A registry for an engine with ``settings`` (``kwargs``: clock, meter_provider, sleep).
+
+        The warehouse's per-attempt timeout is ``settings.query_timeout_s``, but at most
+        half of ``settings.node_timeout_s``: a node's own timeout cancels the guarded call,
+        and a cancelled call is no failure for the breaker, so with an attempt timeout at
+        or above the node timeout (30 s vs 20 s by default) a hanging warehouse would never
+        open the breaker. With the defaults the attempt timeout is 10 s.
+        """
+        base = DEFAULT_GUARDS["warehouse"]
+        timeout_s = min(settings.query_timeout_s, settings.node_timeout_s / 2)
+        warehouse = GuardSettings(base.breaker, base.retry, timeout_s)
+        return cls({"warehouse": warehouse, **(overrides or {})}, **kwargs)
+
+    def settings_for(self, name: str) -> GuardSettings:
+        """The settings a guard called ``name`` gets."""
+        if name in self._settings:
+            return self._settings[name]
+        return self._settings.get(name.split(":", 1)[0], self._settings["default"])
+
+    def guard(self, name: str) -> Guard:
+        """The guard for dependency ``name``, made on first use and the same object after."""
+        with self._lock:
+            found = self._guards.get(name)
+            if found is not None:
+                return found
+            s = self.settings_for(name)
+            breaker = CircuitBreaker.from_settings(
+                name, s.breaker, clock=self._clock, meter_provider=self._meter_provider
+            )
+            for listener in self._listeners:
+                breaker.add_listener(listener)
+            guard = Guard(name, breaker, s.retry, s.timeout_s, sleep=self._sleep)
+            self._guards[name] = guard
+            return guard
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        """The circuit breaker of dependency ``name``."""
+        return self.guard(name).breaker
+
+    def add_listener(self, listener: Listener) -> None:
+        """Listen to state changes of every breaker, existing and future."""
+        with self._lock:
+            self._listeners.append(listener)
+            guards = list(self._guards.values())
+        for guard in guards:
+            guard.breaker.add_listener(listener)
+
+    def states(self) -> dict[str, BreakerState]:
+        """Each known dependency's breaker state."""
+        with self._lock:
+            guards = dict(self._guards)
+        return {name: g.breaker.state for name, g in guards.items()}
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """`Guard.stats()` for every dependency seen so far, by name."""
+        with self._lock:
+            guards = dict(self._guards)
+        return {name: g.stats() for name, g in sorted(guards.items())}

@@ -1,0 +1,1 @@
+"""The pooled warehouse: Warehouse, its pool, batch loader, catalogue and backends."""
