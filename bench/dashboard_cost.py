@@ -39,21 +39,31 @@ POLL_S = 1.0
 TARGET_RATIO = 1.10
 
 _SERVER = """
+import asyncio
 import logging
 import uvicorn
-from graphs.server.dashboard.routes import dashboard_routes
+from graphs.engine.engine import Engine
 from graphs.server.app import create_app
-from graphs.engine.runs_log import record_run
 from stores.settings import Settings
 
 logging.getLogger("telemetry.monitor").setLevel(logging.ERROR)  # no breach warnings
-# A full run log, so each /dashboard/data answer carries as many runs as in production.
-for i in range(200):
-    record_run("deal_review", f"{{i:032x}}", f"{{i:032x}}", "partial" if i % 7 else "complete",
-               12.5, failed_sources=["slack"] if i % 7 else [])
-app = create_app(Settings(), auto_seed=True)
-app.router.routes.extend(dashboard_routes())
-uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False)
+
+
+async def main():
+    async with Engine(Settings(), auto_seed=True, configure_telemetry=True) as engine:
+        # A full run log, so each /dashboard/data answer carries as many runs as in production.
+        for i in range(200):
+            engine.run_book.record(
+                "deal_review", f"{{i:032x}}", "partial" if i % 7 else "complete", 12.5,
+                trace_id=f"{{i:032x}}", failed=["slack"] if i % 7 else [],
+            )
+        app = create_app(engine=engine)
+        config = uvicorn.Config(app, host="127.0.0.1", port={port}, log_level="warning",
+                                access_log=False)
+        await uvicorn.Server(config).serve()
+
+
+asyncio.run(main())
 """
 
 

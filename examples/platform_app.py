@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from graphs import Engine
-from stores.errors import InvalidInputError
+from graphs.engine.errors import InvalidInputError
 from stores.settings import Settings
 
 

@@ -44,7 +44,7 @@ class SharedEngine:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._engine is None:
-                engine = Engine(Settings(), auto_seed=True)
+                engine = Engine(Settings(), auto_seed=True, configure_telemetry=True)
                 await engine.__aenter__()
                 self._engine = engine
         return self._engine

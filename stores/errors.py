@@ -63,26 +63,7 @@ class CircuitOpenError(SophiaError):
         self.retry_after_s = retry_after_s
 
 
-class GraphError(SophiaError):
-    """Base class for errors about graphs and their inputs."""
 
-
-class UnknownGraphError(GraphError, LookupError):
-    """No graph is registered under the requested name."""
-
-    def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(f"unknown graph {name!r}; registered graphs: {', '.join(known) or 'none'}")
-        self.name = name
-        self.known = known
-
-
-class InvalidInputError(GraphError, ValueError):
-    """The input does not match the graph's input schema."""
-
-    def __init__(self, graph: str, problems: list[str]) -> None:
-        super().__init__(f"invalid input for graph {graph!r}: " + "; ".join(problems))
-        self.graph = graph
-        self.problems = problems
 
 
 class DependencyTimeoutError(SophiaError, TimeoutError):
@@ -108,36 +89,3 @@ class UnknownNamespaceError(CacheError, LookupError):
         )
         self.namespace = namespace
         self.known = known
-
-
-class CheckpointStoreError(SophiaError):
-    """The checkpoint store (SQLite or Postgres) failed, so a threaded run cannot proceed."""
-
-
-class CheckpointStoreUnavailableError(CheckpointStoreError):
-    """The checkpoint store cannot be reached; runs without a thread still work."""
-
-
-class ThreadError(GraphError):
-    """Base class for errors about threads (durable conversations) and their runs."""
-
-
-class UnknownThreadError(ThreadError, LookupError):
-    """No thread exists under the requested id."""
-
-    def __init__(self, thread_id: str) -> None:
-        super().__init__(f"unknown thread {thread_id!r}")
-        self.thread_id = thread_id
-
-
-class ThreadBusyError(ThreadError):
-    """A run is already in progress on the thread (multitask strategy 'reject')."""
-
-    def __init__(self, thread_id: str, run_id: str) -> None:
-        super().__init__(f"thread {thread_id!r} is busy with run {run_id!r}")
-        self.thread_id = thread_id
-        self.run_id = run_id
-
-
-class NothingToResumeError(ThreadError):
-    """A resume was asked for a thread that is neither interrupted nor unfinished."""

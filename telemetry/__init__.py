@@ -4,8 +4,8 @@
   over HTTP or gRPC, a local JSON-lines span file, console, Prometheus text).
 * :func:`run_span`, :func:`node_span`, :func:`current_trace_id`, :func:`iterate_in_span`:
   the spans of a run (``iterate_in_span`` for streamed runs).
-* :func:`monitor`, :class:`Monitor`, :func:`monitor_snapshot`: durations, percentiles
-  and threshold alerts.
+* :func:`monitor`, :class:`Monitor`, :func:`use_monitor`: durations, percentiles and
+  threshold alerts, recorded in the current owner's `Monitor`.
 * :func:`render_trace`: the local waterfall viewer behind ``sophia trace``.
 
 Importing this package does no I/O and installs nothing; :func:`configure` does.
@@ -20,9 +20,9 @@ from telemetry.monitor import (
     DEFAULT_THRESHOLDS_MS,
     Monitor,
     Monitored,
-    default_monitor,
+    current_monitor,
     monitor,
-    monitor_snapshot,
+    use_monitor,
 )
 from telemetry.setup import (
     PROMETHEUS_CONTENT_TYPE,
@@ -58,15 +58,15 @@ __all__ = [
     "TraceNotFoundError",
     "active_telemetry",
     "configure",
+    "current_monitor",
     "current_trace_id",
-    "default_monitor",
     "iterate_in_span",
     "monitor",
-    "monitor_snapshot",
     "node_span",
     "prometheus_text",
     "render_trace",
     "run_span",
     "shutdown",
     "trace_file_path",
+    "use_monitor",
 ]

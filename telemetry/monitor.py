@@ -19,13 +19,14 @@ Exceptions raised by the measured code are recorded with outcome ``error`` and r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
@@ -39,11 +40,10 @@ __all__ = [
     "UNKNOWN_KIND_THRESHOLD_MS",
     "Monitor",
     "Monitored",
-    "default_monitor",
+    "current_monitor",
     "monitor",
-    "monitor_snapshot",
     "resolve_threshold",
-    "set_default_monitor",
+    "use_monitor",
 ]
 
 P = ParamSpec("P")
@@ -154,14 +154,7 @@ class Monitor:
                 )
                 self._windows[operation] = window
             window.add(now, duration_ms, error=error, breached=breached, threshold_ms=threshold)
-        _duration_histogram().record(
-            duration_ms,
-            {
-                "sophia.operation": operation,
-                "sophia.operation.kind": kind or "unknown",
-                "sophia.outcome": "error" if error else "ok",
-            },
-        )
+        _record_histogram(operation, duration_ms, kind, error=error)
         return breached
 
     def take_breach_log(self, operation: str) -> int | None:
@@ -215,6 +208,17 @@ class Monitor:
 _histogram: metrics.Histogram | None = None
 
 
+def _record_histogram(operation: str, duration_ms: float, kind: str | None, *, error: bool) -> None:
+    _duration_histogram().record(
+        duration_ms,
+        {
+            "sophia.operation": operation,
+            "sophia.operation.kind": kind or "unknown",
+            "sophia.outcome": "error" if error else "ok",
+        },
+    )
+
+
 def _duration_histogram() -> metrics.Histogram:
     """The one histogram every registry reports to, made on first use.
 
@@ -229,31 +233,28 @@ def _duration_histogram() -> metrics.Histogram:
     return _histogram
 
 
-_default_lock = threading.Lock()
-_default: Monitor | None = None
+_current: ContextVar[Monitor | None] = ContextVar("sophia_current_monitor", default=None)
 
 
-def default_monitor() -> Monitor:
-    """The process-wide registry ``monitor()`` reports to, created on first use."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = Monitor()
-    return _default
+def current_monitor() -> Monitor | None:
+    """The registry ``monitor()`` reports to in this context (None: histogram and log only).
+
+    The owner of a `Monitor` (an Engine) makes it current with :func:`use_monitor` while
+    it opens and while each of its runs executes; tasks and threads started from there
+    inherit it (asyncio copies the context). There is no process-wide registry: two
+    engines in one process each see their own figures.
+    """
+    return _current.get()
 
 
-def set_default_monitor(registry: Monitor | None) -> Monitor | None:
-    """Replace the process-wide registry (None: a fresh one on next use); returns the old one."""
-    global _default
-    with _default_lock:
-        old, _default = _default, registry
-    return old
-
-
-def monitor_snapshot() -> dict[str, dict[str, Any]]:
-    """``default_monitor().snapshot()``."""
-    return default_monitor().snapshot()
+@contextlib.contextmanager
+def use_monitor(registry: Monitor) -> Iterator[Monitor]:
+    """Make `registry` the current monitor for the block (restored on exit)."""
+    token = _current.set(registry)
+    try:
+        yield registry
+    finally:
+        _current.reset(token)
 
 
 # Start times of active ``with`` blocks, per execution context (thread or asyncio task),
@@ -282,21 +283,27 @@ class Monitored:
         self._registry = registry
 
     @property
-    def registry(self) -> Monitor:
-        """The registry measurements go to (the default one unless given)."""
-        return self._registry if self._registry is not None else default_monitor()
+    def registry(self) -> Monitor | None:
+        """The registry measurements go to: the given one, else the current one, if any."""
+        return self._registry if self._registry is not None else _current.get()
 
     def finish(self, duration_ms: float, *, error: bool) -> bool:
-        """Report one measurement: registry, histogram, and on a breach a warning and span event."""
-        breached = self.registry.record(
-            self.operation,
-            duration_ms,
-            kind=self.kind,
-            threshold_ms=self.threshold_ms,
-            error=error,
-        )
+        """Report one measurement: registry, histogram, and on a breach a span event and
+        (rate-limited by the registry; none without one) a warning."""
+        registry = self.registry
+        if registry is None:
+            _record_histogram(self.operation, duration_ms, self.kind, error=error)
+            breached, due = duration_ms > self.threshold_ms, None
+        else:
+            breached = registry.record(
+                self.operation,
+                duration_ms,
+                kind=self.kind,
+                threshold_ms=self.threshold_ms,
+                error=error,
+            )
+            due = registry.take_breach_log(self.operation) if breached else None
         if breached:
-            due = self.registry.take_breach_log(self.operation)
             if due is not None:
                 logger.warning(
                     "slow operation %s: %.1f ms, over its threshold of %.1f ms%s",
@@ -399,7 +406,8 @@ def monitor(
 
     The threshold is ``threshold_ms`` if given, else the default of ``kind``
     (database_query 100, agent 200, cache 10, vector_search 50, run 1000 ms; any other
-    kind or none: 1000 ms). Durations go to ``registry`` (default: the process-wide one)
+    kind or none: 1000 ms). Durations go to ``registry`` (default: the current one, see
+    :func:`use_monitor`; none outside an engine)
     and to the ``sophia.operation.duration`` histogram; exceptions count as errors and
     propagate unchanged.
     """

@@ -135,7 +135,7 @@ async def _run(args: argparse.Namespace) -> int:
         json.loads(args.input) if args.input else ({"deal_ids": args.deals} if args.deals else {})
     )
     say = err_console.print if args.json else console.print
-    async with Engine.from_env(auto_seed=True, on_seed=say) as engine:
+    async with Engine.from_env(auto_seed=True, on_seed=say, configure_telemetry=True) as engine:
         result = await engine.invoke(args.graph, payload, thread_id=args.thread)
     if args.json:
         print(json.dumps(result, indent=2, default=str))

@@ -33,10 +33,10 @@ from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from stores.errors import (
+from graphs.durable.errors import (
     CheckpointStoreError,
     CheckpointStoreUnavailableError,
-    ThreadError,
+    ThreadExistsError,
 )
 from stores.settings import Settings
 
@@ -51,12 +51,6 @@ _DDL = (
 )
 
 
-class ThreadExistsError(ThreadError):
-    """A thread with this id already exists (create with ``if_exists='raise'``)."""
-
-    def __init__(self, thread_id: str) -> None:
-        super().__init__(f"thread {thread_id!r} already exists")
-        self.thread_id = thread_id
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from langgraph.graph import StateGraph
 from pydantic import BaseModel, ValidationError
 
-from stores.errors import InvalidInputError, UnknownGraphError
+from graphs.engine.errors import InvalidInputError, UnknownGraphError
 
 
 @dataclass(frozen=True)

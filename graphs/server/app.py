@@ -31,7 +31,9 @@ from starlette.types import Receive, Scope, Send
 
 import telemetry
 from graphs.engine.engine import Engine
+from graphs.engine.errors import GraphError, InvalidInputError, UnknownGraphError
 from graphs.engine.registry import GraphRegistry
+from graphs.engine.run_input import RunInput
 from graphs.seeding.warehouse import seed_if_missing
 from graphs.server.dashboard.routes import dashboard_routes
 from graphs.server.health import readiness
@@ -41,10 +43,7 @@ from graphs.server.openapi import openapi_document
 from stores.errors import (
     CircuitOpenError,
     ConfigurationError,
-    GraphError,
-    InvalidInputError,
     PoolTimeoutError,
-    UnknownGraphError,
     WarehouseUnavailableError,
 )
 from stores.settings import Settings
@@ -159,11 +158,12 @@ def _caller_trace(request: Request) -> Any:
         otel_context.detach(token)
 
 
-async def _prepare(request: Request) -> tuple[str, Any] | Response:
-    """(graph name, input), or the 4xx answer: 404, then 400/413, then 422, before any slot."""
+async def _prepare(request: Request) -> tuple[str, RunInput] | Response:
+    """(graph name, validated input), or the 4xx answer: 404, 400/413, 422, before any slot."""
     name = request.path_params["name"]
+    engine = _engine(request)
     try:
-        spec = _engine(request).spec(name)
+        engine.spec(name)
     except GraphError as exc:
         return _graph_error(exc)
     try:
@@ -171,10 +171,9 @@ async def _prepare(request: Request) -> tuple[str, Any] | Response:
     except _BodyError as exc:
         return _error(exc.status, exc.code, exc.message)
     try:
-        spec.validate(payload)
+        return name, engine.validate(name, payload)
     except GraphError as exc:
         return _graph_error(exc)
-    return name, payload
 
 
 async def invoke(request: Request) -> Response:
@@ -365,7 +364,13 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             if engine is None:
                 app.state.engine = await stack.enter_async_context(
-                    Engine(settings or Settings(), registry=registry, auto_seed=auto_seed)
+                    Engine(
+                        settings or Settings(),
+                        registry=registry,
+                        auto_seed=auto_seed,
+                        configure_telemetry=True,
+                        freeze_gc=(settings or Settings()).gc_freeze,
+                    )
                 )
 
             else:

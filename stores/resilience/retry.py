@@ -33,7 +33,6 @@ from tenacity.wait import wait_base
 from stores.errors import (
     CircuitOpenError,
     ConfigurationError,
-    InvalidInputError,
     PoolTimeoutError,
     QueryError,
     QueryTimeoutError,
@@ -103,7 +102,6 @@ def default_is_failure(exc: BaseException) -> bool:
     caller_errors: tuple[type[BaseException], ...] = (
         QueryError,
         UnknownIdentifierError,
-        InvalidInputError,
         CircuitOpenError,
         ValueError,
         TypeError,

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import telemetry
-from telemetry.monitor import Monitor, set_default_monitor
+from telemetry.monitor import Monitor, use_monitor
 from tests.telemetry.otel_capture import Captured
 
 
@@ -32,13 +32,9 @@ def captured() -> Iterator[Captured]:
 
 @pytest.fixture(autouse=True)
 def fresh_monitor() -> Iterator[Monitor]:
-    """Each test reports to its own default monitor registry."""
-    registry = Monitor()
-    old = set_default_monitor(registry)
-    try:
+    """Each test reports to its own monitor registry, current for the test's body."""
+    with use_monitor(Monitor()) as registry:
         yield registry
-    finally:
-        set_default_monitor(old)
 
 
 @pytest.fixture(autouse=True)

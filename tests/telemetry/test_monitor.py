@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from opentelemetry.sdk.metrics.export import HistogramDataPoint
 
-import telemetry
 from telemetry.monitor import DEFAULT_THRESHOLDS_MS, Monitor, monitor, resolve_threshold
 from tests.telemetry.otel_capture import Captured
 
@@ -34,7 +33,7 @@ def test_sync_decorator_records_and_returns(fresh_monitor: Monitor) -> None:
 
     assert add(2, 3) == 5
     assert add(1, 1) == 2
-    snap = telemetry.monitor_snapshot()["unit.add"]
+    snap = fresh_monitor.snapshot()["unit.add"]
     assert snap["count"] == 2 and snap["errors"] == 0
     assert snap["kind"] == "cache" and snap["threshold_ms"] == 10.0
     assert add.__name__ == "add"  # functools.wraps
@@ -110,7 +109,8 @@ def test_thresholds_per_kind() -> None:
 
 
 def test_breach_logs_warning_and_adds_span_event(
-    captured: Captured, caplog: pytest.LogCaptureFixture
+    captured: Captured,
+    fresh_monitor: Monitor, caplog: pytest.LogCaptureFixture
 ) -> None:
     from opentelemetry import trace
 
@@ -134,7 +134,7 @@ def test_breach_logs_warning_and_adds_span_event(
     assert events[0].attributes["sophia.threshold_ms"] == 0.0
     assert float(events[0].attributes["sophia.duration_ms"]) > 0.0  # type: ignore[arg-type]
     assert captured.one("fast").events == ()
-    snap = telemetry.monitor_snapshot()
+    snap = fresh_monitor.snapshot()
     assert snap["unit.slow"]["breaches"] == 1 and snap["unit.fast"]["breaches"] == 0
 
 

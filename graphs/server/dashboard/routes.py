@@ -9,7 +9,7 @@
   the waterfall the page draws when no Jaeger endpoint is configured.
 
 The routes read the open engine from ``request.app.state.engine`` (as the HTTP app
-keeps it) and the run log from :func:`graphs.engine.runs_log.default_runs_log`.
+keeps it) and the run log from the engine's own `RunsLog` (``engine.runs_log``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import telemetry
-from graphs.engine.runs_log import RunsLog, default_runs_log
+from graphs.engine.runs_log import RunsLog
 from graphs.server.dashboard.trace_spans import TraceSpansError, read_trace
 
 if TYPE_CHECKING:
@@ -89,13 +89,14 @@ def _group_of(kind: str | None) -> str:
     return "other"
 
 
-def monitor_figures(series_points: int = SERIES_POINTS) -> list[dict[str, Any]]:
+def monitor_figures(
+    monitor: telemetry.Monitor, series_points: int = SERIES_POINTS
+) -> list[dict[str, Any]]:
     """Per monitored operation: its window summary, chart group and last per-interval points.
 
     The expensive part of the dashboard (it sorts each window's samples); thread-safe
     (the monitor holds its lock), so the route computes it off the event loop.
     """
-    monitor = telemetry.default_monitor()
     snapshot = monitor.snapshot()
     series = monitor.series()
     return [
@@ -214,11 +215,13 @@ def dashboard_data(
         },
         "groups": [{"id": g, "label": label, "kinds": list(k)} for g, label, k in GROUPS]
         + [{"id": "other", "label": "Other", "kinds": []}],
-        "operations": operations if operations is not None else monitor_figures(series_points),
+        "operations": operations
+        if operations is not None
+        else monitor_figures(engine.monitor, series_points),
         "warehouse": _warehouse(r.warehouse.stats()),
         "cache": _cache(r.cache.stats() if r.cache else None),
         "breakers": _breakers(engine.guards.stats() if engine.guards else {}),
-        "runs": _runs(runs if runs is not None else default_runs_log(), run_limit),
+        "runs": _runs(runs if runs is not None else engine.runs_log, run_limit),
         "tracing": {
             "jaeger": bool(active and active.otlp_endpoint),
             "trace_file": bool(active and active.trace_file),
@@ -268,7 +271,7 @@ async def data(request: Request) -> Response:
         return _json_bytes(cached[1])
     # Sorting the monitor's windows is the costly part: do it off the event loop so
     # runs in flight are not held up; the rest reads counters owned by the loop.
-    operations = await asyncio.to_thread(monitor_figures)
+    operations = await asyncio.to_thread(monitor_figures, engine.monitor)
     figures = dashboard_data(engine, operations=operations)
     limiter = getattr(state, "limiter", None)
     if limiter is not None and hasattr(limiter, "stats"):

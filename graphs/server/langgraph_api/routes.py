@@ -30,17 +30,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from graphs.durable.store import ThreadExistsError, ThreadRecord
-from graphs.engine.engine import Engine
-from graphs.server.langgraph_api.runs import RunManager, RunRecord
-from stores.errors import (
+from graphs.durable.errors import (
     CheckpointStoreError,
-    GraphError,
-    InvalidInputError,
     ThreadBusyError,
-    UnknownGraphError,
+    ThreadExistsError,
     UnknownThreadError,
 )
+from graphs.durable.store import ThreadRecord
+from graphs.engine.engine import Engine
+from graphs.engine.errors import GraphError, InvalidInputError, UnknownGraphError
+from graphs.server.langgraph_api.runs import RunManager, RunRecord
 
 logger = logging.getLogger(__name__)
 

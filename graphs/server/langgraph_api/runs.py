@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.types import Command, StreamMode
 
-from stores.errors import InvalidInputError, ThreadBusyError, UnknownThreadError
+from graphs.durable.errors import ThreadBusyError, UnknownThreadError
+from graphs.engine.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from graphs.engine.engine import Engine
@@ -104,11 +105,9 @@ class RunManager:
         modes = _modes(graph_id, body.get("stream_mode"))
         raw_input = body.get("input")
         if thread_id is None:
-            state = engine.spec(graph_id).validate(raw_input)  # 422 before the run exists
-            if command is not None or state.get("require_approval"):
-                raise InvalidInputError(
-                    graph_id, ["a run that pauses for approval or resumes needs a thread"]
-                )
+            if command is not None:
+                raise InvalidInputError(graph_id, ["command: resuming needs a thread"])
+            raw_input = engine.validate(graph_id, raw_input)  # 422 before the run exists
         else:
             await engine.durable.ensure_ready()
             if not await engine.durable.threads.exists(thread_id):
@@ -116,7 +115,7 @@ class RunManager:
                     raise UnknownThreadError(thread_id)
                 await engine.durable.threads.create(thread_id, {}, if_exists="do_nothing")
             if raw_input is not None:
-                engine.spec(graph_id).validate(raw_input)
+                raw_input = engine.validate(graph_id, raw_input, threaded=True)
             busy = self.active.get(thread_id)
             if busy is not None and strategy == "reject":
                 raise ThreadBusyError(thread_id, busy.run_id)

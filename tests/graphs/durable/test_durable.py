@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from graphs.engine.engine import Engine
-from stores.errors import (
+from graphs.durable.errors import (
     CheckpointStoreError,
     CheckpointStoreUnavailableError,
-    InvalidInputError,
     NothingToResumeError,
     UnknownThreadError,
 )
+from graphs.engine.engine import Engine
+from graphs.engine.errors import InvalidInputError
 from stores.settings import Settings
 from tests.graphs.durable.durable_app import counts, registry_from_env
 from tests.graphs.durable.durable_support import (

@@ -10,9 +10,10 @@ import pytest
 from langgraph.runtime import Runtime
 
 from graphs import Engine, GraphRegistry
+from graphs.engine.errors import InvalidInputError, UnknownGraphError
 from graphs.workflows import deal_review
 from nodes.context import Resources
-from stores.errors import InvalidInputError, PoolTimeoutError, SophiaError, UnknownGraphError
+from stores.errors import PoolTimeoutError, SophiaError
 from stores.settings import Settings
 from tests.graphs.graph_doubles import INVALID_INPUTS
 
@@ -28,7 +29,7 @@ def registry_with(
 
 
 async def test_review_of_one_deal_has_facts_analyses_and_report(settings: Settings) -> None:
-    async with Engine(settings) as engine:
+    async with Engine(settings, configure_telemetry=True) as engine:
         result = await engine.invoke("deal_review", {"deal_ids": ["D-00003"]})
     assert result["errors"] == []
     assert result["status"] == "complete"
@@ -246,7 +247,7 @@ async def test_gc_freeze_moves_the_loaded_objects_out_of_collections(settings: S
 
     before = gc.get_freeze_count()
     try:
-        async with Engine(settings.model_copy(update={"gc_freeze": True})):
+        async with Engine(settings, freeze_gc=True):
             assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()

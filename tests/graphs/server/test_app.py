@@ -19,12 +19,12 @@ from starlette.routing import Route
 from typing_extensions import TypedDict
 
 from graphs import Engine, GraphRegistry, GraphSpec
+from graphs.engine.errors import InvalidInputError
 from graphs.server.app import create_app
 from graphs.server.dashboard.routes import dashboard_routes
 from graphs.server.langgraph_api.routes import sdk_routes
 from graphs.workflows import deal_review
 from nodes.context import Resources
-from stores.errors import InvalidInputError
 from stores.settings import Settings
 from tests.graphs.graph_doubles import INVALID_INPUTS, slow_registry
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from graphs import Engine
+from graphs.engine.errors import InvalidInputError
 from graphs.seeding.memory import memory_path, seed_memory
 from stores.demo import data as demo_data
-from stores.errors import InvalidInputError
 from stores.settings import Settings
 
 

@@ -76,7 +76,7 @@ class DashboardServer:
             self._failed = exc
 
     async def _serve(self) -> None:
-        engine = Engine(self.settings, registry=self.registry)
+        engine = Engine(self.settings, registry=self.registry, configure_telemetry=True)
         async with engine:
             app = create_app(engine=engine, max_concurrency=16, request_timeout_s=60)
             app.router.routes.extend(dashboard_routes())

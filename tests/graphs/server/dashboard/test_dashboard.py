@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,16 +12,9 @@ import pytest
 from rich.console import Console
 from starlette.applications import Starlette
 
-import telemetry
 from graphs.cli import stats as stats_view
 from graphs.engine.engine import Engine
-from graphs.engine.runs_log import (
-    RunsLog,
-    failed_sources,
-    record_run,
-    set_default_runs_log,
-    track_run,
-)
+from graphs.engine.run_record import FINISHED
 from graphs.server.dashboard.routes import SCHEMA, dashboard_data, dashboard_routes
 from graphs.server.dashboard.trace_spans import TraceSpansError, read_trace
 from stores.errors import SophiaError
@@ -36,17 +28,8 @@ from tests.graphs.server.dashboard.dashboard_support import (
 
 
 @pytest.fixture
-def runs() -> Any:
-    log = RunsLog(max_runs=50)
-    old = set_default_runs_log(log)
-    yield log
-    set_default_runs_log(old)
-
-
-@pytest.fixture
-async def engine(settings: Settings, runs: RunsLog) -> AsyncIterator[Engine]:
-    telemetry.default_monitor().reset()
-    opened = Engine(settings, registry=registry_with_flaky())
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    opened = Engine(settings, registry=registry_with_flaky(), configure_telemetry=True)
     async with opened:
         yield opened
 
@@ -60,67 +43,7 @@ async def client(engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def test_runs_log_is_bounded_newest_first_and_counts_statuses() -> None:
-    log = RunsLog(max_runs=3)
-    for i in range(5):
-        record_run("g", f"r{i}", None, "partial" if i % 2 else "complete", 10.0 * i, log=log)
-    assert len(log) == 3
-    assert [r.run_id for r in log.recent()] == ["r4", "r3", "r2"]
-    assert log.totals() == {"complete": 3, "failed": 0, "interrupted": 0, "partial": 2}
-    with pytest.raises(ValueError, match="run status must be one of"):
-        record_run("g", "x", None, "weird", 1.0, log=log)
-    failed = record_run("g", "f", None, "failed", 1.0, error=RuntimeError("x" * 1000), log=log)
-    assert failed.error is not None and failed.error.startswith("RuntimeError: x")
-    assert len(failed.error) == 300
-
-
-def test_runs_log_is_safe_across_threads() -> None:
-    log = RunsLog(max_runs=100)
-
-    def writer(n: int) -> None:
-        for i in range(500):
-            record_run("g", f"{n}-{i}", None, "complete", 1.0, log=log)
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert log.totals()["complete"] == 2000 and len(log) == 100
-
-
-def test_track_run_records_results_failures_and_missing_results() -> None:
-    log = RunsLog()
-    with track_run("g", "ok", log=log) as tracked:
-        tracked.finish(
-            {
-                "status": "partial",
-                "trace_id": "t" * 32,
-                "errors": [{"node": "gong", "error": "E", "message": "", "timed_out": True}],
-            }
-        )
-    with pytest.raises(KeyError), track_run("g", "boom", log=log) as tracked:
-        tracked.trace_id = "a" * 32
-        raise KeyError("deal")
-    with track_run("g", "silent", log=log):
-        pass
-    silent, boom, ok = log.recent()
-    assert (ok.status, ok.trace_id, ok.failed_sources) == ("partial", "t" * 32, ("gong",))
-    assert (boom.status, boom.trace_id, boom.error) == ("failed", "a" * 32, "KeyError: 'deal'")
-    assert (silent.status, silent.error) == ("failed", "ended without a result")
-    assert ok.duration_ms >= 0 and log.totals()["failed"] == 2
-
-
-def test_failed_sources_are_the_failed_nodes_in_order_without_repeats() -> None:
-    errors = [
-        {"node": "slack", "error": "RuntimeError", "message": "down", "timed_out": False},
-        {"node": "gong", "error": "TimeoutError", "message": "", "timed_out": True},
-        {"node": "slack", "error": "RuntimeError", "message": "again", "timed_out": False},
-    ]
-    assert failed_sources(errors) == ["slack", "gong"]
-
-
-async def test_data_reflects_runs_pool_cache_breakers(engine: Engine, runs: RunsLog) -> None:
+async def test_data_reflects_runs_pool_cache_breakers(engine: Engine) -> None:
     before = dashboard_data(engine)
     assert before["schema"] == SCHEMA
     assert before["runs"]["recent"] == []
@@ -129,7 +52,7 @@ async def test_data_reflects_runs_pool_cache_breakers(engine: Engine, runs: Runs
     assert partial["status"] == "partial"
     data = dashboard_data(engine)
     json.dumps(data, allow_nan=False)  # strict JSON: no NaN/inf anywhere
-    assert data["runs"]["totals"] == {"complete": 1, "failed": 0, "interrupted": 0, "partial": 1}
+    assert data["runs"]["totals"] == {**dict.fromkeys(FINISHED, 0), "complete": 1, "partial": 1}
     newest = data["runs"]["recent"][0]
     assert newest["graph"] == FLAKY and newest["status"] == "partial"
     assert newest["failed_sources"] == ["slack"]
@@ -201,7 +124,7 @@ def test_read_trace_names_a_missing_file(tmp_path: Any) -> None:
         read_trace(tmp_path / "traces.jsonl", "a" * 32)
 
 
-def test_stats_view_reads_a_running_server(settings: Settings, runs: RunsLog) -> None:
+def test_stats_view_reads_a_running_server(settings: Settings) -> None:
     with DashboardServer(settings) as server, httpx.Client(base_url=server.url) as client:
         client.post(f"/graphs/{FLAKY}/invoke", json={"deal_ids": ["D-00005"]}, timeout=60)
         data = stats_view.fetch(server.url)

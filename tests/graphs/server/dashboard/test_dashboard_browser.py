@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from graphs.engine.runs_log import RunsLog, set_default_runs_log
 from stores.errors import SophiaError
 from stores.settings import Settings
 from tests.graphs.server.dashboard.dashboard_support import FLAKY, DashboardServer
@@ -81,12 +80,8 @@ class Load:
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[DashboardServer]:
-    old = set_default_runs_log(RunsLog())
-    try:
-        with DashboardServer(settings) as running:
-            yield running
-    finally:
-        set_default_runs_log(old)
+    with DashboardServer(settings) as running:
+        yield running
 
 
 def _total(page: Any, status: str) -> int:

@@ -1,0 +1,135 @@
+"""Opening an engine's shared resources, in order, onto the engine's exit stack.
+
+Tracing (only when asked), guards, the tiered cache, the warehouse pool, the memory store
+and the checkpoint store; each is closed in reverse order when the stack unwinds. Nothing
+here installs process-wide state unless the caller asks (`configure_telemetry`,
+`freeze_gc`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+import telemetry
+from graphs.durable.store import Durable, open_durable, open_durable_with
+from graphs.seeding.memory import memory_path, open_memory_store
+from graphs.seeding.warehouse import seed_if_missing
+from nodes.context import Resources
+from stores.cache.tiered import TieredCache
+from stores.errors import ConfigurationError
+from stores.resilience.guards import ResilienceRegistry
+from stores.settings import Settings
+from stores.warehouse.backends.url import parse_warehouse_url
+from stores.warehouse.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class OpenOptions:
+    """How an engine opens: what it may change in the process, and its optional parts."""
+
+    llm: BaseChatModel | None = None
+    auto_seed: bool = False
+    on_seed: Callable[[str], None] | None = None
+    configure_telemetry: bool = False
+    freeze_gc: bool = False
+    checkpointer: BaseCheckpointSaver[Any] | None = None
+
+
+@dataclass
+class Opened:
+    """What `open_resources` made: the nodes' runtime context, the store, the guards."""
+
+    settings: Settings
+    resources: Resources
+    durable: Durable
+    guards: ResilienceRegistry
+    telemetry: telemetry.Telemetry | None
+
+
+async def open_resources(
+    stack: contextlib.AsyncExitStack, settings: Settings, options: OpenOptions
+) -> Opened:
+    """Open every resource onto `stack` (closed, in reverse, when it unwinds)."""
+    # Filesystem calls go to a thread: the engine opens inside servers' event loops.
+    s = await asyncio.to_thread(settings.with_absolute_paths)
+    await asyncio.to_thread(s.data_dir.mkdir, parents=True, exist_ok=True)
+    tel: telemetry.Telemetry | None = None
+    if options.configure_telemetry:
+        tel = telemetry.configure(file_path=(s.data_dir / "traces.jsonl") if s.trace_file else None)
+        stack.callback(tel.shutdown)
+    guards = ResilienceRegistry.from_settings(s)
+    url = await warehouse_url(s, options)
+    cache = await stack.enter_async_context(
+        TieredCache(
+            redis_url=s.redis_url,
+            l1_max_entries=s.l1_max_entries,
+            l1_max_bytes=s.l1_max_bytes,
+            guard=guards.guard("redis") if s.redis_url else None,
+        )
+    )
+    warehouse = await stack.enter_async_context(
+        Warehouse.open(
+            url,
+            min_size=s.pool_min_size,
+            max_size=s.pool_max_size,
+            acquire_timeout_s=s.pool_acquire_timeout_s,
+            query_timeout_s=s.query_timeout_s,
+            cache=cache,
+            guard=guards.guard("warehouse"),
+        )
+    )
+    if not await asyncio.to_thread((memory_path(s.data_dir) / "CURRENT").exists):
+        logger.info(
+            "no memory index under %s: recall finds nothing until `sophia seed`", s.data_dir
+        )
+    memory = await stack.enter_async_context(open_memory_store(s.data_dir, cache))
+    resources = Resources(
+        warehouse=warehouse, settings=s, cache=cache, memory=memory, llm=options.llm, guards=guards
+    )
+    if options.checkpointer is not None:
+        durable_cm = open_durable_with(options.checkpointer)
+    else:
+        durable_cm = open_durable(s)
+    durable = await stack.enter_async_context(durable_cm)
+    return Opened(s, resources, durable, guards, tel)
+
+
+def freeze_gc() -> None:
+    """Move every object alive now out of the collector's full passes (process-wide).
+
+    The memory index is ~1M long-lived objects; full collections walking them paused runs
+    for 100+ ms now and then. Frozen objects are never collected, so a server calls this
+    once, right after opening its engine, on a clean heap.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+async def warehouse_url(s: Settings, options: OpenOptions) -> str:
+    """The warehouse URL; the default embedded file is seeded first when asked to."""
+    url = s.resolved_warehouse_url
+    parsed = parse_warehouse_url(url)
+    if parsed.scheme != "duckdb" or parsed.path == ":memory:":
+        return url
+    if options.auto_seed:
+        on_seed = options.on_seed or (lambda message: logger.info("%s", message))
+        await seed_if_missing(s, progress=on_seed)
+    elif not await asyncio.to_thread(Path(parsed.path).exists):
+        raise ConfigurationError(
+            f"the warehouse {parsed.path} does not exist; run `sophia seed` to create the "
+            "demo warehouse, or set SOPHIA_WAREHOUSE_URL"
+        )
+    # The engine only reads; read-only lets several processes share the file.
+    return url if "?" in url else f"{url}?read_only=true"

@@ -1,0 +1,123 @@
+"""Threaded runs: durable state per thread, resume, state and history.
+
+A run given a thread id is checkpointed after every superstep (``durability="sync"``), so
+a run whose process died resumes from its last completed superstep. `Threads` is the
+part of the `Engine` that knows threads; the Engine's public methods delegate to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from langgraph.types import Command, StateSnapshot
+
+from graphs.durable.errors import (
+    CheckpointStoreUnavailableError,
+    NothingToResumeError,
+    UnknownThreadError,
+)
+from graphs.durable.store import Durable
+from graphs.engine.run_input import run_config
+from graphs.engine.run_scope import result_of, run_scope
+from stores.errors import SophiaError
+
+if TYPE_CHECKING:
+    from graphs.engine.engine import Engine
+
+T = TypeVar("T")
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    """True for errors raised by the checkpoint store drivers (psycopg, sqlite)."""
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in {"psycopg", "psycopg_pool", "sqlite3", "aiosqlite"}
+
+
+def store_unavailable(durable: Durable, exc: BaseException) -> CheckpointStoreUnavailableError:
+    """The error a checkpoint store driver failure is reported as."""
+    return CheckpointStoreUnavailableError(
+        f"the {durable.backend} checkpoint store failed: {type(exc).__name__}"
+    )
+
+
+class Threads:
+    """Runs, resumes and reads threads on one open `Engine`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def prepare(self, name: str, thread_id: str) -> None:
+        """Check the store is up and record that `thread_id` runs graph `name`."""
+        durable = self._engine.durable
+        await durable.ensure_ready()
+        await durable.threads.attach(thread_id, name)
+
+    async def known(self, thread_id: str) -> None:
+        """UnknownThreadError unless `thread_id` exists."""
+        durable = self._engine.durable
+        await durable.ensure_ready()
+        if not await durable.threads.exists(thread_id):
+            raise UnknownThreadError(thread_id)
+
+    async def guard_store(self, work: Awaitable[T]) -> T:
+        """Await `work`, turning checkpoint store driver errors into CheckpointStoreError."""
+        try:
+            return await work
+        except SophiaError:
+            raise
+        except Exception as exc:
+            if is_store_failure(exc):
+                raise store_unavailable(self._engine.durable, exc) from exc
+            raise
+
+    async def run(self, name: str, graph_input: Any, thread_id: str, run_id: str) -> dict[str, Any]:
+        """Run graph `name` on `thread_id` with `graph_input` (a state or a Command)."""
+        engine = self._engine
+        spec = engine.spec(name)
+        await self.prepare(name, thread_id)
+        graph = engine.compiled(name, threaded=True)
+        with run_scope(engine.run_book, name, run_id, thread_id=thread_id) as run:
+            final = await self.guard_store(
+                graph.ainvoke(
+                    graph_input,
+                    context=engine.resources,
+                    config=run_config(run_id, thread_id),
+                    durability="sync",
+                )
+            )
+            result = run.finish(result_of(spec, dict(final)))
+        return {"interrupts": [], **result, "thread_id": thread_id}
+
+    async def resume(self, name: str, thread_id: str, value: Any, run_id: str) -> dict[str, Any]:
+        """Answer the thread's interrupt with `value`, or continue its unfinished run."""
+        snapshot = await self.get_state(name, thread_id)
+        command: Command[Any] | None
+        if snapshot.interrupts:
+            command = Command(resume=value)
+        elif snapshot.next:
+            command = None
+        else:
+            raise NothingToResumeError(
+                f"thread {thread_id!r} has nothing to resume: its last run of {name!r} finished"
+            )
+        return await self.run(name, command, thread_id, run_id)
+
+    async def get_state(self, name: str, thread_id: str) -> StateSnapshot:
+        """The latest checkpoint of `thread_id` (UnknownThreadError if none)."""
+        await self.known(thread_id)
+        graph = self._engine.compiled(name, threaded=True)
+        return await self.guard_store(graph.aget_state(run_config(thread_id=thread_id)))
+
+    async def history(
+        self, name: str, thread_id: str, *, limit: int | None = None
+    ) -> list[StateSnapshot]:
+        """The checkpoints of `thread_id`, newest first (one per superstep)."""
+        await self.known(thread_id)
+        graph = self._engine.compiled(name, threaded=True)
+
+        async def collect() -> list[StateSnapshot]:
+            config = run_config(thread_id=thread_id)
+            return [s async for s in graph.aget_state_history(config, limit=limit)]
+
+        return await self.guard_store(collect())
