@@ -44,7 +44,7 @@ import redis.asyncio as aioredis
 from aiocache import RedisCache, SimpleMemoryCache
 
 from bench.common import BenchRow, main
-from bench.local_services import LocalRedis
+from stores.demo.local_redis import LocalRedis
 from stores.cache.l1 import TinyLfuCore
 from stores.cache.tiered import TieredCache
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from bench.common import BenchRow
-from bench.local_services import free_port
+from stores.demo.local_redis import free_port
 
 GRAPH = "sleeper"
 GRAPH_FILE = Path(__file__).with_name("durable_graph.py")

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import BenchRow, print_table
-from bench.local_services import free_port
+from stores.demo.local_redis import free_port
 from graphs.seeding.warehouse import seed_warehouse
 from stores.demo import data as demo_data
 from stores.settings import Settings

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BenchRow, main
-from bench.local_services import LocalRedis
+from stores.demo.local_redis import LocalRedis
 from stores.demo import data as demo_data
 from stores.demo.emulator import WarehouseEmulator
 from stores.settings import Settings

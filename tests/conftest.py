@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench.local_services import LocalRedis, RedisNotInstalledError
+from stores.demo.local_redis import LocalRedis, RedisNotInstalledError
 
 # Engines opened by tests must not freeze the collector's view of the test process (each
 # open would pin whatever earlier tests left alive); one test checks the freeze itself.

@@ -208,7 +208,7 @@ class Engine:
         spec, graph = self.spec(name), self.compiled(name)
         with run_scope(self.run_book, name, run_id) as run:
             final = await graph.ainvoke(
-                run_input.state, context=self.resources, config=run_config(run_id)
+                run_input.state, context=self.resources, config=run_config(run_id, graph=name)
             )
             return run.finish(result_of(spec, final))
 
@@ -317,7 +317,7 @@ class Engine:
             graph_input,
             context=self.resources,
             stream_mode=list(dict.fromkeys(("values", *modes))),
-            config=run_config(run_id, thread_id),
+            config=run_config(run_id, thread_id, graph=name),
             durability=durability,
         )
         final: Any = graph_input if isinstance(graph_input, dict) else None

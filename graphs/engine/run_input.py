@@ -53,11 +53,24 @@ def validate_input(spec: GraphSpec, raw: Any, *, threaded: bool) -> RunInput:
     return run_input
 
 
-def run_config(run_id: str | None = None, thread_id: str | None = None) -> RunnableConfig:
-    """The LangGraph config of a run (on `thread_id`, if given)."""
+def run_config(
+    run_id: str | None = None, thread_id: str | None = None, *, graph: str | None = None
+) -> RunnableConfig:
+    """The LangGraph config of a run (on `thread_id`, if given).
+
+    The run's id, graph and thread also go into ``metadata``, which LangGraph copies into
+    every checkpoint the run writes (so checkpoints can be listed or deleted per run).
+    """
     config: RunnableConfig = {"recursion_limit": RECURSION_LIMIT}
+    metadata: dict[str, Any] = {}
     if thread_id is not None:
         config["configurable"] = {"thread_id": thread_id}
+        metadata["thread_id"] = thread_id
     if run_id is not None:
         config["run_id"] = uuid.UUID(run_id)
+        metadata["run_id"] = run_id
+    if graph is not None:
+        metadata["graph_id"] = graph
+    if metadata:
+        config["metadata"] = metadata
     return config

@@ -82,7 +82,7 @@ class Threads:
                 graph.ainvoke(
                     graph_input,
                     context=engine.resources,
-                    config=run_config(run_id, thread_id),
+                    config=run_config(run_id, thread_id, graph=name),
                     durability="sync",
                 )
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from bench.local_services import free_port
+from stores.demo.local_redis import free_port
 
 
 class ServerThread:

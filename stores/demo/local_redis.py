@@ -1,4 +1,4 @@
-"""Throwaway local services for the benches and the tests: a free loopback port, a redis-server.
+"""Throwaway local services for the demo, the benches and the tests: a free port, a redis-server.
 
 Real parts, owned by whoever starts them: `LocalRedis` runs the machine's own
 ``redis-server`` on a free loopback port with no persistence, in a directory the caller
@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-START_TIMEOUT_S = 10.0
+from stores.errors import ConfigurationError
+
+START_TIMEOUT_S = 60.0  # generous: a loaded 2-core machine starts processes slowly
 
 
 def free_port() -> int:
@@ -24,7 +26,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisNotInstalledError(RuntimeError):
+class RedisNotInstalledError(ConfigurationError):
     """There is no ``redis-server`` on PATH."""
 
 
@@ -50,7 +52,7 @@ class LocalRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start the server and wait until it answers PING (RuntimeError after 10 s)."""
+        """Start the server and wait until it answers PING (RuntimeError after 60 s)."""
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "no", "--dir", str(self.workdir)]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
