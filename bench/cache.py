@@ -44,9 +44,9 @@ import redis.asyncio as aioredis
 from aiocache import RedisCache, SimpleMemoryCache
 
 from bench.common import BenchRow, main
-from stores.demo.local_redis import LocalRedis
 from stores.cache.l1 import TinyLfuCore
 from stores.cache.tiered import TieredCache
+from stores.demo.local_redis import LocalRedis
 
 VALUE = b"v" * 100  # a small cached row
 AIOCACHE_PREFIX_REQUESTS = 200_000

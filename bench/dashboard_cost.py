@@ -29,8 +29,8 @@ from pathlib import Path
 import httpx
 
 from bench.load import Tally, drive
-from stores.demo.local_redis import free_port
 from graphs.seeding.warehouse import seed_warehouse
+from stores.demo.local_redis import free_port
 from stores.settings import Settings
 
 USERS = 50

@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 
 from bench.common import BenchRow, print_table
-from stores.demo.local_redis import free_port
 from graphs.seeding.warehouse import seed_warehouse
 from stores.demo import data as demo_data
+from stores.demo.local_redis import free_port
 from stores.settings import Settings
 
 USERS = 100

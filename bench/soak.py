@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BenchRow, main
-from stores.demo.local_redis import LocalRedis
 from stores.demo import data as demo_data
 from stores.demo.emulator import WarehouseEmulator
+from stores.demo.local_redis import LocalRedis
 from stores.settings import Settings
 
 FULL_S = 600.0

@@ -67,6 +67,9 @@ PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 DEFAULT_SERVICE_NAME = "sophia"
 PROTOCOLS = ("http/protobuf", "grpc")
 
+SHUTDOWN_TIMEOUT_S = 1.0
+"""How long `Telemetry.shutdown` waits for exporters before dropping what is left."""
+
 _lock = threading.RLock()
 _switch: SwitchTracerProvider | None = None
 _meter_provider: MeterProvider | None = None
@@ -92,6 +95,7 @@ class Telemetry:
         trace_file: Path | None,
         otlp_endpoint: str | None,
         otlp_protocol: str | None,
+        local_processors: Sequence[SpanProcessor] = (),
     ) -> None:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
@@ -101,6 +105,10 @@ class Telemetry:
         self._metric_readers = list(metric_readers)
         self._prometheus_registry = prometheus_registry
         self._closed = False
+        self._local_processors = list(local_processors)
+        self._exporter_logs = _ExporterLogs(otlp_endpoint)
+        if otlp_endpoint:
+            self._exporter_logs.attach()
 
     @property
     def closed(self) -> bool:
@@ -121,18 +129,42 @@ class Telemetry:
             ok = reader.force_flush(timeout_millis) and ok
         return ok
 
-    def shutdown(self) -> None:
-        """Flush and close this configuration's exporters and readers; safe to call twice."""
+    def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> bool:
+        """Flush and close this configuration's exporters and readers; safe to call twice.
+
+        Waits at most `timeout_s` (default 1 s) for the exporters: a collector that does
+        not answer must not hold a command's exit. What is still unexported then is
+        dropped, with one warning line naming the endpoint. Returns True when everything
+        was flushed in time.
+        """
         global _active
         with _lock:
             if self._closed:
-                return
+                return True
             self._closed = True
             if _switch is not None:
                 _switch.deactivate(self.tracer_provider)
             if _active is self:
                 _active = None
-        self.tracer_provider.shutdown()  # flushes the batch processors first
+        for processor in self._local_processors:  # the local span file: always written out
+            processor.force_flush()
+        closer = threading.Thread(target=self._close, name="sophia-telemetry-shutdown", daemon=True)
+        closer.start()
+        closer.join(timeout_s)
+        if not closer.is_alive():
+            self._exporter_logs.detach()  # else it keeps quieting the abandoned exporters
+        elif not self._exporter_logs.reported:
+            self._exporter_logs.reported = True  # the exporters' later lines are dropped
+            logger.warning(
+                "the OTLP endpoint %s did not take the last spans and metrics within %gs; "
+                "they are dropped",
+                self.otlp_endpoint or "(none)",
+                timeout_s,
+            )
+        return not closer.is_alive()
+
+    def _close(self) -> None:
+        self.tracer_provider.shutdown()  # flushes the batch processors first (file first)
         for reader in self._metric_readers:
             try:
                 reader.force_flush(5_000)
@@ -164,6 +196,67 @@ class Telemetry:
         tb: TracebackType | None,
     ) -> None:
         self.shutdown()
+
+
+class _ExporterLogs(logging.Filter):
+    """The OTLP exporters' own log lines, turned into one warning per configuration.
+
+    An unreachable collector makes the exporters log a line per retry and per batch (a
+    dozen per run). While attached, the first of them becomes one line naming the
+    endpoint and what to do; the rest are dropped.
+    """
+
+    LOGGERS = (
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+        "opentelemetry.exporter.otlp.proto.grpc.exporter",
+        "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+        "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+        "opentelemetry.sdk._shared_internal",
+    )
+
+    def __init__(self, endpoint: str | None) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.dropped = 0
+        self.reported = False
+
+    def attach(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def detach(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        if self.reported:
+            self.dropped += 1
+            return False
+        self.reported = True
+        cause = _first_line(record.getMessage())
+        record.name, record.levelno, record.levelname = logger.name, logging.WARNING, "WARNING"
+        record.msg = (
+            "cannot export telemetry to the OTLP endpoint %s (%s); spans and metrics are "
+            "dropped while it does not answer: start the collector (Jaeger) or unset "
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        )
+        record.args = (self.endpoint, cause)
+        return True
+
+
+_CAUSES = ("Connection refused", "Name or service not known", "timed out", "Connection reset")
+
+
+def _first_line(message: str, limit: int = 100) -> str:
+    """The gist of an exporter's error: a known cause, else its first line, shortened."""
+    for cause in _CAUSES:
+        if cause.lower() in message.lower():
+            return cause.lower()
+    line = message.splitlines()[0] if message else "no answer"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 class _DropFinalCollectWarning(logging.Filter):
@@ -328,10 +421,12 @@ def configure(
         switch, meter_provider = _install_globals(resource)
 
         provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+        local: list[SpanProcessor] = []
         if file_path is not None:
-            provider.add_span_processor(
+            local.append(
                 BatchSpanProcessor(JsonLinesSpanExporter(Path(file_path), max_bytes=file_max_bytes))
             )
+            provider.add_span_processor(local[-1])
         if trace_endpoint is not None:
             exporter = _span_exporter(trace_protocol, trace_endpoint)
             provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -361,6 +456,7 @@ def configure(
             trace_file=Path(file_path) if file_path is not None else None,
             otlp_endpoint=trace_endpoint,
             otlp_protocol=trace_protocol if trace_endpoint else None,
+            local_processors=local,
         )
         switch.activate(provider)
         _active = telemetry

@@ -183,3 +183,35 @@ def test_spans_arrive_over_otlp_grpc(grpc_receiver: tuple[str, Received]) -> Non
         assert tel.force_flush(10_000)
     _check(received, trace_id, "sophia-otlp-grpc")
     assert "sophia.operation.duration" in received.metric_names
+
+
+def test_unreachable_collector_costs_one_warning_and_a_bounded_exit(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing listens on the endpoint: shutdown gives up after its deadline, the local
+    span file is still complete, and the exporters' retries make one warning, not a dozen."""
+    import json
+    import logging
+    import socket
+
+    from opentelemetry import trace
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caplog.set_level(logging.INFO)
+    tel = telemetry.configure(
+        otlp_endpoint=f"http://127.0.0.1:{port}", prometheus=False, file_path=tmp_path / "t.jsonl"
+    )
+    tracer = trace.get_tracer("tests.unreachable")
+    for i in range(5):
+        with tracer.start_as_current_span(f"span-{i}"):
+            pass
+    flushed = tel.shutdown(timeout_s=0.2)
+    assert flushed is False  # the exporter was still retrying: abandoned, not waited for
+    names = [json.loads(line)["name"] for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert sorted(names) == [f"span-{i}" for i in range(5)]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert f"127.0.0.1:{port}" in warnings[0].getMessage()
+    assert warnings[0].name == "telemetry.setup"
