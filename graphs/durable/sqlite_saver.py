@@ -31,6 +31,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     DeltaChannelHistory,
 )
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 T = TypeVar("T")
@@ -51,8 +52,14 @@ class ThreadedSqliteSaver(SqliteSaver):
     thread or with ``check_same_thread=False``) and closes them after the graph runs.
     """
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
-        super().__init__(conn)
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        *,
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        super().__init__(conn, serde=serde)
         self.executor = executor
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

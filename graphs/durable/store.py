@@ -38,6 +38,7 @@ from graphs.durable.errors import (
     CheckpointStoreUnavailableError,
     ThreadExistsError,
 )
+from graphs.durable.serde import checkpoint_serializer
 from stores.settings import Settings
 
 PG_POOL_MAX_SIZE = 16
@@ -249,7 +250,7 @@ async def _open_sqlite(path: str) -> AsyncIterator[Durable]:
             f"cannot open the SQLite checkpoint file {path}: {exc}"
         ) from exc
     try:
-        saver = ThreadedSqliteSaver(conn, executor)
+        saver = ThreadedSqliteSaver(conn, executor, serde=checkpoint_serializer())
 
         def run_sql(sql: str, params: tuple[Any, ...], fetch: bool) -> list[tuple[Any, ...]]:
             with saver.lock:
@@ -296,7 +297,7 @@ async def _open_postgres(url: str) -> AsyncIterator[Durable]:
     await pool.open(wait=False)
     location = _redact(url)
     try:
-        saver = AsyncPostgresSaver(conn=pool)
+        saver = AsyncPostgresSaver(conn=pool, serde=checkpoint_serializer())
 
         async def execute(sql: str, params: tuple[Any, ...], fetch: bool) -> list[tuple[Any, ...]]:
             try:

@@ -7,7 +7,6 @@ own, dropped afterwards).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +31,6 @@ from tests.graphs.durable.durable_support import (
 
 AT_RISK = "D-00003"
 HEALTHY = "D-00010"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def durable_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
-    """`settings` with thread checkpoints on SQLite or on the local Postgres."""
-    if request.param == "sqlite":
-        yield settings
-        return
-    if not postgres_available():
-        pytest.skip("no Postgres on 127.0.0.1:5432")
-    with postgres_schema() as url:
-        yield settings.model_copy(update={"postgres_url": url})
 
 
 @pytest.fixture
