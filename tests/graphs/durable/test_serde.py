@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import ormsgpack
-import pytest
 from langgraph.checkpoint.serde.jsonplus import EXT_CONSTRUCTOR_SINGLE_ARG
 
 from graphs.durable.serde import checkpoint_serializer
