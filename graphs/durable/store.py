@@ -14,20 +14,16 @@ Opening never fails because Postgres is down: the pool connects in the backgroun
 the first threaded run checks the store (`ensure_ready`), so runs without a thread keep
 working while threaded runs fail with `CheckpointStoreUnavailableError`.
 
-A thread record (id, graph, metadata, times) lives in a ``sophia_threads`` table beside
-the checkpoints, so threads survive a restart exactly as their checkpoints do.
+Thread and run records (`graphs.durable.threads`, `graphs.durable.runs`) live in tables
+beside the checkpoints, so they survive a restart exactly as the checkpoints do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,150 +32,35 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from graphs.durable.errors import (
     CheckpointStoreError,
     CheckpointStoreUnavailableError,
-    ThreadExistsError,
 )
+from graphs.durable.runs import RunStore
 from graphs.durable.serde import checkpoint_serializer
+from graphs.durable.sql import Sql
+from graphs.durable.threads import ThreadStore
 from stores.settings import Settings
 
 PG_POOL_MAX_SIZE = 16
 PG_ACQUIRE_TIMEOUT_S = 5.0
 PG_CONNECT_TIMEOUT_S = 3
 
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS sophia_threads ("
-    " thread_id TEXT PRIMARY KEY, graph_id TEXT, metadata TEXT NOT NULL,"
-    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
-)
-
-
-
-
-@dataclass(frozen=True)
-class ThreadRecord:
-    """A thread: its id, the graph its runs use (None before the first run), metadata."""
-
-    thread_id: str
-    graph_id: str | None
-    metadata: dict[str, Any]
-    created_at: str
-    updated_at: str
-
-    @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> ThreadRecord:
-        """A record from a row of the five columns, in table order."""
-        return cls(row[0], row[1], json.loads(row[2]), row[3], row[4])
-
-
-# (sql with ? placeholders, params, fetch rows?) -> rows
-Execute = Callable[[str, tuple[Any, ...], bool], Awaitable[list[tuple[Any, ...]]]]
-
-
-class ThreadStore:
-    """Thread records in the checkpoint database; every statement binds its values.
-
-    Threads are never deleted, so which graph a thread runs is cached in process (at
-    most `cache_size` entries): a run on a known thread costs no extra statement.
-    """
-
-    def __init__(self, execute: Execute, *, cache_size: int = 10_000) -> None:
-        self._execute = execute
-        self._graphs: OrderedDict[str, str | None] = OrderedDict()
-        self._cache_size = cache_size
-
-    def _remember(self, thread_id: str, graph_id: str | None) -> None:
-        self._graphs[thread_id] = graph_id
-        self._graphs.move_to_end(thread_id)
-        while len(self._graphs) > self._cache_size:
-            self._graphs.popitem(last=False)
-
-    async def exists(self, thread_id: str) -> bool:
-        """Whether thread `thread_id` exists (cached once seen)."""
-        return thread_id in self._graphs or await self.get(thread_id) is not None
-
-    async def setup(self) -> None:
-        """Create the table if it is missing."""
-        await self._execute(_DDL, (), False)
-
-    async def get(self, thread_id: str) -> ThreadRecord | None:
-        """The thread `thread_id`, or None."""
-        rows = await self._execute(
-            "SELECT thread_id, graph_id, metadata, created_at, updated_at "
-            "FROM sophia_threads WHERE thread_id = ?",
-            (thread_id,),
-            True,
-        )
-        if not rows:
-            return None
-        record = ThreadRecord.from_row(rows[0])
-        self._remember(thread_id, record.graph_id)
-        return record
-
-    async def create(
-        self,
-        thread_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        *,
-        graph_id: str | None = None,
-        if_exists: Literal["raise", "do_nothing"] = "raise",
-    ) -> ThreadRecord:
-        """Create a thread (a new uuid when `thread_id` is None).
-
-        An existing id raises ThreadExistsError, or is returned unchanged with
-        ``if_exists='do_nothing'``.
-        """
-        tid = thread_id or str(uuid.uuid4())
-        now = _now()
-        rows = await self._execute(
-            "INSERT INTO sophia_threads (thread_id, graph_id, metadata, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (thread_id) DO NOTHING RETURNING thread_id",
-            (tid, graph_id, json.dumps(metadata or {}), now, now),
-            True,
-        )
-        if not rows and if_exists == "raise":
-            raise ThreadExistsError(tid)
-        record = await self.get(tid)
-        if record is None:  # deleted in between: vanishingly rare, but say so
-            raise CheckpointStoreError(f"thread {tid!r} vanished while being created")
-        return record
-
-    async def attach(self, thread_id: str, graph_id: str) -> None:
-        """Record that runs of `thread_id` use `graph_id` (creating the thread if new)."""
-        if self._graphs.get(thread_id) == graph_id:
-            return
-        now = _now()
-        await self._execute(
-            "INSERT INTO sophia_threads (thread_id, graph_id, metadata, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (thread_id) DO UPDATE SET graph_id = excluded.graph_id, "
-            "updated_at = excluded.updated_at",
-            (thread_id, graph_id, "{}", now, now),
-            False,
-        )
-        self._remember(thread_id, graph_id)
-
-    async def search(self, limit: int = 10, offset: int = 0) -> list[ThreadRecord]:
-        """Threads, most recently updated first."""
-        rows = await self._execute(
-            "SELECT thread_id, graph_id, metadata, created_at, updated_at "
-            "FROM sophia_threads ORDER BY updated_at DESC LIMIT ? OFFSET ?",
-            (limit, offset),
-            True,
-        )
-        return [ThreadRecord.from_row(r) for r in rows]
-
-
 @dataclass
 class Durable:
-    """The open checkpoint store: LangGraph checkpointer, thread records, backend name."""
+    """The open checkpoint store: LangGraph's checkpointer, and the thread and run records
+    in tables beside the checkpoints (same database)."""
 
     checkpointer: BaseCheckpointSaver[Any]
-    threads: ThreadStore
+    sql: Sql
     backend: Literal["sqlite", "postgres", "custom"]
     location: str
     _setup: Callable[[], Awaitable[None]]
+    threads: ThreadStore = field(init=False)
+    runs: RunStore = field(init=False)
     _ready: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.threads = ThreadStore(self.sql)
+        self.runs = RunStore(self.sql)
 
     async def ensure_ready(self) -> None:
         """Create the tables once; CheckpointStoreUnavailableError if the store is down."""
@@ -191,6 +72,7 @@ class Durable:
             try:
                 await self._setup()
                 await self.threads.setup()
+                await self.runs.setup()
             except CheckpointStoreError:
                 raise
             except Exception as exc:
@@ -266,7 +148,7 @@ async def _open_sqlite(path: str) -> AsyncIterator[Durable]:
             except Exception as exc:
                 raise CheckpointStoreError(f"SQLite checkpoint store {path}: {exc}") from exc
 
-        durable = Durable(saver, ThreadStore(execute), "sqlite", path, saver.asetup)
+        durable = Durable(saver, Sql(execute, "sqlite"), "sqlite", path, saver.asetup)
         await durable.ensure_ready()
         yield durable
     finally:
@@ -310,7 +192,7 @@ async def _open_postgres(url: str) -> AsyncIterator[Durable]:
                     f"Postgres checkpoint store {location}: {type(exc).__name__}: {exc}"
                 ) from exc
 
-        yield Durable(saver, ThreadStore(execute), "postgres", location, saver.setup)
+        yield Durable(saver, Sql(execute, "postgres"), "postgres", location, saver.setup)
     finally:
         await pool.close()
 
@@ -325,9 +207,6 @@ def _redact(url: str) -> str:
         return urlunsplit(parts._replace(netloc=netloc))
     return url
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 @contextlib.asynccontextmanager
@@ -356,7 +235,7 @@ async def open_durable_with(checkpointer: BaseCheckpointSaver[Any]) -> AsyncIter
                 await maybe()
 
         yield Durable(
-            checkpointer, ThreadStore(execute), "custom", type(checkpointer).__name__, setup
+            checkpointer, Sql(execute, "sqlite"), "custom", type(checkpointer).__name__, setup
         )
     finally:
         await conn.close()

@@ -36,7 +36,7 @@ from graphs.durable.errors import (
     ThreadExistsError,
     UnknownThreadError,
 )
-from graphs.durable.store import ThreadRecord
+from graphs.durable.threads import ThreadRecord
 from graphs.engine.engine import Engine
 from graphs.engine.errors import GraphError, InvalidInputError, UnknownGraphError
 from graphs.server.langgraph_api.runs import RunManager, RunRecord

@@ -1,0 +1,118 @@
+"""Run records: the ``sophia_runs`` table beside the threads and checkpoints.
+
+Every run started through the service is a row here from the moment it is accepted
+(``pending``) to its final status, so any process that shares the database can answer
+for it, and a restart loses no record. Rows hold `graphs.engine.run_record.RunRecord`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from graphs.durable.sql import Row, Sql, from_json, to_json
+from graphs.engine.run_record import RunRecord, RunStatus
+
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS sophia_runs ("
+    " run_id TEXT PRIMARY KEY, graph TEXT NOT NULL, status TEXT NOT NULL, thread_id TEXT,"
+    " assistant_id TEXT, trace_id TEXT, metadata TEXT NOT NULL, multitask_strategy TEXT,"
+    " kwargs TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,"  # epoch seconds: float8
+    " updated_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION,"
+    " duration_ms DOUBLE PRECISION, failed_sources TEXT NOT NULL, error TEXT, owner TEXT)"
+)
+_FIELDS = [f.name for f in fields(RunRecord)]
+_COLUMNS = ", ".join([*_FIELDS, "owner"])
+_JSON = {"metadata", "kwargs", "failed_sources"}
+
+
+def _row_of(record: RunRecord, owner: str | None) -> tuple[Any, ...]:
+    values = []
+    for name in _FIELDS:
+        value = getattr(record, name)
+        values.append(to_json(list(value) if name == "failed_sources" else value)
+                      if name in _JSON else value)  # fmt: skip
+    return (*values, owner)
+
+
+def _record_of(row: Row) -> tuple[RunRecord, str | None]:
+    kwargs: dict[str, Any] = {}
+    for name, value in zip(_FIELDS, row, strict=False):
+        if name in _JSON:
+            value = from_json(value, [] if name == "failed_sources" else {})
+            if name == "failed_sources":
+                value = tuple(value)
+        kwargs[name] = value
+    return RunRecord(**kwargs), row[len(_FIELDS)]
+
+
+class RunStore:
+    """Run records, scoped by owner like threads (another tenant's run does not exist)."""
+
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
+
+    async def setup(self) -> None:
+        """Create the table and its indexes if missing."""
+        await self.sql.run(_CREATE)
+        await self.sql.run(
+            "CREATE INDEX IF NOT EXISTS sophia_runs_thread ON sophia_runs (thread_id, created_at)"
+        )
+        await self.sql.run("CREATE INDEX IF NOT EXISTS sophia_runs_status ON sophia_runs (status)")
+
+    async def put(self, record: RunRecord, *, owner: str | None = None) -> None:
+        """Insert or replace the whole record."""
+        marks = ", ".join("?" * (len(_FIELDS) + 1))
+        updates = ", ".join(f"{n} = excluded.{n}" for n in _FIELDS if n != "run_id")
+        await self.sql.run(
+            f"INSERT INTO sophia_runs ({_COLUMNS}) VALUES ({marks})"  # noqa: S608
+            f" ON CONFLICT (run_id) DO UPDATE SET {updates}",
+            _row_of(record, owner),
+        )
+
+    async def get(self, run_id: str, *, owner: str | None = None) -> RunRecord | None:
+        """The run `run_id` (of `owner`, when given), or None."""
+        scope, params = ("", ()) if owner is None else (" AND owner = ?", (owner,))
+        rows = await self.sql.rows(
+            f"SELECT {_COLUMNS} FROM sophia_runs WHERE run_id = ?{scope}",  # noqa: S608
+            (run_id, *params),
+        )
+        return _record_of(rows[0])[0] if rows else None
+
+    async def list(
+        self,
+        *,
+        thread_id: str | None = None,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        owner: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs matching every filter given, newest first, in one query."""
+        where, params = ["1 = 1"], []
+        if thread_id is not None:
+            where.append("thread_id = ?")
+            params.append(thread_id)
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            where.append(f"status IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+        rows = await self.sql.rows(
+            f"SELECT {_COLUMNS} FROM sophia_runs WHERE {' AND '.join(where)}"  # noqa: S608
+            " ORDER BY created_at DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [_record_of(r)[0] for r in rows]
+
+    async def delete(self, run_id: str, *, owner: str | None = None) -> bool:
+        """Delete the run's record; whether it existed (for `owner`, when given)."""
+        scope, params = ("", ()) if owner is None else (" AND owner = ?", (owner,))
+        rows = await self.sql.rows(
+            f"DELETE FROM sophia_runs WHERE run_id = ?{scope} RETURNING run_id",  # noqa: S608
+            (run_id, *params),
+        )
+        return bool(rows)

@@ -1,0 +1,71 @@
+"""The control tables' SQL plumbing: one bound statement at a time, on SQLite or Postgres.
+
+Threads, runs (and, as they come, assistants, crons, API keys) live in tables beside the
+checkpoints, in the same database: SQLite under the data dir by default, Postgres when
+``SOPHIA_POSTGRES_URL`` is set. Statements are written once with ``?`` placeholders
+(bound, never formatted); the Postgres runner translates them to ``%s``. Table and
+column names in statements are constants of our own modules, never input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Dialect = Literal["sqlite", "postgres"]
+Row = tuple[Any, ...]
+Execute = Callable[[str, tuple[Any, ...], bool], Awaitable[list[Row]]]
+"""(statement with ? placeholders, bound values, fetch rows?) -> rows."""
+
+
+@dataclass(frozen=True)
+class Sql:
+    """How the control tables are reached: `execute` one bound statement, in `dialect`."""
+
+    execute: Execute
+    dialect: Dialect
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """The rows of one query."""
+        return await self.execute(sql, tuple(params), True)
+
+    async def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement (committed when it returns)."""
+        await self.execute(sql, tuple(params), False)
+
+    async def add_columns(self, table: str, columns: Mapping[str, str]) -> None:
+        """Add each missing column (``name -> SQL type``) to `table`; existing ones stay."""
+        if self.dialect == "postgres":
+            for name, kind in columns.items():
+                await self.run(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind}")
+            return
+        present = {row[1] for row in await self.rows(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in present:
+                await self.run(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def to_json(value: Any) -> str:
+    """JSON text for a column (dates as ISO strings)."""
+    return json.dumps(value, default=_iso, ensure_ascii=False, separators=(",", ":"))
+
+
+def from_json(text: Any, default: Any = None) -> Any:
+    """The value of a JSON column (`default` for NULL)."""
+    if text is None:
+        return default
+    return json.loads(text)
+
+
+def _iso(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot store a {type(value).__name__} in a JSON column")
+
+
+def now_iso() -> str:
+    """The current time as an ISO-8601 UTC string (the control tables' timestamps)."""
+    return datetime.now(UTC).isoformat()
