@@ -17,27 +17,17 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
 
-from stores.errors import DependencyTimeoutError
 from stores.resilience.breaker import BreakerSettings, BreakerState, CircuitBreaker, Listener
-from stores.resilience.retry import RetrySettings, async_retrying, sync_retrying
+from stores.resilience.errors import DependencyTimeoutError
+from stores.resilience.retry import RetrySettings, async_retrying
 from stores.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class CallGuard(Protocol):
-    """What stores accept as ``guard=``: runs an async callable under resilience policies."""
-
-    name: str
-
-    async def run(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Await ``fn(*args, **kwargs)`` under the guard's policies."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -99,21 +89,6 @@ class Guard:
                 span.set_attribute("sophia.retry.dependency", self.name)
                 span.set_attribute("sophia.retry.attempts", attempts)
 
-    def run_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Call a synchronous ``fn`` with retry around the breaker.
-
-        The timeout is not enforced here (a running Python call cannot be interrupted):
-        give the client its own socket timeout; the breaker still sees slow calls.
-        """
-        self._count("runs")
-        try:
-            if self.retry is None:
-                return self._attempt_sync(fn, *args, **kwargs)
-            return sync_retrying(self.retry)(self._attempt_sync, fn, *args, **kwargs)
-        except Exception:
-            self._count("errors")
-            raise
-
     def stats(self) -> dict[str, Any]:
         """Runs, attempts (retries = attempts - runs), timeouts, errors, and the breaker's stats."""
         with self._lock:
@@ -125,10 +100,6 @@ class Guard:
             "timeout_s": self.timeout_s,
             "breaker": self.breaker.stats(),
         }
-
-    def _attempt_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        self._count("attempts")
-        return self.breaker.call_sync(fn, *args, **kwargs)
 
     async def _timed(self, start: Callable[[], Awaitable[T]]) -> T:
         if self.timeout_s is None:

@@ -21,7 +21,6 @@ from typing import Any
 from langgraph.types import RetryPolicy
 from tenacity import (
     AsyncRetrying,
-    Retrying,
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
@@ -30,10 +29,9 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from stores.errors import (
-    CircuitOpenError,
-    ConfigurationError,
-    InvalidInputError,
+from stores.errors import ConfigurationError, InvalidInputError
+from stores.resilience.errors import CircuitOpenError
+from stores.warehouse.errors import (
     PoolTimeoutError,
     QueryError,
     QueryTimeoutError,
@@ -233,23 +231,6 @@ def async_retrying(
     """
     kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
     return AsyncRetrying(
-        stop=stop_after_attempt(settings.attempts) | stop_before_delay(settings.total_s),
-        wait=_wait(settings),
-        retry=retry_if_exception(retry_on),
-        reraise=True,
-        **kwargs,
-    )
-
-
-def sync_retrying(
-    settings: RetrySettings,
-    *,
-    retry_on: Callable[[BaseException], bool] = is_transient,
-    sleep: Callable[[float], None] | None = None,
-) -> Retrying:
-    """The synchronous twin of `async_retrying` (``sleep`` replaces `time.sleep`)."""
-    kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-    return Retrying(
         stop=stop_after_attempt(settings.attempts) | stop_before_delay(settings.total_s),
         wait=_wait(settings),
         retry=retry_if_exception(retry_on),

@@ -42,16 +42,6 @@ class WarehouseURL:
     schema: str = ""
     options: dict[str, str] = field(default_factory=dict)
 
-    def redacted(self) -> str:
-        """The URL without its password, for messages and spans."""
-        if self.scheme == "duckdb":
-            return (
-                f"duckdb:///{self.path.lstrip('/')}"
-                if self.path != ":memory:"
-                else "duckdb:///:memory:"
-            )
-        return f"snowflake://{self.user}@{self.account}/{self.database}/{self.schema}"
-
 
 def parse_warehouse_url(url: str) -> WarehouseURL:
     """Parse ``url``; raise `ConfigurationError` naming what is wrong with it."""

@@ -7,17 +7,18 @@ from typing import Any
 
 import pytest
 
-from stores.errors import CircuitOpenError, DependencyTimeoutError, QueryError
 from stores.resilience.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from stores.resilience.call_guard import CallGuard
+from stores.resilience.errors import CircuitOpenError, DependencyTimeoutError
 from stores.resilience.guards import (
     DEFAULT_GUARDS,
-    CallGuard,
     Guard,
     GuardSettings,
     ResilienceRegistry,
 )
 from stores.resilience.retry import RetrySettings
 from stores.settings import Settings
+from stores.warehouse.errors import QueryError
 
 
 class FakeClock:
@@ -188,29 +189,6 @@ async def test_cancelling_a_guarded_call_is_not_a_failure(clock: FakeClock) -> N
         await task
     assert guard.breaker.state is BreakerState.CLOSED
     assert guard.breaker.stats()["cancelled"] == 1
-
-
-def test_run_sync_retries_around_the_breaker(clock: FakeClock) -> None:
-    guard = Guard(
-        "sync",
-        CircuitBreaker("sync", clock=clock, minimum_calls=2),
-        RetrySettings(attempts=5, initial_s=0.001, max_s=0.002),
-    )
-    calls = 0
-
-    def refused() -> str:
-        nonlocal calls
-        calls += 1
-        raise ConnectionRefusedError("refused")
-
-    with pytest.raises(CircuitOpenError):
-        guard.run_sync(refused)
-    assert calls == 2
-    with pytest.raises(CircuitOpenError):
-        guard.run_sync(refused)
-    assert calls == 2  # rejected without calling
-    clock.advance(5.0)
-    assert guard.run_sync(lambda: "ok") == "ok"
 
 
 # -- the registry ----------------------------------------------------------------------
@@ -484,7 +462,7 @@ async def test_with_a_guard_the_cache_leaves_back_off_to_the_breaker(
             await cache.set(f"back{i}", "v", "api")
         assert breaker.state is BreakerState.CLOSED
         assert cache.stats()["redis"]["state"] == "up"
-        cache.l1.core.clear(cache.redis_key("", "api"))
+        cache.l1.clear(cache.redis_key("", "api"))
         assert await cache.get("back0", "api") == "v"  # from L2
         assert cache.stats()["namespaces"]["api"]["l2"]["hits"] == 1
 

@@ -7,6 +7,7 @@ under load.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
@@ -98,12 +99,12 @@ def _open_breaker(server: DashboardServer) -> None:
     assert server.engine is not None and server.engine.guards is not None
     breaker = server.engine.guards.breaker("warehouse")
 
-    def fail() -> None:
+    async def fail() -> None:
         raise ConnectionError("warehouse unreachable (injected)")
 
     for _ in range(30):
         try:
-            breaker.call_sync(fail)
+            asyncio.run(breaker.call(fail))
         except (ConnectionError, SophiaError):
             pass
 
