@@ -218,17 +218,26 @@ def test_registry_overrides_and_settings(clock: FakeClock) -> None:
     registry = ResilienceRegistry({"llm": fast, "redis": fast}, clock=clock)
     assert registry.guard("llm:any").retry is None
     assert registry.guard("redis").timeout_s == 1.0
-    from_env = ResilienceRegistry.from_settings(Settings(query_timeout_s=7.5), clock=clock)
-    assert from_env.guard("warehouse").timeout_s == 7.5
+    settings = Settings(warehouse_attempt_timeout_s=7.5, warehouse_attempts=1, query_timeout_s=7)
+    warehouse = ResilienceRegistry.from_settings(settings, clock=clock).guard("warehouse")
+    assert warehouse.timeout_s == 7.5
+    assert warehouse.retry is not None and warehouse.retry.attempts == 1
 
 
-def test_warehouse_attempts_time_out_before_the_node_does() -> None:
+def test_the_warehouse_guard_gives_up_before_the_node_does() -> None:
     """Otherwise the node's timeout cancels the call first, which the breaker ignores."""
-    defaults = ResilienceRegistry.from_settings(Settings())
-    timeout_s = defaults.guard("warehouse").timeout_s
-    assert timeout_s is not None and timeout_s < Settings().node_timeout_s
-    short = ResilienceRegistry.from_settings(Settings(node_timeout_s=5.0, query_timeout_s=30.0))
-    assert short.guard("warehouse").timeout_s == 2.5
+    for settings in (
+        Settings(),
+        Settings(node_timeout_s=5.0, query_timeout_s=2.0, warehouse_attempt_timeout_s=2.2),
+        Settings(node_timeout_s=60, warehouse_attempts=5, warehouse_attempt_timeout_s=11),
+    ):
+        guard = ResilienceRegistry.from_settings(settings).guard("warehouse")
+        assert guard.timeout_s is not None and guard.retry is not None
+        attempts = guard.retry.attempts
+        worst = attempts * guard.timeout_s + (attempts - 1) * guard.retry.max_s
+        assert worst < settings.node_timeout_s
+        assert settings.query_timeout_s < guard.timeout_s
+        assert guard.retry.total_s >= worst  # the time bound never cuts an attempt short
 
 
 async def test_breakers_are_independent_and_listeners_reach_all(clock: FakeClock) -> None:
@@ -504,6 +513,8 @@ async def test_engine_completes_every_review_while_redis_is_down(
         warehouse_url=small_warehouse_url,
         redis_url=disposable_redis.url,
         node_timeout_s=5.0,
+        query_timeout_s=2.0,
+        warehouse_attempt_timeout_s=2.2,
     )
     async with Engine(settings, configure_telemetry=False) as engine:
         results = await _reviews_with_redis_stopped(engine, disposable_redis)
@@ -542,6 +553,8 @@ async def test_engine_redis_breaker_opens_during_the_outage(
         warehouse_url=small_warehouse_url,
         redis_url=disposable_redis.url,
         node_timeout_s=5.0,
+        query_timeout_s=2.0,
+        warehouse_attempt_timeout_s=2.2,
     )
     async with Engine(settings, configure_telemetry=False) as engine:
         assert engine.guards is not None
