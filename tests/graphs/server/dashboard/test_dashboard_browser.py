@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +103,13 @@ def _open_breaker(server: DashboardServer) -> None:
     async def fail() -> None:
         raise ConnectionError("warehouse unreachable (injected)")
 
-    for _ in range(30):
-        try:
-            asyncio.run(breaker.call(fail))
-        except (ConnectionError, SophiaError):
-            pass
+    # on a thread of its own: playwright's sync API keeps an event loop running on this one
+    with ThreadPoolExecutor(1) as thread:
+        for _ in range(30):
+            try:
+                thread.submit(asyncio.run, breaker.call(fail)).result()
+            except (ConnectionError, SophiaError):
+                pass
 
 
 def test_dashboard_page_live_in_chromium(server: DashboardServer) -> None:
