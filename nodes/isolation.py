@@ -23,7 +23,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from nodes.context import Resources
 from nodes.state import NodeError, NodeTiming
-from stores.resilience.retry import is_transient
+from stores.resilience.retry import retry_at_node
 from telemetry import monitor, node_span
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,10 @@ def isolated(
 
     `timeout_s` overrides the engine's default node timeout (``settings.node_timeout_s``).
     With `retry_attempts` > 1 the node must also be given LangGraph's `RetryPolicy` of as
-    many attempts (`stores.resilience.retry.langgraph_retry_policy`): a transient error
-    (`stores.resilience.retry.is_transient`, never an open breaker) is then re-raised for LangGraph
-    to retry, and only the last attempt's failure becomes an error entry. A node timeout
+    many attempts (`stores.resilience.retry.langgraph_retry_policy`): a transient error that
+    no guard has already retried (`stores.resilience.retry.retry_at_node`; never an open
+    breaker, never a failed warehouse statement) is then re-raised for LangGraph to retry,
+    and only the last attempt's failure becomes an error entry. A node timeout
     is never retried: the branch has had its time. Cancellation of the run itself still
     propagates, and so do LangGraph's control signals (`GraphBubbleUp`: an `interrupt()`
     pausing for a human, a parent command).
@@ -68,7 +69,7 @@ def isolated(
                 raise
             except Exception as exc:
                 timed_out = isinstance(exc, TimeoutError) and deadline.expired()
-                if not timed_out and attempt < retry_attempts and is_transient(exc):
+                if not timed_out and attempt < retry_attempts and retry_at_node(exc):
                     logger.info("node %s attempt %d failed (%s): retrying", name, attempt, exc)
                     raise  # LangGraph's RetryPolicy (same predicate) runs the node again
                 update = {"errors": [_error(name, exc, timed_out=timed_out, limit=limit)]}

@@ -13,10 +13,10 @@ Public surface (imported on first use, so that ``import stores.errors`` stays ch
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stores.errors import SophiaError
+from stores.lazy import lazy_exports
 from stores.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,11 +41,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stores' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

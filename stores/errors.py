@@ -1,11 +1,40 @@
-"""The engine's exception hierarchy: every error we raise derives from `SophiaError`.
+"""The root of the engine's exception hierarchy: every error we raise derives from `SophiaError`.
 
 Callers can catch `SophiaError` for anything the engine raises on purpose; the
 subclasses name the problem so that an error message alone says what went wrong.
 The original exception, when there is one, is kept as ``__cause__``.
+
+Each error lives beside what raises it: the warehouse's in `stores.warehouse.errors`,
+the cache's in `stores.cache.errors`, the memory store's in `stores.memory.errors`, the
+breakers' and guards' in `stores.resilience.errors` (graph, thread and checkpoint-store
+errors live in `graphs.engine.errors` and `graphs.durable.errors`). They stay importable from here
+(loaded on first use, so importing this module stays cheap) for existing callers.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stores.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from stores.cache.errors import (
+        CacheError,
+        CacheSerializationError,
+        RedisUnavailable,
+        UnknownNamespaceError,
+    )
+    from stores.memory.errors import MemoryStoreError
+    from stores.resilience.errors import CircuitOpenError, DependencyTimeoutError
+    from stores.warehouse.errors import (
+        PoolClosedError,
+        PoolTimeoutError,
+        QueryError,
+        QueryTimeoutError,
+        UnknownIdentifierError,
+        WarehouseError,
+        WarehouseUnavailableError,
+    )
 
 
 class SophiaError(Exception):
@@ -16,76 +45,48 @@ class ConfigurationError(SophiaError):
     """A setting or URL is missing or malformed."""
 
 
-class WarehouseError(SophiaError):
-    """Base class for warehouse failures."""
+_MOVED = {
+    **dict.fromkeys(
+        (
+            "WarehouseError",
+            "WarehouseUnavailableError",
+            "QueryError",
+            "QueryTimeoutError",
+            "UnknownIdentifierError",
+            "PoolTimeoutError",
+            "PoolClosedError",
+        ),
+        "stores.warehouse.errors",
+    ),
+    **dict.fromkeys(
+        ("CacheError", "CacheSerializationError", "UnknownNamespaceError", "RedisUnavailable"),
+        "stores.cache.errors",
+    ),
+    "MemoryStoreError": "stores.memory.errors",
+    "CircuitOpenError": "stores.resilience.errors",
+    "DependencyTimeoutError": "stores.resilience.errors",
+}
+"""Errors that moved beside what raises them: name -> their module."""
 
 
-class WarehouseUnavailableError(WarehouseError):
-    """The warehouse could not be reached or refused the connection."""
+__getattr__ = lazy_exports(__name__, _MOVED)
 
 
-class QueryError(WarehouseError):
-    """The warehouse rejected a statement (syntax, types, missing objects)."""
-
-
-class UnknownIdentifierError(WarehouseError, ValueError):
-    """A table or column name is not in the warehouse's catalogue."""
-
-
-class PoolTimeoutError(WarehouseError, TimeoutError):
-    """No pooled connection became free within the acquire timeout."""
-
-
-class PoolClosedError(WarehouseError):
-    """The pool was used after it was closed."""
-
-
-class CacheError(SophiaError):
-    """Base class for cache failures that are surfaced to callers."""
-
-
-class CacheSerializationError(CacheError):
-    """A value could not be encoded, or bytes in the cache are not in our format."""
-
-
-class MemoryStoreError(SophiaError):
-    """The memory store could not complete an operation (index, persistence)."""
-
-
-class CircuitOpenError(SophiaError):
-    """A circuit breaker is open: the dependency is failing and calls fail fast."""
-
-    def __init__(self, name: str, retry_after_s: float) -> None:
-        super().__init__(
-            f"circuit breaker {name!r} is open; next trial call in {retry_after_s:.1f}s"
-        )
-        self.name = name
-        self.retry_after_s = retry_after_s
-
-
-
-
-
-class DependencyTimeoutError(SophiaError, TimeoutError):
-    """A guarded call to a dependency did not finish within its per-attempt timeout."""
-
-    def __init__(self, name: str, timeout_s: float) -> None:
-        super().__init__(f"call to {name!r} timed out after {timeout_s:g}s")
-        self.name = name
-        self.timeout_s = timeout_s
-
-
-class QueryTimeoutError(QueryError, TimeoutError):
-    """A warehouse statement did not finish within the query timeout."""
-
-
-class UnknownNamespaceError(CacheError, LookupError):
-    """A cache namespace was used that is neither a default nor registered."""
-
-    def __init__(self, namespace: str, known: list[str]) -> None:
-        super().__init__(
-            f"unknown cache namespace {namespace!r}; known namespaces: {', '.join(known)} "
-            "(add one with TieredCache(ttls={...}) or cache.register_namespace(name, ttl))"
-        )
-        self.namespace = namespace
-        self.known = known
+__all__ = [
+    "CacheError",
+    "CacheSerializationError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "DependencyTimeoutError",
+    "MemoryStoreError",
+    "PoolClosedError",
+    "PoolTimeoutError",
+    "QueryError",
+    "QueryTimeoutError",
+    "RedisUnavailable",
+    "SophiaError",
+    "UnknownIdentifierError",
+    "UnknownNamespaceError",
+    "WarehouseError",
+    "WarehouseUnavailableError",
+]

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stores.resilience.budget import (
+    DEFAULT_ACQUIRE_TIMEOUT_S,
+    DEFAULT_ATTEMPT_TIMEOUT_S,
+    DEFAULT_ATTEMPTS,
+    DEFAULT_NODE_TIMEOUT_S,
+    DEFAULT_QUERY_TIMEOUT_S,
+    StatementBudget,
+)
 
 
 class Settings(BaseSettings):
@@ -14,6 +23,10 @@ class Settings(BaseSettings):
     Every field can be set from the environment as ``SOPHIA_<FIELD>`` (upper case),
     e.g. ``SOPHIA_WAREHOUSE_URL`` or ``SOPHIA_REDIS_URL``. The OpenTelemetry exporter
     is configured by the standard ``OTEL_*`` variables instead.
+
+    The statement timeouts must nest (`stores.resilience.budget`): query < warehouse
+    attempt, and the warehouse guard's worst case < node. Settings that do not nest raise
+    `ConfigurationError` naming them.
     """
 
     model_config = SettingsConfigDict(env_prefix="SOPHIA_", extra="ignore")
@@ -29,11 +42,32 @@ class Settings(BaseSettings):
     )
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=8, ge=1)
-    pool_acquire_timeout_s: float = Field(default=10.0, gt=0)
-    query_timeout_s: float = Field(
-        default=10.0, gt=0, description="Per-statement timeout; below the node timeout."
+    pool_acquire_timeout_s: float = Field(
+        default=DEFAULT_ACQUIRE_TIMEOUT_S,
+        gt=0,
+        description="Longest wait for a pooled connection (inside the warehouse attempt).",
     )
-    node_timeout_s: float = Field(default=20.0, gt=0)
+    query_timeout_s: float = Field(
+        default=DEFAULT_QUERY_TIMEOUT_S,
+        gt=0,
+        description="Per-statement timeout; below the warehouse attempt timeout.",
+    )
+    warehouse_attempt_timeout_s: float = Field(
+        default=DEFAULT_ATTEMPT_TIMEOUT_S,
+        gt=0,
+        description="The warehouse guard's per-attempt timeout (acquire + statement).",
+    )
+    warehouse_attempts: int = Field(
+        default=DEFAULT_ATTEMPTS,
+        ge=1,
+        description="How many times one statement may run (the guard's retries, each on a "
+        "fresh connection); the only retry layer of a statement.",
+    )
+    node_timeout_s: float = Field(
+        default=DEFAULT_NODE_TIMEOUT_S,
+        gt=0,
+        description="Per-node timeout; above the warehouse guard's worst case.",
+    )
     l1_max_entries: int = Field(default=10_000, ge=1)
     l1_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     gc_freeze: bool = Field(
@@ -55,6 +89,21 @@ class Settings(BaseSettings):
         description="The SQLite checkpoint file, relative to the data dir (or absolute); "
         "used when postgres_url is unset.",
     )
+
+    @model_validator(mode="after")
+    def _timeouts_nest(self) -> Settings:
+        self.statement_budget()
+        return self
+
+    def statement_budget(self) -> StatementBudget:
+        """The statement's timeout budget of these settings (`ConfigurationError` if the
+        timeouts do not nest)."""
+        return StatementBudget(
+            query_timeout_s=self.query_timeout_s,
+            attempt_timeout_s=self.warehouse_attempt_timeout_s,
+            attempts=self.warehouse_attempts,
+            node_timeout_s=self.node_timeout_s,
+        )
 
     @property
     def resolved_warehouse_url(self) -> str:

@@ -38,6 +38,7 @@ from graphs.durable.serde import checkpoint_serializer
 from graphs.durable.sql import Sql
 from graphs.durable.threads import ThreadStore
 from stores.settings import Settings
+from stores.urls import redact_url
 
 PG_POOL_MAX_SIZE = 16
 PG_ACQUIRE_TIMEOUT_S = 5.0
@@ -177,7 +178,7 @@ async def _open_postgres(url: str) -> AsyncIterator[Durable]:
     )
     # wait=False: a Postgres that is down must not stop the engine from opening.
     await pool.open(wait=False)
-    location = _redact(url)
+    location = redact_url(url)
     try:
         saver = AsyncPostgresSaver(conn=pool, serde=checkpoint_serializer())
 
@@ -196,16 +197,6 @@ async def _open_postgres(url: str) -> AsyncIterator[Durable]:
     finally:
         await pool.close()
 
-
-def _redact(url: str) -> str:
-    """`url` without its password, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 

@@ -10,16 +10,18 @@ from pathlib import Path
 from stores.demo import data as demo_data
 from stores.errors import ConfigurationError
 from stores.settings import Settings
+from stores.urls import redact_url
 from stores.warehouse.backends.url import parse_warehouse_url
 
 
 def warehouse_path(settings: Settings) -> Path:
     """The DuckDB file the settings point at; ConfigurationError for other backends."""
-    parsed = parse_warehouse_url(settings.resolved_warehouse_url)
+    url = settings.resolved_warehouse_url
+    parsed = parse_warehouse_url(url)
     if parsed.scheme != "duckdb" or parsed.path == ":memory:":
         raise ConfigurationError(
             "`sophia seed` writes the embedded DuckDB warehouse file; SOPHIA_WAREHOUSE_URL points "
-            f"at {parsed.redacted()!r}. Use `sophia emulator` for a local Snowflake with the demo "
+            f"at {redact_url(url)!r}. Use `sophia emulator` for a local Snowflake with the demo "
             "data."
         )
     return Path(parsed.path)

@@ -88,8 +88,9 @@ def build_graph(
         raise ValueError(f"unknown agents {sorted(unknown)}; the deal review has {sorted(AGENTS)}")
     limits = dict(timeouts or {})
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(DealReviewState, context_schema=Resources)
-    # A source that fails transiently (connection reset, warehouse unreachable) gets one
-    # more try through LangGraph's RetryPolicy, with the same predicate as the stores'.
+    # A source that fails transiently gets one more try through LangGraph's RetryPolicy,
+    # unless a guard already retried the error: a warehouse statement is retried by the
+    # warehouse guard alone (stores.resilience.budget), so it never runs 2 x 2 times.
     retry = langgraph_retry_policy(AGENT_RETRY)
     for name, fn in chosen.items():
         node = isolated(name, fn, timeout_s=limits.get(name), retry_attempts=retry.max_attempts)

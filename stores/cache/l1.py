@@ -1,6 +1,7 @@
-"""The bounded in-process L1: W-TinyLFU eviction, lazy TTL expiry, an aiocache backend.
+"""The bounded in-process L1: W-TinyLFU eviction and lazy TTL expiry.
 
-`TinyLfuCore` is the synchronous policy (used directly by the hit-ratio bench):
+`TinyLfuCore` is the synchronous policy that `TieredCache` keeps its L1 in (and that the
+hit-ratio bench drives directly):
 
 * a small **window** LRU (1 % of the entries) absorbs bursts of new keys;
 * the **main** space is a segmented LRU: *probation* (20 %) and *protected* (80 %);
@@ -16,9 +17,6 @@ The cache is bounded by entries (window + main capacity) **and** by approximate 
 (values are stored encoded, so the size is ``len(value) + key + overhead``). Each entry
 has an absolute expiry (monotonic clock); expired entries are dropped when read and by
 an amortised sweep driven by a heap of expiries on each write (no timer per key).
-
-`TinyLfuCache` wraps the core as an aiocache `BaseCache` backend with `SafeSerializer`,
-so it is used exactly like aiocache's memory or Redis backends.
 """
 
 from __future__ import annotations
@@ -27,12 +25,8 @@ import heapq
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
-
-from aiocache.base import BaseCache
-
-from stores.cache.serialization import SafeSerializer
 
 ENTRY_OVERHEAD_BYTES = 96
 """Approximate per-entry bookkeeping cost added to key and value sizes."""
@@ -143,16 +137,10 @@ class TinyLfuCore:
     def __contains__(self, key: object) -> bool:
         return key in self._index
 
-    def keys(self) -> list[str]:
-        """A snapshot of the keys held (expired ones included until swept)."""
-        with self._lock:
-            return list(self._index)
-
-    def get(self, key: str, record: bool = True) -> bytes | None:
+    def get(self, key: str) -> bytes | None:
         """The value of `key` if present and unexpired, else None; counts the access."""
         with self._lock:
-            if record:
-                self._sketch.increment(key)
+            self._sketch.increment(key)
             entry = self._index.get(key)
             if entry is None:
                 return None
@@ -297,88 +285,3 @@ class TinyLfuCore:
             heapq.heapify(self._expiries)
         return dropped
 
-
-class TinyLfuCache(BaseCache):
-    """aiocache backend over `TinyLfuCore`: bounded, W-TinyLFU, values stored encoded.
-
-    ``TinyLfuCache(max_entries=10_000, max_bytes=64 MiB, ttl=...)``; every aiocache
-    command works (get/set/multi_get/multi_set/add/delete/exists/expire/clear). A set
-    without a ttl uses `default_ttl_s` (the L1 never holds an entry forever).
-    """
-
-    NAME = "tinylfu"
-
-    def __init__(
-        self,
-        max_entries: int = 10_000,
-        max_bytes: int = 64 * 1024 * 1024,
-        default_ttl_s: float = 3600.0,
-        serializer: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(serializer=serializer or SafeSerializer(), **kwargs)
-        self.core = TinyLfuCore(max_entries, max_bytes)
-        self.default_ttl_s = default_ttl_s
-
-    def _ttl(self, ttl: float | None) -> float:
-        return self.default_ttl_s if ttl is None else float(ttl)
-
-    async def _get(self, key: str, encoding: str | None = None, _conn: Any = None) -> Any:
-        return self.core.get(key)
-
-    async def _gets(self, key: str, encoding: str | None = None, _conn: Any = None) -> Any:
-        return self.core.get(key)
-
-    async def _multi_get(
-        self, keys: Iterable[str], encoding: str | None = None, _conn: Any = None
-    ) -> list[Any]:
-        return [self.core.get(k) for k in keys]
-
-    async def _set(
-        self, key: str, value: bytes, ttl: float | None = None, _cas_token: Any = None,
-        _conn: Any = None,
-    ) -> bool:  # fmt: skip
-        if _cas_token is not None and _cas_token != self.core.get(key, record=False):
-            return False
-        return self.core.set(key, value, self._ttl(ttl))
-
-    async def _multi_set(
-        self, pairs: Iterable[tuple[str, bytes]], ttl: float | None = None, _conn: Any = None
-    ) -> bool:
-        for key, value in pairs:
-            self.core.set(key, value, self._ttl(ttl))
-        return True
-
-    async def _add(
-        self, key: str, value: bytes, ttl: float | None = None, _conn: Any = None
-    ) -> bool:
-        if self.core.get(key, record=False) is not None:
-            raise ValueError(f"Key {key} already exists, use .set to update the value")
-        return self.core.set(key, value, self._ttl(ttl))
-
-    async def _exists(self, key: str, _conn: Any = None) -> bool:
-        return self.core.get(key, record=False) is not None
-
-    async def _expire(self, key: str, ttl: float, _conn: Any = None) -> bool:
-        value = self.core.get(key, record=False)
-        if value is None:
-            return False
-        return self.core.set(key, value, self._ttl(ttl or None))
-
-    async def _delete(self, key: str, _conn: Any = None) -> int:
-        return int(self.core.delete(key))
-
-    async def _clear(self, namespace: str | None = None, _conn: Any = None) -> bool:
-        self.core.clear(namespace or "")
-        return True
-
-    async def _increment(self, key: str, delta: int, _conn: Any = None) -> int:
-        raise NotImplementedError("the L1 stores encoded values; increment is not supported")
-
-    async def _raw(self, command: str, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("the L1 has no raw commands")
-
-    async def _redlock_release(self, key: str, value: Any) -> int:
-        if self.core.get(key, record=False) == value:
-            return int(self.core.delete(key))
-        return 0

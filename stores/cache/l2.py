@@ -33,12 +33,15 @@ from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from stores.cache.errors import RedisUnavailable
 from stores.cache.serialization import SafeSerializer
 from stores.cache.stats import RedisHealth
-from stores.errors import CircuitOpenError, ConfigurationError
+from stores.errors import ConfigurationError
+from stores.resilience.errors import CircuitOpenError
+from stores.urls import redact_url
 
 if TYPE_CHECKING:
-    from stores.resilience.guards import CallGuard
+    from stores.resilience.call_guard import CallGuard
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +56,18 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
-
-
-class RedisUnavailable(Exception):
-    """The L2 call was skipped (back-off) or failed; the caller degrades to L1/loader."""
+# Delete the lock only while it still holds this caller's token (another caller's lock,
+# taken after ours expired, must survive).
+_UNLOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 def _identity(value: Any) -> Any:
     return value
-
-
-def safe_url(url: str) -> str:
-    """`url` without credentials, for messages and logs."""
-    parsed = urlparse(url)
-    if parsed.password is None and parsed.username is None:
-        return url
-    host = parsed.hostname or ""
-    return parsed._replace(netloc=f"{host}:{parsed.port}" if parsed.port else host).geturl()
 
 
 def _glob_escape(text: str) -> str:
@@ -91,12 +89,13 @@ class RedisTier:
         self._timeout_s = timeout_s
         self._backend: Any = None  # aiocache RedisCache (untyped)
         self._script: Any = None
+        self._unlock: Any = None
 
     async def open(self) -> None:
         """Build the client and pool, then ping once (a failure only marks Redis down)."""
         parsed = urlparse(self.url)
         if parsed.scheme not in {"redis", "rediss"} or not parsed.hostname:
-            raise ConfigurationError(f"not a redis:// URL: {safe_url(self.url)!r}")
+            raise ConfigurationError(f"not a redis:// URL: {redact_url(self.url)!r}")
         path = parsed.path.strip("/")
         try:
             db = int(path or 0)
@@ -122,10 +121,11 @@ class RedisTier:
             timeout=None,  # socket timeouts bound each call; the guard may add its own
         )
         self._script = self._backend.client.register_script(_GET_WITH_PTTL_LUA)
+        self._unlock = self._backend.client.register_script(_UNLOCK_LUA)
         try:
             await self._call(self._backend.raw, "ping")
         except RedisUnavailable:
-            log.warning("Redis at %s is unreachable; serving L1 only for now", safe_url(self.url))
+            log.warning("Redis at %s is unreachable; serving L1 only for now", redact_url(self.url))
 
     async def close(self) -> None:
         """Close the client and its pool."""
@@ -184,7 +184,7 @@ class RedisTier:
     async def unlock(self, key: str, token: str) -> None:
         """Release `key` if this token still holds it (the lock also expires by itself)."""
         try:
-            await self._call(self._backend._redlock_release, key, token)
+            await self._call(self._unlock, keys=[key], args=[token])
         except RedisUnavailable:
             pass
 

@@ -25,7 +25,7 @@ from langgraph.cache.base import BaseCache, FullKey, Namespace, ValueT
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from stores.cache import serialization
-from stores.errors import CacheSerializationError
+from stores.cache.errors import CacheSerializationError
 
 if TYPE_CHECKING:
     from stores.cache.tiered import TieredCache
@@ -108,7 +108,7 @@ class LangGraphCache(BaseCache[ValueT]):
         done, result = self._on_other_thread(self.aget, keys)
         if done:
             return result
-        core = self.cache.l1.core
+        core = self.cache.l1
         found: dict[FullKey, ValueT] = {}
         for ns, key in keys:
             raw = core.get(self.cache.redis_key(_key(ns, key), self.namespace))
@@ -124,7 +124,7 @@ class LangGraphCache(BaseCache[ValueT]):
         done, _ = self._on_other_thread(self.aset, pairs)
         if done:
             return
-        core = self.cache.l1.core
+        core = self.cache.l1
         for (ns, key), (value, ttl) in pairs.items():
             ttl_s = self.cache.namespaces[self.namespace] if ttl is None else float(ttl)
             rkey = self.cache.redis_key(_key(ns, key), self.namespace)
@@ -136,4 +136,4 @@ class LangGraphCache(BaseCache[ValueT]):
         if done:
             return
         for ns in namespaces if namespaces is not None else [()]:
-            self.cache.l1.core.clear(self.cache.redis_key(_prefix(tuple(ns)), self.namespace))
+            self.cache.l1.clear(self.cache.redis_key(_prefix(tuple(ns)), self.namespace))

@@ -24,7 +24,7 @@ import msgpack
 import numpy as np
 from aiocache.serializers import BaseSerializer
 
-from stores.errors import CacheSerializationError
+from stores.cache.errors import CacheSerializationError
 
 FORMAT_V1 = 0xC1
 """Header byte of format version 1 (msgpack's reserved, never-used byte)."""

@@ -18,7 +18,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from stores.cache.l1 import TinyLfuCore
-from stores.errors import CircuitOpenError
+from stores.resilience.errors import CircuitOpenError
 
 LATENCY_WINDOW = 2048
 """How many recent request latencies per namespace feed the p50/p99."""

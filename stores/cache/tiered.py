@@ -5,10 +5,11 @@ longer than the namespace TTL) -> the loader. Writes go to both tiers. Values ar
 encoded once with `stores.cache.serialization` (msgpack + ext types, never pickle); bytes in
 Redis that are not ours count as a miss (``foreign_values`` in `stats()`).
 
-Both tiers are aiocache backends: the L1 is `stores.cache.l1.TinyLfuCache`, the L2
-(`stores.cache.l2.RedisTier`) is aiocache's `RedisCache` on redis-py's asyncio client
-with a bounded connection pool and short socket timeouts. A batch of keys costs one
-round trip to Redis, reading (values + PTTLs by one script) or writing (pipelined MSET).
+The L1 is `stores.cache.l1.TinyLfuCore`, held in process; the L2 (`stores.cache.l2.RedisTier`)
+is aiocache's `RedisCache` on redis-py's asyncio client with a bounded connection pool and
+short socket timeouts. A batch of keys costs one round trip to Redis, reading (values +
+PTTLs by one script) or writing (pipelined MSET). How the two are read and written is
+`stores.cache.tiers`; the namespaces are `stores.cache.namespaces`.
 
 Redis is optional and never fatal: while it is down the cache serves L1 + loader and
 drops L2 writes, counting both. With a `guard` (the engine passes its ``"redis"`` guard),
@@ -22,16 +23,14 @@ Namespaces are an allow-list: `DEFAULT_TTLS`, plus/overridden by ``ttls=``, plus
 `register_namespace`. An unknown namespace raises `UnknownNamespaceError`.
 
 `get_or_load` runs the loader once per key however many callers wait in this process
-(the load runs in a task owned by the cache; a cancelled caller never cancels it; a
-loader error reaches every waiter and is not cached). With ``lock_ttl_s`` set, a short
-Redis lock (SET NX PX) also keeps other processes from loading the same key at once.
+(`stores.cache.single_flight`: a cancelled caller never cancels the load; a loader error
+reaches every waiter and is not cached). With ``lock_ttl_s`` set, a short Redis lock
+(SET NX PX) also keeps other processes from loading the same key at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
@@ -39,29 +38,19 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 
-from stores.cache import serialization
-from stores.cache.l1 import TinyLfuCache
-from stores.cache.l2 import RedisTier, RedisUnavailable
+from stores.cache.l1 import TinyLfuCore
+from stores.cache.l2 import RedisTier
+from stores.cache.namespaces import DEFAULT_TTLS, Namespaces
+from stores.cache.single_flight import SingleFlight
 from stores.cache.stats import CacheStats, RedisHealth
-from stores.errors import CacheSerializationError, ConfigurationError, UnknownNamespaceError
+from stores.cache.tiers import MISS, Tiers
+from stores.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from stores.cache.langgraph_adapter import LangGraphCache
-    from stores.resilience.guards import CallGuard
+    from stores.resilience.call_guard import CallGuard
 
-log = logging.getLogger(__name__)
-
-DEFAULT_TTLS: dict[str, float] = {
-    "embeddings": 24 * 3600.0,
-    "queries": 3600.0,
-    "sessions": 30 * 60.0,
-    "api": 5 * 60.0,
-    "config": 3600.0,
-}
-"""Namespace -> default TTL in seconds (DESIGN.md)."""
-
-_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_MISS: Any = object()
+__all__ = ["DEFAULT_TTLS", "TieredCache"]
 
 
 class TieredCache:
@@ -93,14 +82,11 @@ class TieredCache:
         self.redis_url = redis_url
         self.key_prefix = key_prefix
         self.guard = guard
-        self._ttls: dict[str, float] = {}
-        for name, ttl in {**DEFAULT_TTLS, **(ttls or {})}.items():
-            self.register_namespace(name, ttl)
+        self._namespaces = Namespaces(ttls)
         self._l1_max_entries = l1_max_entries
         self._l1_max_bytes = l1_max_bytes
         self._batch_size = max(1, batch_size)
         self._lock_ttl_s = lock_ttl_s
-        self._l1: TinyLfuCache | None = None
         # With a guard, its breaker replaces our back-off (backoff_s/max_backoff_s unused).
         self._health = RedisHealth(configured=redis_url is not None, backoff_s=backoff_s,
                                    max_backoff_s=max_backoff_s,
@@ -109,8 +95,9 @@ class TieredCache:
             redis_url, self._health, pool_size=redis_pool_size, timeout_s=redis_timeout_s,
             guard=guard,
         )  # fmt: skip
+        self._tiers: Tiers | None = None
         self._stats = CacheStats()
-        self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._loads = SingleFlight()
         self.loop: asyncio.AbstractEventLoop | None = None
         """The event loop the cache was opened on (None when closed)."""
         # Providers default to the global ones (no-op until telemetry.configure()).
@@ -125,9 +112,10 @@ class TieredCache:
 
     async def __aenter__(self) -> TieredCache:
         self.loop = asyncio.get_running_loop()
-        self._l1 = TinyLfuCache(self._l1_max_entries, self._l1_max_bytes, timeout=None)
-        self._l1.core.listener = self._on_l1_drop
-        self._stats.register_metrics(self._meter, self._meter_key, self._l1.core, self._health)
+        l1 = TinyLfuCore(self._l1_max_entries, self._l1_max_bytes)
+        l1.listener = self._on_l1_drop
+        self._tiers = Tiers(l1, self._l2, self._stats, self._health, self._batch_size)
+        self._stats.register_metrics(self._meter, self._meter_key, l1, self._health)
         if self._l2 is not None:
             await self._l2.open()
         return self
@@ -136,11 +124,7 @@ class TieredCache:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:  # fmt: skip
-        tasks = list(self._inflight.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._inflight.clear()
+        await self._loads.cancel_all()
         if self._l2 is not None:
             await self._l2.close()
         self._stats.unregister_metrics()
@@ -150,65 +134,50 @@ class TieredCache:
 
     def register_namespace(self, name: str, ttl_s: float) -> None:
         """Allow namespace `name` with default TTL `ttl_s` seconds (re-registering updates it)."""
-        if not _NAMESPACE_RE.match(name):
-            raise ConfigurationError(
-                f"bad cache namespace {name!r}: use 1-64 of a-z 0-9 _ . - (no ':')"
-            )
-        if ttl_s <= 0:
-            raise ConfigurationError(f"TTL of cache namespace {name!r} must be > 0, got {ttl_s}")
-        self._ttls[name] = float(ttl_s)
+        self._namespaces.register(name, ttl_s)
 
     @property
     def namespaces(self) -> dict[str, float]:
         """Known namespaces and their default TTLs in seconds."""
-        return dict(self._ttls)
-
-    def _ttl(self, namespace: str, ttl: float | None) -> float:
-        default = self._ttls.get(namespace)
-        if default is None:
-            raise UnknownNamespaceError(namespace, sorted(self._ttls))
-        return default if ttl is None else float(ttl)
+        return self._namespaces.as_dict()
 
     def redis_key(self, key: str, namespace: str) -> str:
         """The Redis key (also the L1 key) of `key`: ``{prefix}{namespace}:{key}``."""
         return f"{self.key_prefix}{namespace}:{key}"
 
     @property
-    def l1(self) -> TinyLfuCache:
-        """The L1 aiocache backend (open caches only)."""
-        if self._l1 is None:
+    def l1(self) -> TinyLfuCore:
+        """The L1 (open caches only): Redis keys -> encoded values."""
+        return self._open_tiers().l1
+
+    def _open_tiers(self) -> Tiers:
+        if self._tiers is None:
             raise ConfigurationError("the cache is not open: use `async with TieredCache(...)`")
-        return self._l1
+        return self._tiers
 
     # -- reads --------------------------------------------------------------------------
 
     async def get(self, key: str, namespace: str, default: Any = None) -> Any:
         """The cached value (L1, then L2 with promotion) or `default` on a miss."""
         start = time.perf_counter()
-        self._ttl(namespace, None)
-        value, tier = await self._lookup(self.redis_key(key, namespace), namespace)
+        ns_ttl = self._namespaces.ttl(namespace)
+        tiers = self._open_tiers()
+        value, tier = await tiers.lookup(self.redis_key(key, namespace), namespace, ns_ttl)
         self._stats.record(namespace, tier, time.perf_counter() - start)
-        return default if value is _MISS else value
+        return default if value is MISS else value
 
     async def get_many(self, keys: Sequence[str], namespace: str) -> dict[str, Any]:
         """Hits only: {key: value} for the keys found in L1 or L2 (one L2 round trip per batch)."""
-        ns_ttl = self._ttl(namespace, None)
+        ns_ttl = self._namespaces.ttl(namespace)
         start = time.perf_counter()
         with self._tracer.start_as_current_span("cache.get_many") as span:
             span.set_attribute("sophia.cache.namespace", namespace)
-            found = self._l1_many(keys, namespace)
-            l1_hits, l2_hits = len(found), 0
-            missing = [k for k in dict.fromkeys(keys) if k not in found]
-            if missing and self._l2 is not None:
-                for i in range(0, len(missing), self._batch_size):
-                    chunk = missing[i : i + self._batch_size]
-                    rkeys = [self.redis_key(k, namespace) for k in chunk]
-                    got = await self._l2_many(rkeys, namespace, ns_ttl)
-                    for k, rkey in zip(chunk, rkeys, strict=True):
-                        if rkey in got:
-                            found[k] = got[rkey]
-                            l2_hits += 1
-            misses = len(set(keys)) - len(found)
+            rkeys = {k: self.redis_key(k, namespace) for k in keys}
+            got, l1_hits, l2_hits = await self._open_tiers().read_many(
+                list(rkeys.values()), namespace, ns_ttl
+            )
+            found = {k: got[rkey] for k, rkey in rkeys.items() if rkey in got}
+            misses = len(rkeys) - len(found)
             tier = "miss" if misses else ("l2" if l2_hits else "l1")
             span.set_attribute("sophia.cache.tier", tier)
             span.set_attribute("sophia.cache.hits", len(found))
@@ -230,7 +199,7 @@ class TieredCache:
         Concurrent callers for one key share one loader call; a loader exception is
         raised to all of them and nothing is cached.
         """
-        entry_ttl = self._ttl(namespace, ttl)
+        entry_ttl = self._namespaces.ttl(namespace, ttl)
         start = time.perf_counter()
         with self._tracer.start_as_current_span("cache.get_or_load") as span:
             span.set_attribute("sophia.cache.namespace", namespace)
@@ -253,38 +222,29 @@ class TieredCache:
     async def _get_or_join(
         self, rkey: str, namespace: str, loader: Callable[[], Awaitable[Any]], ttl: float
     ) -> tuple[Any, str, bool]:
-        task = self._inflight.get(rkey)
-        joined = task is not None
-        if task is None:
-            value = self._l1_get(rkey)
-            if value is not _MISS:
+        tiers = self._open_tiers()
+        if not self._loads.joinable(rkey):
+            value = tiers.l1_get(rkey)
+            if value is not MISS:
                 return value, "l1", False
-            task = asyncio.get_running_loop().create_task(
-                self._fill(rkey, namespace, loader, ttl), name=f"cache-fill {rkey}"
-            )
-            self._inflight[rkey] = task
-            task.add_done_callback(lambda t, k=rkey: self._fill_done(k, t))  # type: ignore[misc]
-        # shield: a cancelled caller stops waiting; the shared load goes on for the others.
-        value, tier = await asyncio.shield(task)
+        (value, tier), joined = await self._loads.run(
+            rkey, lambda: self._fill(tiers, rkey, namespace, loader, ttl)
+        )
         return value, tier, joined
 
-    def _fill_done(self, rkey: str, task: asyncio.Task[Any]) -> None:
-        if self._inflight.get(rkey) is task:
-            del self._inflight[rkey]
-        if not task.cancelled():
-            task.exception()  # retrieved here so an unawaited failure is not logged twice
-
     async def _fill(
-        self, rkey: str, namespace: str, loader: Callable[[], Awaitable[Any]], ttl: float
-    ) -> tuple[Any, str]:
-        value, tier = await self._lookup_l2(rkey, namespace)
-        if value is not _MISS:
+        self, tiers: Tiers, rkey: str, namespace: str, loader: Callable[[], Awaitable[Any]],
+        ttl: float,
+    ) -> tuple[Any, str]:  # fmt: skip
+        ns_ttl = self._namespaces.ttl(namespace)
+        value, tier = await tiers.lookup_l2(rkey, namespace, ns_ttl)
+        if value is not MISS:
             return value, tier
         token = await self._acquire_lock(rkey)
         try:
             if token is None and self._lock_ttl_s is not None:
-                value = await self._wait_for_other_process(rkey, namespace)
-                if value is not _MISS:
+                value = await self._wait_for_other_process(tiers, rkey, namespace, ns_ttl)
+                if value is not MISS:
                     return value, "l2"
             self._stats.loader_call(namespace)
             try:
@@ -292,65 +252,11 @@ class TieredCache:
             except Exception:
                 self._stats.loader_error(namespace)
                 raise
-            await self._store({rkey: value}, namespace, ttl, strict=False)
+            await tiers.store({rkey: value}, namespace, ttl, strict=False)
             return value, "miss"
         finally:
             if token is not None:
                 await self._release_lock(rkey, token)
-
-    async def _lookup(self, rkey: str, namespace: str) -> tuple[Any, str]:
-        value = self._l1_get(rkey)
-        if value is not _MISS:
-            return value, "l1"
-        return await self._lookup_l2(rkey, namespace)
-
-    async def _lookup_l2(self, rkey: str, namespace: str) -> tuple[Any, str]:
-        if self._l2 is None:
-            return _MISS, "miss"
-        got = await self._l2_many([rkey], namespace, self._ttls[namespace])
-        return (got[rkey], "l2") if rkey in got else (_MISS, "miss")
-
-    def _l1_get(self, rkey: str) -> Any:
-        raw = self.l1.core.get(rkey)
-        if raw is None:
-            return _MISS
-        try:
-            return serialization.loads(raw)
-        except CacheSerializationError:  # cannot happen for bytes we encoded; be safe
-            self.l1.core.delete(rkey)
-            return _MISS
-
-    def _l1_many(self, keys: Sequence[str], namespace: str) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for k in keys:
-            if k not in found:
-                value = self._l1_get(self.redis_key(k, namespace))
-                if value is not _MISS:
-                    found[k] = value
-        return found
-
-    async def _l2_many(self, rkeys: list[str], namespace: str, ns_ttl: float) -> dict[str, Any]:
-        """Values found in Redis for `rkeys` (one round trip), promoted to L1."""
-        if self._l2 is None:
-            return {}
-        try:
-            raws, pttls = await self._l2.get_with_ttl(rkeys)
-        except RedisUnavailable:
-            return {}
-        found: dict[str, Any] = {}
-        for rkey, raw, pttl in zip(rkeys, raws, pttls, strict=True):
-            if raw is None or pttl == -2:
-                continue
-            try:
-                value = serialization.loads(raw)
-            except CacheSerializationError as exc:
-                self._stats.foreign_value(namespace)
-                log.warning("ignoring Redis key %s: %s", rkey, exc)
-                continue
-            found[rkey] = value
-            remaining = ns_ttl if pttl < 0 else min(pttl / 1000.0, ns_ttl)
-            self.l1.core.set(rkey, bytes(raw), remaining)
-        return found
 
     # -- writes -------------------------------------------------------------------------
 
@@ -360,8 +266,10 @@ class TieredCache:
         Raises CacheSerializationError if the value cannot be encoded; a Redis failure
         only drops the L2 write (counted in `stats()`).
         """
-        entry_ttl = self._ttl(namespace, ttl)
-        await self._store({self.redis_key(key, namespace): value}, namespace, entry_ttl, True)
+        entry_ttl = self._namespaces.ttl(namespace, ttl)
+        await self._open_tiers().store(
+            {self.redis_key(key, namespace): value}, namespace, entry_ttl, strict=True
+        )
 
     async def set_many(
         self, items: Mapping[str, Any], namespace: str, ttl: float | None = None
@@ -370,56 +278,19 @@ class TieredCache:
 
         Values that cannot be encoded are skipped and counted (``unencodable``).
         """
-        entry_ttl = self._ttl(namespace, ttl)
-        await self._store({self.redis_key(k, namespace): v for k, v in items.items()},
-                          namespace, entry_ttl, strict=False)  # fmt: skip
-
-    async def _store(
-        self, items: Mapping[str, Any], namespace: str, ttl: float, strict: bool
-    ) -> None:
-        encoded: list[tuple[str, bytes]] = []
-        for rkey, value in items.items():
-            try:
-                data = serialization.dumps(value)
-            except CacheSerializationError:
-                if strict:
-                    raise
-                self._stats.unencodable(namespace)
-                log.warning("not caching %s: value cannot be encoded", rkey, exc_info=True)
-                continue
-            self.l1.core.set(rkey, data, ttl)
-            encoded.append((rkey, data))
-        self._stats.sets(namespace, len(encoded))
-        if self._l2 is None or not encoded:
-            return
-        for i in range(0, len(encoded), self._batch_size):
-            chunk = encoded[i : i + self._batch_size]
-            try:
-                await self._l2.set_many(chunk, ttl)
-            except RedisUnavailable:
-                self._health.dropped_writes += len(chunk)
+        entry_ttl = self._namespaces.ttl(namespace, ttl)
+        keyed = {self.redis_key(k, namespace): v for k, v in items.items()}
+        await self._open_tiers().store(keyed, namespace, entry_ttl, strict=False)
 
     async def delete(self, key: str, namespace: str) -> None:
         """Remove `key` from both tiers (the L2 delete is dropped if Redis is down)."""
-        self._ttl(namespace, None)
-        rkey = self.redis_key(key, namespace)
-        self.l1.core.delete(rkey)
-        if self._l2 is not None:
-            try:
-                await self._l2.delete(rkey)
-            except RedisUnavailable:
-                self._health.dropped_writes += 1
+        self._namespaces.ttl(namespace)
+        await self._open_tiers().delete(self.redis_key(key, namespace))
 
     async def clear(self, namespace: str, key_prefix: str = "") -> None:
         """Remove every key of `namespace` starting with `key_prefix` from both tiers."""
-        self._ttl(namespace, None)
-        prefix = self.redis_key(key_prefix, namespace)
-        self.l1.core.clear(prefix)
-        if self._l2 is not None:
-            try:
-                await self._l2.delete_prefix(prefix)
-            except RedisUnavailable:
-                self._health.dropped_writes += 1
+        self._namespaces.ttl(namespace)
+        await self._open_tiers().clear(self.redis_key(key_prefix, namespace))
 
     async def warm(
         self, namespace: str, keys: Sequence[str],
@@ -428,7 +299,7 @@ class TieredCache:
         """Fill both tiers for `keys` in batches: cached keys are kept (L2 hits promoted
         to L1), the rest come from ``await loader(missing_keys)``. Returns counts.
         """
-        self._ttl(namespace, None)
+        self._namespaces.ttl(namespace)
         cached = loaded = 0
         unique = list(dict.fromkeys(keys))
         for i in range(0, len(unique), self._batch_size):
@@ -454,15 +325,17 @@ class TieredCache:
         if self._l2 is not None:
             await self._l2.unlock(f"{rkey}:lock", token)
 
-    async def _wait_for_other_process(self, rkey: str, namespace: str) -> Any:
+    async def _wait_for_other_process(
+        self, tiers: Tiers, rkey: str, namespace: str, ns_ttl: float
+    ) -> Any:
         """Another process holds the load lock: poll L2 until its value lands or it expires."""
         deadline = time.monotonic() + (self._lock_ttl_s or 0.0)
         while time.monotonic() < deadline and self._health.should_try():
             await asyncio.sleep(0.02)
-            value, _ = await self._lookup_l2(rkey, namespace)
-            if value is not _MISS:
+            value, _ = await tiers.lookup_l2(rkey, namespace, ns_ttl)
+            if value is not MISS:
                 return value
-        return _MISS
+        return MISS
 
     # -- stats --------------------------------------------------------------------------
 
@@ -473,8 +346,8 @@ class TieredCache:
     def stats(self) -> dict[str, Any]:
         """Per-namespace hits/misses/hit ratios per tier, loader calls, evictions, latency
         percentiles; L1 occupancy; Redis state (up/down/disabled, failures)."""
-        core = self._l1.core if self._l1 is not None else None
-        return self._stats.snapshot(core, self._health, inflight=len(self._inflight))
+        core = self._tiers.l1 if self._tiers is not None else None
+        return self._stats.snapshot(core, self._health, inflight=len(self._loads))
 
     def as_langgraph_cache(
         self, namespace: str = "langgraph", ttl_s: float = 3600.0
@@ -485,6 +358,6 @@ class TieredCache:
         """
         from stores.cache.langgraph_adapter import LangGraphCache
 
-        if namespace not in self._ttls:
+        if namespace not in self._namespaces:
             self.register_namespace(namespace, ttl_s)
         return LangGraphCache(self, namespace)

@@ -25,7 +25,8 @@ import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp, get_text_at_path, tokenize_path
 
-from stores.errors import ConfigurationError, MemoryStoreError
+from stores.errors import ConfigurationError
+from stores.memory.errors import MemoryStoreError
 from stores.memory.hnsw import FloatArray, normalize
 
 logger = logging.getLogger(__name__)

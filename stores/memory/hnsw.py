@@ -14,19 +14,14 @@ overwrites an arbitrary deleted element and does not say which label it evicted,
 would break the label -> item bookkeeping (and the label it dropped could still be
 looked up later).
 
-`FieldIndex` keeps label sets per top-level field value so that equality filters become
-a mask before the walk instead of a Python callback on every visited node.
-
 It is *not* thread-safe by itself: hnswlib must not add or resize while it searches.
-Callers hold `RWLock` (searches shared, writes exclusive) around every call, as
-`MemoryStore` does.
+Callers hold a `stores.memory.rwlock.RWLock` (searches shared, writes exclusive) around
+every call, as `MemoryStore` does.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +29,7 @@ import hnswlib
 import numpy as np
 import numpy.typing as npt
 
-from stores.errors import MemoryStoreError
+from stores.memory.errors import MemoryStoreError
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
@@ -43,53 +38,6 @@ DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 64
 DEFAULT_EF_SEARCH = 64
 DEFAULT_EXACT_THRESHOLD = 2048
-
-
-class RWLock:
-    """A writer-preferring readers-writer lock for threads.
-
-    Any number of readers hold it together; a writer holds it alone. A waiting writer
-    blocks new readers, so a steady stream of searches cannot starve writes.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        """Hold the lock shared for the duration of the ``with`` block."""
-        with self._cond:
-            while self._writer or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if self._readers == 0:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        """Hold the lock exclusively for the duration of the ``with`` block."""
-        with self._cond:
-            self._writers_waiting += 1
-            try:
-                while self._writer or self._readers:
-                    self._cond.wait()
-            finally:
-                self._writers_waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
 
 
 def normalize(vectors: npt.ArrayLike, dims: int) -> FloatArray:
@@ -362,67 +310,3 @@ def _and_filter(flags: list[bool], predicate: Callable[[int], bool]) -> Callable
         return flags[label] and predicate(label)
 
     return check
-
-
-ItemLabels = tuple[Mapping[str, Any], list[int]]
-_EQ_TYPES = (str, int)  # bool is an int; floats (NaN) and None (matches missing) excluded
-
-
-class FieldIndex:
-    """Labels by top-level ``field == value`` for the vectors' items: cheap equality filters.
-
-    A field is indexed the first time a search filters on it (one pass over the live
-    items) and then kept current by the writers. Only ``str``/``int``/``bool`` values
-    are indexed; other filter values fall back to the per-label predicate. Callers hold
-    the store's lock: writers exclusively; readers may build a field concurrently, which
-    `build` serialises.
-    """
-
-    def __init__(self) -> None:
-        self._fields: dict[str, dict[Any, set[int]]] = {}
-        self._build_lock = threading.Lock()
-
-    @staticmethod
-    def usable(value: Any) -> bool:
-        """Whether a filter value can be answered from the index."""
-        return isinstance(value, _EQ_TYPES)
-
-    def add(self, value: Mapping[str, Any], labels: Iterable[int]) -> None:
-        """Record ``labels`` (one item's vectors) under the item's indexed field values."""
-        for name, by_value in self._fields.items():
-            v = value.get(name)
-            if isinstance(v, _EQ_TYPES):
-                by_value.setdefault(v, set()).update(labels)
-
-    def remove(self, value: Mapping[str, Any], labels: Iterable[int]) -> None:
-        """Forget ``labels`` recorded for ``value`` by `add`."""
-        for name, by_value in self._fields.items():
-            v = value.get(name)
-            if isinstance(v, _EQ_TYPES) and v in by_value:
-                by_value[v].difference_update(labels)
-                if not by_value[v]:
-                    del by_value[v]
-
-    def labels(
-        self,
-        name: str,
-        value: Any,
-        items: Callable[[], Iterable[tuple[Mapping[str, Any], list[int]]]],
-    ) -> set[int]:
-        """Labels whose item has ``name == value``; builds the field from ``items()`` once."""
-        by_value = self._fields.get(name)
-        if by_value is None:
-            with self._build_lock:
-                by_value = self._fields.get(name)
-                if by_value is None:
-                    by_value = {}
-                    for item_value, item_labels in items():
-                        v = item_value.get(name)
-                        if isinstance(v, _EQ_TYPES):
-                            by_value.setdefault(v, set()).update(item_labels)
-                    self._fields[name] = by_value
-        return by_value.get(value, set())
-
-    def clear(self) -> None:
-        """Drop every field (after a load)."""
-        self._fields = {}

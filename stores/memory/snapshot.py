@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from stores.cache import serialization
-from stores.errors import CacheSerializationError, MemoryStoreError
+from stores.cache.errors import CacheSerializationError
+from stores.memory.errors import MemoryStoreError
 
 META_FILE = "meta.bin"
 

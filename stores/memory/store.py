@@ -1,13 +1,18 @@
 """`MemoryStore`: a LangGraph `BaseStore` whose semantic search runs on an HNSW index.
 
-Semantics follow LangGraph's `InMemoryStore` (namespaces, ``filter`` including the
+Semantics follow LangGraph's `InMemoryStore` (namespaces, ``filter`` with the
 ``$eq/$ne/$gt/$gte/$lt/$lte`` operators, limit/offset, ``index=False`` and per-put
 fields, several vectors per item with the best score per item, search without a query,
 ``list_namespaces`` with prefix/suffix/max_depth), with these deliberate differences:
 
+* filters are `stores.memory.filters`: dotted keys reach nested fields
+  (``{"author.name": "Ada"}``), ordering compares numbers with numbers and strings with
+  strings (other pairs never match instead of raising), an unknown operator is a
+  `MemoryStoreError`;
+
 * vector search is approximate (HNSW, cosine; scores are cosine similarities in
   [-1, 1]); namespace prefix and ``filter`` are applied *inside* the graph walk through
-  hnswlib's label filter, not by over-fetching. The namespace prefix and top-level
+  hnswlib's label filter, not by over-fetching. The namespace prefix and the
   equality conditions (``{"company_id": "c1"}`` or ``{"$eq": ...}`` on str/int/bool)
   become a label mask computed with numpy and a field index; other conditions are
   checked per visited label. When the mask allows at most ``exact_threshold`` vectors
@@ -36,22 +41,23 @@ hashed short texts             8/64/64    0.970      ~6,600
 =============================  =========  =========  ===============
 
 ef_construction=100 buys no recall for 1.6x the build time; M=8 or ef=32 lose recall.
-Search p50 is ~0.2 ms at this size. tests/stores/test_memory_store_recall.py checks
+Search p50 is ~0.2 ms at this size. tests/stores/memory/test_memory_store_recall.py checks
 recall@10 >= 0.95 with the defaults on 64-dim isotropic clusters.
 
 Concurrency: a readers-writer lock guards the index and the items; searches share it,
 writes hold it alone in slices of ``write_chunk`` items so searches interleave with a
 large bulk load. The async methods do all locked work in a worker thread
 (`asyncio.to_thread`), so the event loop never waits on the index.
+
+The items and their vectors' labels are `stores.memory.items`, a search over them
+`stores.memory.search`; this module is the `BaseStore` around them, with persistence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -62,56 +68,32 @@ from langgraph.store.base import (
     BaseStore,
     GetOp,
     IndexConfig,
-    Item,
     ListNamespacesOp,
     Op,
     PutOp,
     Result,
-    SearchItem,
     SearchOp,
     ensure_embeddings,
 )
 
-# The matchers InMemoryStore itself uses, so filters and namespace patterns behave the same.
-from langgraph.store.memory import _compare_values, _does_match
-from opentelemetry import trace
-
-from stores.errors import MemoryStoreError
 from stores.memory.embeddings import FieldEmbedder
+from stores.memory.errors import MemoryStoreError
 from stores.memory.hnsw import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
     DEFAULT_EXACT_THRESHOLD,
     DEFAULT_M,
-    FieldIndex,
     FloatArray,
     HnswIndex,
-    RWLock,
 )
+from stores.memory.items import ItemTable, Namespace, PreparedPut
+from stores.memory.rwlock import RWLock
+from stores.memory.search import search
 from stores.memory.snapshot import has_snapshot, read_snapshot, write_meta, write_snapshot
-from telemetry import monitor
 
 logger = logging.getLogger(__name__)
-_tracer = trace.get_tracer("sophia.memory_store")
 
-Namespace = tuple[str, ...]
 _SNAPSHOT_VERSION = 1
-
-
-@dataclass(slots=True)
-class _Record:
-    item: Item
-    labels: list[int] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """One put, ready to apply: its value and the vectors to store (maybe none)."""
-
-    namespace: Namespace
-    key: str
-    value: dict[str, Any] | None
-    vectors: FloatArray | None
 
 
 class MemoryStore(BaseStore):
@@ -170,12 +152,7 @@ class MemoryStore(BaseStore):
                 exact_threshold=exact_threshold,
             )  # fmt: skip
         self._lock = RWLock()
-        self._data: dict[Namespace, dict[str, _Record]] = {}
-        self._ns_ids: dict[Namespace, int] = {}
-        self._ns_list: list[Namespace] = []
-        self._owners: dict[int, _Record] = {}
-        self._unindexed: dict[Namespace, int] = {}
-        self._field_index = FieldIndex()
+        self._items = ItemTable()
         self._dirty = False
 
     # ------------------------------------------------------------- properties
@@ -187,14 +164,14 @@ class MemoryStore(BaseStore):
 
     def __len__(self) -> int:
         with self._lock.read():
-            return sum(len(items) for items in self._data.values())
+            return self._items.count()
 
     def stats(self) -> dict[str, Any]:
         """Counts and index parameters, for diagnostics."""
         with self._lock.read():
             out: dict[str, Any] = {
-                "items": sum(len(items) for items in self._data.values()),
-                "namespaces": len(self._data),
+                "items": self._items.count(),
+                "namespaces": len(self._items.data),
             }
             if self._index is not None:
                 out |= {"vectors": self._index.live_count, "capacity": self._index.capacity,
@@ -270,96 +247,23 @@ class MemoryStore(BaseStore):
     def _embed_puts(self, puts: Sequence[PutOp]) -> dict[str, FloatArray]:
         return self._embedder.embed_puts(puts) if self._embedder is not None else {}
 
-    def _prepare(self, puts: Sequence[PutOp], vectors: dict[str, FloatArray]) -> list[_Prepared]:
+    def _prepare(self, puts: Sequence[PutOp], vectors: dict[str, FloatArray]) -> list[PreparedPut]:
         prepared = []
         for op in puts:
             if op.value is None:
-                prepared.append(_Prepared(op.namespace, op.key, None, None))
+                prepared.append(PreparedPut(op.namespace, op.key, None, None))
                 continue
             texts = self._embedder.texts(op) if self._embedder is not None else []
             rows = np.stack([vectors[t] for t in texts]) if texts else None
-            prepared.append(_Prepared(op.namespace, op.key, dict(op.value), rows))
+            prepared.append(PreparedPut(op.namespace, op.key, dict(op.value), rows))
         return prepared
 
-    def _apply(self, prepared: Sequence[_Prepared]) -> None:
+    def _apply(self, prepared: Sequence[PreparedPut]) -> None:
         for start in range(0, len(prepared), self.write_chunk):
             with self._lock.write():
-                self._apply_locked(prepared[start : start + self.write_chunk])
-
-    def _apply_locked(self, prepared: Sequence[_Prepared]) -> None:
-        now = datetime.now(UTC)
-        labels: list[int] = []
-        groups: list[int] = []
-        rows: list[FloatArray] = []
-        for put in prepared:
-            items = self._data.get(put.namespace)
-            old = items.get(put.key) if items is not None else None
-            old_labels = old.labels if old is not None else []
-            if old is not None and old_labels:
-                self._field_index.remove(old.item.value, old_labels)
-            if put.value is None:
-                if old is not None and items is not None:
-                    self._release(old_labels)
-                    self._count_unindexed(put.namespace, -1 if not old_labels else 0)
-                    del items[put.key]
-                    if not items:
-                        del self._data[put.namespace]
-                continue
-            n_new = 0 if put.vectors is None else len(put.vectors)
-            if self._index is not None and n_new:
-                # Reuse the item's own labels first (update in place), then free or new ones.
-                keep = old_labels[:n_new]
-                self._release(old_labels[n_new:])
-                new_labels = keep + self._index.allocate(n_new - len(keep))
-            else:
-                self._release(old_labels)
-                new_labels = []
-            created = old.item.created_at if old is not None else now
-            record = _Record(
-                Item(value=put.value, key=put.key, namespace=put.namespace,
-                     created_at=created, updated_at=now),
-                new_labels,
-            )  # fmt: skip
-            if items is None:
-                items = self._data[put.namespace] = {}
-            group = self._namespace_id(put.namespace)
-            items[put.key] = record
-            self._count_unindexed(
-                put.namespace, (not new_labels) - (old is not None and not old_labels)
-            )
-            if new_labels:
-                assert put.vectors is not None
-                for label in new_labels:
-                    self._owners[label] = record
-                self._field_index.add(put.value, new_labels)
-                labels.extend(new_labels)
-                groups.extend([group] * len(new_labels))
-                rows.append(put.vectors)
-        if labels and self._index is not None:
-            self._index.write(labels, np.concatenate(rows).astype(np.float32, copy=False), groups)
+                self._items.apply(prepared[start : start + self.write_chunk], self._index)
         if prepared:
             self._dirty = True
-
-    def _release(self, labels: list[int]) -> None:
-        if labels and self._index is not None:
-            self._index.release(labels)
-            for label in labels:
-                self._owners.pop(label, None)
-
-    def _count_unindexed(self, namespace: Namespace, delta: int) -> None:
-        if delta:
-            count = self._unindexed.get(namespace, 0) + delta
-            if count > 0:
-                self._unindexed[namespace] = count
-            else:
-                self._unindexed.pop(namespace, None)
-
-    def _namespace_id(self, namespace: Namespace) -> int:
-        ns_id = self._ns_ids.get(namespace)
-        if ns_id is None:
-            ns_id = self._ns_ids[namespace] = len(self._ns_list)
-            self._ns_list.append(namespace)
-        return ns_id
 
     # ------------------------------------------------------------------- reads
 
@@ -368,121 +272,17 @@ class MemoryStore(BaseStore):
         with self._lock.read():
             for op in ops:
                 if isinstance(op, GetOp):
-                    record = self._data.get(op.namespace, {}).get(op.key)
-                    results.append(record.item if record is not None else None)
+                    results.append(self._items.get(op.namespace, op.key))
                 elif isinstance(op, SearchOp):
                     query = queries.get(op.query) if op.query else None
-                    results.append(self._search(op, query))
+                    results.append(search(op, query, self._items, self._index))
                 elif isinstance(op, ListNamespacesOp):
-                    results.append(self._list_namespaces(op))
+                    results.append(self._items.list_namespaces(op))
                 elif isinstance(op, PutOp):
                     results.append(None)
                 else:
                     raise MemoryStoreError(f"unknown store operation {type(op).__name__}")
         return results
-
-    def _matches(self, item: Item, flt: dict[str, Any] | None) -> bool:
-        return not flt or all(_compare_values(item.value.get(k), v) for k, v in flt.items())
-
-    def _namespaces_under(self, prefix: Namespace) -> list[Namespace]:
-        n = len(prefix)
-        return [ns for ns in self._data if ns[:n] == prefix]
-
-    def _search(self, op: SearchOp, query: FloatArray | None) -> list[SearchItem]:
-        if query is None or self._index is None:
-            return self._scan(op)
-        with (
-            _tracer.start_as_current_span("memory.search") as span,
-            monitor("memory.search", kind="vector_search"),
-        ):
-            wanted = max(op.offset + op.limit, 0)
-            kept = self._vector_search(op, query, wanted, span)
-            out = [_search_item(rec.item, score) for rec, score in kept[op.offset :]]
-            if len(out) < op.limit:
-                out.extend(self._unscored(op, op.limit - len(out)))
-            span.set_attribute("sophia.memory.results", len(out))
-            return out
-
-    def _vector_search(
-        self, op: SearchOp, query: FloatArray, wanted: int, span: trace.Span
-    ) -> list[tuple[_Record, float]]:
-        assert self._index is not None
-        index = self._index
-        allowed = None
-        if op.namespace_prefix:
-            ids = [self._ns_ids[ns] for ns in self._namespaces_under(op.namespace_prefix)
-                   if ns in self._ns_ids]  # fmt: skip
-            allowed = np.isin(index.groups, np.asarray(ids, dtype=np.int32))
-        predicate = None
-        rest: dict[str, Any] = {}
-        for name, wanted_value in (op.filter or {}).items():
-            target = _equality_target(wanted_value)
-            if target is None:
-                rest[name] = wanted_value
-                continue
-            # Equality on a top-level field: answered from the field index as a mask.
-            mask = np.zeros(len(index.groups), dtype=bool)
-            matching = self._field_index.labels(name, target, self._indexed_values)
-            mask[np.fromiter(matching, dtype=np.int64, count=len(matching))] = True
-            allowed = mask if allowed is None else allowed & mask
-        if rest:
-            owners = self._owners
-            predicate = lambda label: self._matches(owners[label].item, rest)  # noqa: E731
-        k = wanted
-        while True:
-            labels, scores, strategy = index.search(query, k, allowed, predicate)
-            best: dict[int, tuple[_Record, float]] = {}
-            for label, score in zip(labels, scores, strict=True):
-                record = self._owners[label]
-                if id(record) not in best:
-                    best[id(record)] = (record, score)
-            # Items with several vectors can fill k with duplicates: widen and retry.
-            if len(best) >= wanted or len(labels) < k:
-                break
-            k *= 2
-        span.set_attribute("sophia.memory.k", k)
-        span.set_attribute("sophia.memory.ef", max(index.ef_search, k))
-        span.set_attribute("sophia.memory.strategy", strategy)
-        return list(best.values())[:wanted]
-
-    def _indexed_values(self) -> Iterator[tuple[Mapping[str, Any], list[int]]]:
-        for items in self._data.values():
-            for record in items.values():
-                if record.labels:
-                    yield record.item.value, record.labels
-
-    def _unscored(self, op: SearchOp, count: int) -> list[SearchItem]:
-        # InMemoryStore pads a short vector result with matching items that have no vector.
-        out: list[SearchItem] = []
-        for ns in self._namespaces_under(op.namespace_prefix):
-            if ns not in self._unindexed:
-                continue
-            for record in self._data[ns].values():
-                if not record.labels and self._matches(record.item, op.filter):
-                    out.append(_search_item(record.item, None))
-                    if len(out) >= count:
-                        return out
-        return out
-
-    def _scan(self, op: SearchOp) -> list[SearchItem]:
-        matched = [
-            record.item
-            for ns in self._namespaces_under(op.namespace_prefix)
-            for record in self._data[ns].values()
-            if self._matches(record.item, op.filter)
-        ]
-        return [_search_item(item, None) for item in matched[op.offset : op.offset + op.limit]]
-
-    def _list_namespaces(self, op: ListNamespacesOp) -> list[Namespace]:
-        namespaces = list(self._data)
-        if op.match_conditions:
-            namespaces = [ns for ns in namespaces
-                          if all(_does_match(c, ns) for c in op.match_conditions)]  # fmt: skip
-        if op.max_depth is not None:
-            namespaces = sorted({ns[: op.max_depth] for ns in namespaces})
-        else:
-            namespaces = sorted(namespaces)
-        return namespaces[op.offset : op.offset + op.limit]
 
     # ------------------------------------------------------------ persistence
 
@@ -509,18 +309,11 @@ class MemoryStore(BaseStore):
             raise
 
     def _meta(self) -> dict[str, Any]:
-        records = [
-            [self._ns_ids[ns], key, rec.item.value, rec.item.created_at,
-             rec.item.updated_at, rec.labels]
-            for ns, items in self._data.items()
-            for key, rec in items.items()
-        ]  # fmt: skip
         return {
             "version": _SNAPSHOT_VERSION,
             "fields": self._embedder.fields if self._embedder is not None else [],
             "index": self._index.state() if self._index is not None else None,
-            "namespaces": [list(ns) for ns in self._ns_list],
-            "items": records,
+            **self._items.dump(),
         }
 
     @classmethod
@@ -559,19 +352,7 @@ class MemoryStore(BaseStore):
                         f"snapshot at {root} has dims={state['dims']}, store has {self._index.dims}"
                     )
                 self._index = HnswIndex.load(snap, state, **self._params)
-            self._data, self._owners, self._unindexed = {}, {}, {}
-            self._field_index.clear()
-            self._ns_list = [tuple(ns) for ns in meta["namespaces"]]
-            self._ns_ids = {ns: i for i, ns in enumerate(self._ns_list)}
-            for ns_id, key, value, created, updated, labels in meta["items"]:
-                ns = self._ns_list[ns_id]
-                record = _Record(Item(value=value, key=key, namespace=ns, created_at=created,
-                                      updated_at=updated), list(labels))  # fmt: skip
-                self._data.setdefault(ns, {})[key] = record
-                for label in labels:
-                    self._owners[label] = record
-                if not labels:
-                    self._count_unindexed(ns, 1)
+            self._items = ItemTable.restore(meta)
             self._dirty = False
 
     def _target(self, path: Path | str | None) -> Path:
@@ -586,7 +367,8 @@ class MemoryStore(BaseStore):
         (A store opened with `load`, or one already holding items, is not reloaded.)
         """
         path = self.path
-        if path is not None and not self._data and await asyncio.to_thread(has_snapshot, path):
+        empty = not self._items.data
+        if path is not None and empty and await asyncio.to_thread(has_snapshot, path):
             snap, meta = await asyncio.to_thread(read_snapshot, path, _SNAPSHOT_VERSION)
             await asyncio.to_thread(self._load_from, snap, meta)
         return self
@@ -600,22 +382,6 @@ class MemoryStore(BaseStore):
         """Save to `path` when the store changed."""
         if self.path is not None and self._dirty:
             await asyncio.to_thread(self.save)
-
-
-def _search_item(item: Item, score: float | None) -> SearchItem:
-    return SearchItem(
-        namespace=item.namespace, key=item.key, value=item.value,
-        created_at=item.created_at, updated_at=item.updated_at, score=score,
-    )  # fmt: skip
-
-
-def _equality_target(condition: Any) -> Any:
-    """The value a filter condition requires by equality, if the field index can answer it."""
-    if isinstance(condition, dict):
-        if set(condition) != {"$eq"}:
-            return None
-        condition = condition["$eq"]
-    return condition if FieldIndex.usable(condition) else None
 
 
 def _queries(ops: Sequence[Op]) -> list[str]:

@@ -6,8 +6,11 @@
 
 so every attempt is one breaker call; a timeout is a failure for the breaker; and once the
 breaker opens, the `CircuitOpenError` of the next attempt is not transient and ends the
-retries. `ResilienceRegistry` is the explicit object (owned by the Engine, never
-module-level) that makes one guard per dependency with per-dependency defaults.
+retries. An error that leaves a guard is marked as such (`stores.resilience.retry`), so
+that no layer above retries what the guard already retried. `ResilienceRegistry` is the
+explicit object (owned by the Engine, never module-level) that makes one guard per
+dependency with per-dependency defaults; the warehouse guard's come from the statement
+budget (`stores.resilience.budget`).
 """
 
 from __future__ import annotations
@@ -17,27 +20,19 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
 
-from stores.errors import DependencyTimeoutError
 from stores.resilience.breaker import BreakerSettings, BreakerState, CircuitBreaker, Listener
-from stores.resilience.retry import RetrySettings, async_retrying, sync_retrying
+from stores.resilience.budget import BACKOFF_INITIAL_S, StatementBudget
+from stores.resilience.call_guard import CallGuard
+from stores.resilience.errors import DependencyTimeoutError
+from stores.resilience.retry import RetrySettings, async_retrying, mark_guarded
 from stores.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class CallGuard(Protocol):
-    """What stores accept as ``guard=``: runs an async callable under resilience policies."""
-
-    name: str
-
-    async def run(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Await ``fn(*args, **kwargs)`` under the guard's policies."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,8 @@ class Guard:
     Promises: at most ``retry.attempts`` attempts, only for transient errors; each attempt
     passes through ``breaker`` and is bounded by ``timeout_s`` (raising
     `DependencyTimeoutError`, a `TimeoutError`, which the breaker counts as a failure);
-    an open breaker fails the call at once, without retrying.
+    an open breaker fails the call at once, without retrying; the error that ends a run is
+    marked as having passed this guard (`stores.resilience.retry.guarded_by`).
     """
 
     def __init__(
@@ -90,29 +86,15 @@ class Guard:
             if self.retry is None:
                 return await attempt()
             return await async_retrying(self.retry, sleep=self._sleep)(attempt)
-        except Exception:
+        except Exception as exc:
             self._count("errors")
+            mark_guarded(exc, self.name)
             raise
         finally:
             if attempts > 1:
                 span = trace.get_current_span()
                 span.set_attribute("sophia.retry.dependency", self.name)
                 span.set_attribute("sophia.retry.attempts", attempts)
-
-    def run_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Call a synchronous ``fn`` with retry around the breaker.
-
-        The timeout is not enforced here (a running Python call cannot be interrupted):
-        give the client its own socket timeout; the breaker still sees slow calls.
-        """
-        self._count("runs")
-        try:
-            if self.retry is None:
-                return self._attempt_sync(fn, *args, **kwargs)
-            return sync_retrying(self.retry)(self._attempt_sync, fn, *args, **kwargs)
-        except Exception:
-            self._count("errors")
-            raise
 
     def stats(self) -> dict[str, Any]:
         """Runs, attempts (retries = attempts - runs), timeouts, errors, and the breaker's stats."""
@@ -125,10 +107,6 @@ class Guard:
             "timeout_s": self.timeout_s,
             "breaker": self.breaker.stats(),
         }
-
-    def _attempt_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        self._count("attempts")
-        return self.breaker.call_sync(fn, *args, **kwargs)
 
     async def _timed(self, start: Callable[[], Awaitable[T]]) -> T:
         if self.timeout_s is None:
@@ -148,14 +126,25 @@ class Guard:
             self._counts[key] += 1
 
 
+def warehouse_guard_settings(budget: StatementBudget) -> GuardSettings:
+    """The warehouse guard of a statement budget: its attempts, its per-attempt timeout,
+    and no new attempt once the budget's worst case would be exceeded."""
+    return GuardSettings(
+        breaker=BreakerSettings(slow_call_s=10.0, open_wait_s=5.0, max_open_wait_s=20.0),
+        retry=RetrySettings(
+            attempts=budget.attempts,
+            initial_s=min(BACKOFF_INITIAL_S, budget.backoff_max_s),
+            max_s=budget.backoff_max_s,
+            total_s=budget.guard_worst_case_s,
+        ),
+        timeout_s=budget.attempt_timeout_s,
+    )
+
+
 # Per-dependency defaults. Open waits are capped at 20 s so that after a long outage the
 # first trial call comes at most 20 s after the dependency returns (target: < 30 s).
 DEFAULT_GUARDS: Mapping[str, GuardSettings] = {
-    "warehouse": GuardSettings(
-        breaker=BreakerSettings(slow_call_s=10.0, open_wait_s=5.0, max_open_wait_s=20.0),
-        retry=RetrySettings(attempts=3, initial_s=0.1, max_s=1.0, total_s=5.0),
-        timeout_s=30.0,
-    ),
+    "warehouse": warehouse_guard_settings(StatementBudget()),
     # Redis is a cache: fail fast (L1 still serves) rather than wait.
     "redis": GuardSettings(
         breaker=BreakerSettings(slow_call_s=0.25, open_wait_s=2.0, max_open_wait_s=20.0),
@@ -209,15 +198,15 @@ class ResilienceRegistry:
     ) -> ResilienceRegistry:
         """A registry for an engine with ``settings`` (``kwargs``: clock, meter_provider, sleep).
 
-        The warehouse's per-attempt timeout is ``settings.query_timeout_s``, but at most
-        half of ``settings.node_timeout_s``: a node's own timeout cancels the guarded call,
-        and a cancelled call is no failure for the breaker, so with an attempt timeout at
-        or above the node timeout (30 s vs 20 s by default) a hanging warehouse would never
-        open the breaker. With the defaults the attempt timeout is 10 s.
+        The warehouse guard follows the settings' statement budget
+        (`Settings.statement_budget`, validated again here: settings copied with
+        ``model_copy`` skip validation): ``warehouse_attempts`` attempts of at most
+        ``warehouse_attempt_timeout_s`` each, all of them over before ``node_timeout_s``.
+        The node's own timeout would cancel the guarded call, and a cancelled call is no
+        failure for the breaker: a hanging warehouse would never open it. ``overrides``
+        (tests, tuning) are taken as given.
         """
-        base = DEFAULT_GUARDS["warehouse"]
-        timeout_s = min(settings.query_timeout_s, settings.node_timeout_s / 2)
-        warehouse = GuardSettings(base.breaker, base.retry, timeout_s)
+        warehouse = warehouse_guard_settings(settings.statement_budget())
         return cls({"warehouse": warehouse, **(overrides or {})}, **kwargs)
 
     def settings_for(self, name: str) -> GuardSettings:
@@ -265,3 +254,13 @@ class ResilienceRegistry:
         with self._lock:
             guards = dict(self._guards)
         return {name: g.stats() for name, g in sorted(guards.items())}
+
+
+__all__ = [
+    "DEFAULT_GUARDS",
+    "CallGuard",
+    "Guard",
+    "GuardSettings",
+    "ResilienceRegistry",
+    "warehouse_guard_settings",
+]

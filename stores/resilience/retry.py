@@ -5,8 +5,10 @@ unhealthy (count against a circuit breaker: `default_is_failure`), and the jitte
 backoff policy.
 
 `is_transient` is the one retry predicate of the engine: guards use it through
-`async_retrying`, and LangGraph node retries use it through `langgraph_retry_policy`.
-An open circuit breaker is never retried: the breaker already knows the answer.
+`async_retrying`. An open circuit breaker is never retried: the breaker already knows the
+answer. A guard marks the error it gives up with (`mark_guarded`); node-level retries
+(`retry_at_node`, `langgraph_retry_policy`) take only transient errors no guard has had,
+so a statement runs at most as often as its guard allows (`stores.resilience.budget`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import Any
 from langgraph.types import RetryPolicy
 from tenacity import (
     AsyncRetrying,
-    Retrying,
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
@@ -30,9 +31,9 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from stores.errors import (
-    CircuitOpenError,
-    ConfigurationError,
+from stores.errors import ConfigurationError
+from stores.resilience.errors import CircuitOpenError
+from stores.warehouse.errors import (
     PoolTimeoutError,
     QueryError,
     QueryTimeoutError,
@@ -86,6 +87,36 @@ def caused_by_open_breaker(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__
     return False
+
+
+_GUARDED_BY = "sophia_guarded_by"
+
+
+def mark_guarded(exc: BaseException, guard: str) -> None:
+    """Note on ``exc`` that it left guard ``guard``, whose retry policy has had its say."""
+    try:
+        setattr(exc, _GUARDED_BY, guard)
+    except (AttributeError, TypeError):  # an exception type that takes no attributes
+        pass
+
+
+def guarded_by(exc: BaseException) -> str | None:
+    """The guard ``exc`` (or an error it was raised from: ``__cause__``) left, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        guard = getattr(current, _GUARDED_BY, None)
+        if isinstance(guard, str):
+            return guard
+        seen.add(id(current))
+        current = current.__cause__
+    return None
+
+
+def retry_at_node(exc: BaseException) -> bool:
+    """Whether a node that raised ``exc`` may run again: a transient error that no guard
+    has already retried (a warehouse statement is retried by its guard, and only there)."""
+    return is_transient(exc) and guarded_by(exc) is None
 
 
 def default_is_failure(exc: BaseException) -> bool:
@@ -239,32 +270,16 @@ def async_retrying(
     )
 
 
-def sync_retrying(
-    settings: RetrySettings,
-    *,
-    retry_on: Callable[[BaseException], bool] = is_transient,
-    sleep: Callable[[float], None] | None = None,
-) -> Retrying:
-    """The synchronous twin of `async_retrying` (``sleep`` replaces `time.sleep`)."""
-    kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-    return Retrying(
-        stop=stop_after_attempt(settings.attempts) | stop_before_delay(settings.total_s),
-        wait=_wait(settings),
-        retry=retry_if_exception(retry_on),
-        reraise=True,
-        **kwargs,
-    )
-
-
 def langgraph_retry_policy(settings: RetrySettings | None = None) -> RetryPolicy:
-    """A LangGraph node `RetryPolicy` with the same attempts, backoff and predicate.
+    """A LangGraph node `RetryPolicy` with these attempts and backoff, retrying what
+    `retry_at_node` allows (never an error a guard has already retried).
 
     LangGraph has no total-time bound; a node's own timeout bounds it instead.
     """
     s = settings or RetrySettings()
 
     def retry_on(exc: Exception) -> bool:
-        return is_transient(exc)
+        return retry_at_node(exc)
 
     return RetryPolicy(
         initial_interval=s.initial_s,

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stores.errors import UnknownIdentifierError
+from stores.warehouse.errors import UnknownIdentifierError
 
 
 def quote_identifier(name: str) -> str:

@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Se
 from typing import Any, Protocol
 
 from stores.warehouse import provenance
+from stores.warehouse.row import Row
 
 MAX_IN_VALUES = 1000
 """At most this many bound values in one ``IN (...)`` list."""
 
 CACHE_NAMESPACE = "queries"
 
-Row = dict[str, Any]
 Fetch = Callable[[list[Hashable]], Awaitable[dict[Hashable, list[Row]]]]
 
 log = logging.getLogger(__name__)

@@ -17,13 +17,18 @@ The pool promises:
 - blocking calls run on a thread pool of ``max_size`` workers that the pool owns;
 - ``close()`` waits for leased connections up to a timeout, then closes them anyway.
 
+The pool counts connections and queues the tasks waiting for one; as asyncpg keeps one
+connection's state in a holder, a connection's own state and handle are in
+`stores.warehouse.lease`, and its opening and closing on the threads in
+`stores.warehouse.connections`.
+
 Resilience: with a ``guard``, `ConnectionPool.using` and `ConnectionPool.checkout` run
 *acquire + the work on the connection* as one guarded attempt. A retry therefore never
 reuses the connection of a failed or timed-out attempt (that one is released as broken
 and discarded); it checks out another, and the breaker counts every attempt. An open
 breaker fails the call before any connection is acquired, and its `CircuitOpenError`
-reaches the caller as itself. `Lease.run` and the connects and pings made while
-acquiring are not guarded on their own: they are part of the attempt that needed them.
+reaches the caller as itself. `Lease.run` and the connects and pings made while acquiring
+are not guarded on their own: they are part of the attempt that needed them.
 """
 
 from __future__ import annotations
@@ -34,132 +39,18 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
-from stores.errors import (
-    CircuitOpenError,
-    PoolClosedError,
-    PoolTimeoutError,
-    WarehouseUnavailableError,
-)
+from stores.resilience.call_guard import CallGuard
+from stores.warehouse.connections import Connections
+from stores.warehouse.connector import Connector
+from stores.warehouse.errors import PoolClosedError, PoolTimeoutError
+from stores.warehouse.lease import Lease, PoolEntry
 from stores.warehouse.pool_metrics import PoolMetrics
 
 C = TypeVar("C")
 T = TypeVar("T")
-
-
-class Connector(Protocol[C]):
-    """How the pool makes, checks, resets and closes one kind of blocking connection.
-
-    Every method is blocking and is called on the pool's own threads.
-    """
-
-    name: str
-
-    def connect(self) -> C:
-        """Open a new connection; raise on failure."""
-        ...
-
-    def close(self, conn: C) -> None:
-        """Close a connection; must not raise for an already broken one."""
-        ...
-
-    def ping(self, conn: C) -> None:
-        """Raise if the connection can no longer run statements."""
-        ...
-
-    def reset(self, conn: C) -> None:
-        """Bring a returned connection back to a clean session state."""
-        ...
-
-    def is_disconnect(self, exc: BaseException) -> bool:
-        """True if ``exc`` means the connection itself is unusable."""
-        ...
-
-
-class CallGuard(Protocol):
-    """The resilience wrapper every blocking call goes through (see docs/architecture.md)."""
-
-    name: str
-
-    async def run(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn(*args, **kwargs)`` under the guard's breaker, retry and timeout."""
-        ...
-
-
-@dataclass(eq=False)
-class _Entry(Generic[C]):
-    conn: C
-    created: float
-    last_used: float
-    inflight: concurrent.futures.Future[Any] | None = None
-    broken: bool = False
-    discarded: bool = False
-    lease_started: float = field(default=0.0)
-    waited_s: float = 0.0
-
-
-class Lease(Generic[C]):
-    """One checked-out connection, usable by the task that acquired it until release."""
-
-    def __init__(self, pool: ConnectionPool[C], entry: _Entry[C]) -> None:
-        self._pool = pool
-        self._entry = entry
-        self._released = False
-
-    @property
-    def waited_s(self) -> float:
-        """How long the checkout of this connection waited (including a connect)."""
-        return self._entry.waited_s
-
-    @property
-    def broken(self) -> bool:
-        """Whether the connection was marked unusable (it is discarded on release)."""
-        return self._entry.broken
-
-    def release(self) -> None:
-        """Give the connection back (closed instead if broken); later calls do nothing."""
-        if not self._released:
-            self._released = True
-            self._pool._release(self._entry)
-
-    @property
-    def connection(self) -> C:
-        """The raw blocking connection (use it only inside functions passed to `run`)."""
-        return self._entry.conn
-
-    def discard(self) -> None:
-        """Mark the connection unusable: the pool closes it on release instead of reusing it."""
-        self._entry.broken = True
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(connection, *args)`` on the pool's threads (not guarded on its own:
-        guard the whole attempt with `ConnectionPool.using`).
-
-        If the caller is cancelled or ``fn`` raises a disconnect error, the connection is
-        marked broken and will be discarded on release; a broken connection refuses
-        further calls with `WarehouseUnavailableError`.
-        """
-        entry = self._entry
-        if entry.broken or self._released:
-            raise WarehouseUnavailableError(
-                f"pool {self._pool.name!r}: this connection was discarded after a failure"
-                if entry.broken
-                else f"pool {self._pool.name!r}: this lease was already released"
-            )
-        cf = self._pool._submit(fn, entry.conn, *args)
-        entry.inflight = cf
-        try:
-            return await asyncio.wrap_future(cf)
-        except asyncio.CancelledError:
-            entry.broken = True  # the thread may still be running the statement
-            raise
-        except BaseException as exc:
-            if self._pool.connector.is_disconnect(exc):
-                entry.broken = True
-            raise
 
 
 class ConnectionPool(Generic[C]):
@@ -194,17 +85,17 @@ class ConnectionPool(Generic[C]):
         self.health_check_after_s = health_check_after_s
         self.close_timeout_s = close_timeout_s
         self._guard = guard
-        self._idle: list[_Entry[C]] = []  # LIFO: append and pop at the end
-        self._leased: set[_Entry[C]] = set()
+        self._idle: list[PoolEntry[C]] = []  # LIFO: append and pop at the end
+        self._leased: set[PoolEntry[C]] = set()
         self._size = 0  # connections open, opening or closing
-        self._waiters: deque[asyncio.Future[_Entry[C] | None]] = deque()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._waiters: deque[asyncio.Future[PoolEntry[C] | None]] = deque()
         self._closed = False
         self._opened = False
         self._background: set[asyncio.Task[None]] = set()
         self._all_returned: asyncio.Event | None = None
         self._reaper: asyncio.Task[None] | None = None
         self.metrics = PoolMetrics(self.name, system)
+        self.connections: Connections[C] = Connections(connector, self.name, max_size, self.metrics)
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -215,9 +106,7 @@ class ConnectionPool(Generic[C]):
         """
         if self._opened:
             return
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=self.max_size, thread_name_prefix=f"pool-{self.name}"
-        )
+        self.connections.start()
         self._opened = True
         PoolMetrics.report(self)
         results = await asyncio.gather(
@@ -225,7 +114,7 @@ class ConnectionPool(Generic[C]):
         )
         errors = [r for r in results if isinstance(r, BaseException)]
         for r in results:
-            if isinstance(r, _Entry):
+            if isinstance(r, PoolEntry):
                 self._idle.append(r)
         if errors:
             await self.close()
@@ -282,8 +171,7 @@ class ConnectionPool(Generic[C]):
         if self._background:
             grace = max(0.0, deadline - time.monotonic()) + 1.0
             await asyncio.wait(set(self._background), timeout=grace)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        self.connections.stop()
         PoolMetrics.forget(self)
 
     async def __aenter__(self) -> ConnectionPool[C]:
@@ -338,21 +226,21 @@ class ConnectionPool(Generic[C]):
             lease.release()
             raise
 
-    async def _checkout(self) -> _Entry[C]:
+    async def _checkout(self) -> PoolEntry[C]:
         started = time.monotonic()
         deadline = started + self.acquire_timeout_s
         while True:
             if self._closed or not self._opened:
                 state = "closed" if self._closed else "not open"
                 raise PoolClosedError(f"pool {self.name!r} is {state}")
-            entry: _Entry[C] | None = None
+            entry: PoolEntry[C] | None = None
             fresh = False  # made for this checkout: no lifetime or health check needed
             if self._idle:
                 entry = self._idle.pop()
             elif self._size < self.max_size:
                 self._size += 1
                 try:
-                    entry = await self._connect_reserved(deadline - time.monotonic())
+                    entry = await self.connections.open(deadline - time.monotonic())
                     fresh = True
                 except BaseException:
                     self._size -= 1
@@ -372,11 +260,11 @@ class ConnectionPool(Generic[C]):
             self._leased.discard(entry)
             self._discard(entry)
 
-    async def _wait(self, deadline: float) -> _Entry[C] | None:
+    async def _wait(self, deadline: float) -> PoolEntry[C] | None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise self._timeout_error()
-        fut: asyncio.Future[_Entry[C] | None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[PoolEntry[C] | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         try:
             async with asyncio.timeout(remaining):
@@ -406,13 +294,13 @@ class ConnectionPool(Generic[C]):
             f"idle={len(self._idle)}, waiting={len(self._waiters)})"
         )
 
-    async def _usable(self, entry: _Entry[C]) -> bool:
+    async def _usable(self, entry: PoolEntry[C]) -> bool:
         now = time.monotonic()
         if now - entry.created > self.max_lifetime_s or now - entry.last_used > self.max_idle_s:
             return False
         if now - entry.last_used >= self.health_check_after_s:
             try:
-                await self._in_thread(self.connector.ping, entry.conn)
+                await self.connections.call(self.connector.ping, entry.conn)
             except asyncio.CancelledError:
                 self._leased.discard(entry)
                 self._discard(entry)
@@ -422,7 +310,8 @@ class ConnectionPool(Generic[C]):
                 return False
         return True
 
-    def _release(self, entry: _Entry[C]) -> None:
+    def give_back(self, entry: PoolEntry[C]) -> None:
+        """Take back an entry a `Lease` released: reuse it, or close it if broken or old."""
         self._leased.discard(entry)
         if self._all_returned is not None and not self._leased:
             self._all_returned.set()
@@ -435,8 +324,7 @@ class ConnectionPool(Generic[C]):
         else:
             self._put_back(entry)
 
-    def _put_back(self, entry: _Entry[C]) -> None:
-        # reset is local and cheap for our backends; it runs on the pool's threads later
+    def _put_back(self, entry: PoolEntry[C]) -> None:
         if self._closed:
             self._discard(entry)
             return
@@ -448,7 +336,7 @@ class ConnectionPool(Generic[C]):
         if not self._wake_one(entry):
             self._idle.append(entry)
 
-    def _wake_one(self, value: _Entry[C] | None) -> bool:
+    def _wake_one(self, value: PoolEntry[C] | None) -> bool:
         while self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():
@@ -456,56 +344,17 @@ class ConnectionPool(Generic[C]):
                 return True
         return False
 
-    # connections -----------------------------------------------------------------------
+    # connections and leases ---------------------------------------------------------------
 
-    async def _new_entry(self) -> _Entry[C]:
+    async def _new_entry(self) -> PoolEntry[C]:
         self._size += 1
         try:
-            return await self._connect_reserved()
+            return await self.connections.open(self.acquire_timeout_s)
         except BaseException:
             self._size -= 1
             raise
 
-    async def _connect_reserved(self, timeout_s: float | None = None) -> _Entry[C]:
-        started = time.monotonic()
-        limit = self.acquire_timeout_s if timeout_s is None else timeout_s
-        try:
-            async with asyncio.timeout(max(limit, 0.001)):
-                conn = await self._connect_once()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.metrics.connect_failures += 1
-            self.metrics.connect_failures_counter.add(1, self.metrics.attrs)
-            if isinstance(exc, WarehouseUnavailableError | CircuitOpenError):
-                raise  # already named; an open breaker must reach the caller as itself
-            if isinstance(exc, TimeoutError):
-                message = f"pool {self.name!r}: connecting took longer than {limit:.2f}s"
-            else:
-                message = f"pool {self.name!r}: cannot connect: {type(exc).__name__}: {exc}"
-            raise WarehouseUnavailableError(message) from exc
-        now = time.monotonic()
-        self.metrics.connects += 1
-        self.metrics.create_time.record(now - started, self.metrics.attrs)
-        return _Entry(conn=conn, created=now, last_used=now)
-
-    async def _connect_once(self) -> C:
-        cf = self._submit(self.connector.connect)
-        try:
-            return await asyncio.wrap_future(cf)
-        except asyncio.CancelledError:
-            # the login may still succeed on its thread: close that orphan when it does
-            cf.add_done_callback(self._close_orphan)
-            raise
-
-    def _close_orphan(self, cf: concurrent.futures.Future[C]) -> None:
-        if not cf.cancelled() and cf.exception() is None:
-            try:
-                self.connector.close(cf.result())
-            except Exception:
-                pass
-
-    def _discard(self, entry: _Entry[C], force: bool = False) -> None:
+    def _discard(self, entry: PoolEntry[C], force: bool = False) -> None:
         """Close a connection in the background; its slot frees when the close is done."""
         if entry.discarded:
             return
@@ -515,39 +364,21 @@ class ConnectionPool(Generic[C]):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _close_entry(self, entry: _Entry[C], force: bool) -> None:
+    async def _close_entry(self, entry: PoolEntry[C], force: bool) -> None:
         try:
-            if entry.inflight is not None and not entry.inflight.done() and not force:
-                inflight = asyncio.wrap_future(entry.inflight)
-                await asyncio.wait([inflight], timeout=self.close_timeout_s)
-                # The abandoned call's outcome is of no interest; retrieve it (now or when
-                # it ends) so asyncio does not log "Future exception was never retrieved".
-                inflight.add_done_callback(_retrieve)
-            if self._executor is not None and not self._executor._shutdown:
-                await self._in_thread(self.connector.close, entry.conn)
-            else:
-                self.connector.close(entry.conn)
-        except Exception:
-            pass  # closing a broken connection may fail; it is gone either way
+            await self.connections.close(entry, wait_s=None if force else self.close_timeout_s)
         finally:
             self._size -= 1
             if not self._closed:
                 self._wake_one(None)
 
-    # calls -----------------------------------------------------------------------------
+    def submit(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+        """Run ``fn(*args)`` on the pool's threads (`Lease.run` uses it)."""
+        return self.connections.submit(fn, *args)
 
-    def _submit(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
-        if self._executor is None:
-            raise PoolClosedError(f"pool {self.name!r} is not open")
-        try:
-            return self._executor.submit(fn, *args)
-        except RuntimeError as exc:
-            raise PoolClosedError(f"pool {self.name!r} was closed") from exc
-
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._submit(fn, *args))
-
-    # metrics ---------------------------------------------------------------------------
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means a connection is unusable (per the connector)."""
+        return self.connector.is_disconnect(exc)
 
     def gauge_counts(self) -> tuple[int, int, int]:
         """(in use, idle, waiting) now: what the ``db.client.connection.*`` gauges report."""
@@ -566,7 +397,3 @@ class ConnectionPool(Generic[C]):
             "closed": self._closed,
         }
 
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()

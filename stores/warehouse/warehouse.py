@@ -20,33 +20,17 @@ Promises (see docs/architecture.md, "Warehouse"):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Coroutine,
-    Hashable,
-    Iterable,
-    Iterator,
-    Sequence,
-)
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from opentelemetry import trace
-
-from stores.errors import (
-    QueryError,
-    QueryTimeoutError,
-    SophiaError,
-    UnknownIdentifierError,
-    WarehouseError,
-    WarehouseUnavailableError,
-)
-from stores.warehouse.backends import Backend, Row, make_backend
+from stores.errors import SophiaError
+from stores.resilience.call_guard import CallGuard
+from stores.warehouse.backends import Backend, make_backend
 from stores.warehouse.catalog import CatalogCache
+from stores.warehouse.errors import UnknownIdentifierError, WarehouseUnavailableError
 from stores.warehouse.loader import (
     MAX_IN_VALUES,
     Loader,
@@ -56,10 +40,10 @@ from stores.warehouse.loader import (
     group_rows,
     in_statement,
 )
-from stores.warehouse.pool import CallGuard, ConnectionPool, Lease
-from telemetry.monitor import monitor
-
-_tracer = trace.get_tracer("sophia.warehouse")
+from stores.warehouse.pool import ConnectionPool
+from stores.warehouse.row import Row
+from stores.warehouse.statements import Statements
+from stores.warehouse.translate import TranslatingConnector
 
 
 class Warehouse:
@@ -104,12 +88,11 @@ class Warehouse:
         self.in_chunk_size = in_chunk_size
         self._backend: Backend = make_backend(url)
         self.url = url
-        self.query_timeout_s = query_timeout_s
         self.cache = cache
         self._guard = guard
         self._batch_window_s = batch_window_s
         self._pool: ConnectionPool[Any] = ConnectionPool(
-            _TranslatingConnector(self._backend),
+            TranslatingConnector(self._backend),
             min_size=min_size,
             max_size=max_size,
             acquire_timeout_s=acquire_timeout_s,
@@ -121,12 +104,9 @@ class Warehouse:
             name=self._backend.name,
             system=self._backend.name,
         )
+        self._statements = Statements(self._backend, self._pool, query_timeout_s)
         self._catalog = CatalogCache(self._load_catalog)
         self._loaders: dict[tuple[str, str], Loader] = {}
-        self._monitor = monitor(f"warehouse.{self._backend.name}.query", kind="database_query")
-        self._statements = 0
-        self._rows = 0
-        self._errors = 0
 
     @classmethod
     @asynccontextmanager
@@ -168,9 +148,14 @@ class Warehouse:
 
     # statements ------------------------------------------------------------------------
 
+    @property
+    def query_timeout_s(self) -> float:
+        """How long one statement may run before `QueryTimeoutError`."""
+        return self._statements.query_timeout_s
+
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement (``?`` placeholders bound to ``params``); all rows as dicts."""
-        return await self._execute(sql, params)
+        return await self._statements.execute(sql, params)
 
     async def query_many(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
         """Run several statements concurrently on pooled connections; results in order.
@@ -178,50 +163,7 @@ class Warehouse:
         If any fails, the first error is raised once all have finished (none is left
         running on a connection).
         """
-        return await _gather_all([self._execute(sql, p) for sql, p in statements])
-
-    async def _execute(
-        self, sql: str, params: Sequence[Any], collection: str | None = None
-    ) -> list[Row]:
-        with (
-            _tracer.start_as_current_span(
-                _span_name(sql, collection), kind=trace.SpanKind.CLIENT
-            ) as span,
-            self._monitor,
-        ):
-            span.set_attribute("db.system.name", self.backend)
-            span.set_attribute("db.query.text", sql)
-            span.set_attribute("db.operation.name", _operation(sql))
-            if collection:
-                span.set_attribute("db.collection.name", collection)
-
-            async def attempt(lease: Lease[Any]) -> list[Row]:
-                span.set_attribute("sophia.pool.wait_ms", lease.waited_s * 1000)
-                rows: list[Row] = await self._run(lease, self._backend.execute, sql, params)
-                return rows
-
-            try:
-                rows = await self._pool.using(attempt)
-            except Exception:
-                self._errors += 1  # once per failed statement, however many attempts
-                raise
-            span.set_attribute("db.response.returned_rows", len(rows))
-            self._rows += len(rows)
-            return rows
-
-    async def _run(self, lease: Lease[Any], fn: Any, *args: Any, statement: bool = True) -> Any:
-        if statement:
-            self._statements += 1
-        try:
-            async with asyncio.timeout(self.query_timeout_s):
-                return await lease.run(_call_translated, self._backend, fn, *args)
-        except SophiaError:
-            raise
-        except TimeoutError as exc:
-            lease.discard()
-            raise QueryTimeoutError(
-                f"{self.backend} statement did not finish within {self.query_timeout_s:g}s"
-            ) from exc
+        return await self._statements.execute_all(list(statements))
 
     # batch loading -----------------------------------------------------------------------
 
@@ -245,7 +187,7 @@ class Warehouse:
         chunks = chunked(keys, self.in_chunk_size)
         results = await asyncio.gather(
             *(
-                self._execute(in_statement(qt, qc, len(c)), c, collection=table.lower())
+                self._statements.execute(in_statement(qt, qc, len(c)), c, table.lower())
                 for c in chunks
             )
         )
@@ -274,7 +216,7 @@ class Warehouse:
 
     # streaming ---------------------------------------------------------------------------
 
-    async def stream(
+    def stream(
         self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
     ) -> AsyncGenerator[list[Row], None]:
         """Yield the result in batches of at most ``batch_size`` rows.
@@ -284,62 +226,7 @@ class Warehouse:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        # not made current: an async generator runs in its consumer's context
-        span = _tracer.start_span(_span_name(sql, None), kind=trace.SpanKind.CLIENT)
-        span.set_attribute("db.system.name", self.backend)
-        span.set_attribute("db.query.text", sql)
-        span.set_attribute("db.operation.name", _operation(sql))
-        returned = 0
-
-        async def start(lease: Lease[Any]) -> tuple[Iterator[list[Row]], list[Row] | None]:
-            # The first fetch runs the statement: it is the guarded attempt (on failure the
-            # pool releases the connection, discarding it if broken, before any retry).
-            span.set_attribute("sophia.pool.wait_ms", lease.waited_s * 1000)
-            gen: Iterator[list[Row]] = self._backend.stream(
-                lease.connection, sql, params, batch_size
-            )
-            try:
-                return gen, await self._run(lease, _next_batch, gen)
-            except BaseException:
-                with contextlib.suppress(Exception):  # keep the statement's own error
-                    await self._close_stream(lease, gen)
-                raise
-
-        try:
-            lease, (gen, batch) = await self._pool.checkout(start)
-            try:
-                finished = False
-                try:
-                    # Later fetches only read the open result on this connection: they
-                    # cannot be retried elsewhere, so they are bounded by the query timeout.
-                    while batch is not None:
-                        returned += len(batch)
-                        yield batch
-                        batch = await self._run(lease, _next_batch, gen, statement=False)
-                    finished = True
-                finally:
-                    if not finished:
-                        await self._close_stream(lease, gen)
-            finally:
-                lease.release()
-        except Exception as exc:
-            self._errors += 1
-            span.record_exception(exc)
-            span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
-            raise
-        finally:
-            span.set_attribute("db.response.returned_rows", returned)
-            self._rows += returned
-            span.end()
-
-    async def _close_stream(self, lease: Lease[Any], gen: Iterator[list[Row]]) -> None:
-        if lease.broken:
-            return  # the connection is discarded on release, which ends its result too
-        try:
-            await lease.run(_close_gen, gen)
-        except BaseException:
-            lease.discard()
-            raise
+        return self._statements.stream(sql, params, batch_size)
 
     # catalogue, health, stats ------------------------------------------------------------
 
@@ -350,14 +237,14 @@ class Warehouse:
 
     async def _load_catalog(self) -> list[Row]:
         sql, params = self._backend.catalog_statement()
-        return await self._execute(sql, params)
+        return await self._statements.execute(sql, params)
 
     async def health(self) -> dict[str, Any]:
         """``{"ok", "backend", "latency_ms", "error", "pool"}`` after running ``SELECT 1``."""
         started = time.monotonic()
         error: str | None = None
         try:
-            await self._execute("SELECT 1", ())
+            await self._statements.execute("SELECT 1", ())
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
         return {
@@ -373,91 +260,11 @@ class Warehouse:
         return {
             "backend": self.backend,
             **self._pool.stats(),
-            "statements": self._statements,
-            "rows": self._rows,
-            "errors": self._errors,
+            "statements": self._statements.statements,
+            "rows": self._statements.rows,
+            "errors": self._statements.errors,
             "loader_batches": sum(ld.batches for ld in self._loaders.values()),
         }
-
-
-class _TranslatingConnector:
-    """The backend as the pool's connector, raising our error hierarchy from its threads."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.name = backend.name
-
-    def connect(self) -> Any:
-        try:
-            return self.backend.connect()
-        except SophiaError:
-            raise
-        except Exception as exc:
-            raise WarehouseUnavailableError(
-                f"cannot connect to the {self.name} warehouse: {type(exc).__name__}: {exc}"
-            ) from exc
-
-    def close(self, conn: Any) -> None:
-        self.backend.close(conn)
-
-    def ping(self, conn: Any) -> None:
-        self.backend.ping(conn)
-
-    def reset(self, conn: Any) -> None:
-        self.backend.reset(conn)
-
-    def is_disconnect(self, exc: BaseException) -> bool:
-        return isinstance(exc, WarehouseUnavailableError) or self.backend.is_disconnect(exc)
-
-
-def _translate(backend: Backend, exc: Exception) -> WarehouseError:
-    if isinstance(exc, WarehouseError):
-        return exc
-    if backend.is_disconnect(exc):
-        return WarehouseUnavailableError(
-            f"the {backend.name} connection failed: {type(exc).__name__}: {exc}"
-        )
-    return QueryError(f"{backend.name} rejected the statement: {type(exc).__name__}: {exc}")
-
-
-async def _gather_all(calls: list[Coroutine[Any, Any, list[Row]]]) -> list[list[Row]]:
-    """Await every call concurrently; raise the first error only after all have finished."""
-    results = await asyncio.gather(*calls, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return [r for r in results if not isinstance(r, BaseException)]
-
-
-def _call_translated(conn: Any, backend: Backend, fn: Any, *args: Any) -> Any:
-    """Run ``fn(conn, *args)`` on a pool thread, raising our hierarchy (cause chained)."""
-    try:
-        return fn(conn, *args)
-    except Exception as exc:
-        translated = _translate(backend, exc)
-        if translated is exc:
-            raise
-        raise translated from exc
-
-
-def _next_batch(conn: Any, gen: Iterator[list[Row]]) -> list[Row] | None:
-    return next(gen, None)
-
-
-def _close_gen(conn: Any, gen: Iterator[list[Row]]) -> None:
-    close = getattr(gen, "close", None)
-    if close is not None:
-        close()
-
-
-def _operation(sql: str) -> str:
-    head = sql.lstrip().split(None, 1)
-    return head[0].upper() if head else ""
-
-
-def _span_name(sql: str, collection: str | None) -> str:
-    op = _operation(sql) or "query"
-    return f"{op} {collection}" if collection else op
 
 
 __all__ = ["Row", "UnknownIdentifierError", "Warehouse"]

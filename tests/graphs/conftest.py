@@ -29,6 +29,9 @@ def settings(tmp_path: Path, small_warehouse: Path) -> Settings:
         warehouse_url=f"duckdb:///{small_warehouse}",
         redis_url=None,
         node_timeout_s=5.0,
+        # a budget that nests in 5 s: 2 attempts x 2.2 s + a 0.5 s backoff < 5 s
+        query_timeout_s=2.0,
+        warehouse_attempt_timeout_s=2.2,
     )
 
 

@@ -12,8 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from stores.warehouse.backends.url import WarehouseURL, parse_warehouse_url
-
-Row = dict[str, Any]
+from stores.warehouse.row import Row
 
 
 class Backend(Protocol):

@@ -9,10 +9,9 @@ from typing import Any
 
 import duckdb
 
-from stores.errors import WarehouseUnavailableError
 from stores.warehouse.backends.url import WarehouseURL
-
-Row = dict[str, Any]
+from stores.warehouse.errors import WarehouseUnavailableError
+from stores.warehouse.row import Row
 
 
 class DuckDBBackend:

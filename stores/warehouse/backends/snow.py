@@ -9,8 +9,7 @@ import snowflake.connector
 from snowflake.connector import errors as sf_errors
 
 from stores.warehouse.backends.url import WarehouseURL
-
-Row = dict[str, Any]
+from stores.warehouse.row import Row
 
 
 class SnowflakeBackend:

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from stores.errors import ConfigurationError
+from stores.urls import redact_url
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
 _SNOWFLAKE_PARAMS = {
     "warehouse",
     "role",
@@ -42,16 +44,6 @@ class WarehouseURL:
     schema: str = ""
     options: dict[str, str] = field(default_factory=dict)
 
-    def redacted(self) -> str:
-        """The URL without its password, for messages and spans."""
-        if self.scheme == "duckdb":
-            return (
-                f"duckdb:///{self.path.lstrip('/')}"
-                if self.path != ":memory:"
-                else "duckdb:///:memory:"
-            )
-        return f"snowflake://{self.user}@{self.account}/{self.database}/{self.schema}"
-
 
 def parse_warehouse_url(url: str) -> WarehouseURL:
     """Parse ``url``; raise `ConfigurationError` naming what is wrong with it."""
@@ -65,17 +57,17 @@ def parse_warehouse_url(url: str) -> WarehouseURL:
         path = unquote(parts.path)
         if parts.netloc:
             raise ConfigurationError(
-                f"duckdb URL must be duckdb:///absolute/path (three slashes), got {url!r}"
+                "duckdb URL must be duckdb:///absolute/path (three slashes), "
+                f"got {redact_url(url)!r}"
             )
         if path.lstrip("/") in ("", ":memory:"):
             path = ":memory:"
         else:
             path = "/" + path.lstrip("/")  # duckdb:////abs/path (from f"duckdb:///{abs}") too
-        return WarehouseURL(
-            scheme="duckdb", path=path, read_only=query.get("read_only", "").lower() in _TRUE
-        )
+        return WarehouseURL(scheme="duckdb", path=path, read_only=_flag(query, "read_only"))
     if parts.scheme == "snowflake":
         _check_params(query, _SNOWFLAKE_PARAMS, "snowflake")
+        _check_snowflake_values(query)
         segments = [unquote(s) for s in parts.path.split("/") if s]
         if not parts.hostname or not parts.username or len(segments) != 2:
             raise ConfigurationError(
@@ -103,3 +95,33 @@ def _check_params(query: dict[str, str], known: set[str], scheme: str) -> None:
             f"unknown {scheme} URL parameter(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(known))}"
         )
+
+
+def _flag(query: dict[str, str], name: str) -> bool:
+    value = query.get(name, "").lower()
+    if value not in _TRUE | _FALSE:
+        raise ConfigurationError(f"URL parameter {name} must be true or false, got {value!r}")
+    return value in _TRUE
+
+
+def _check_snowflake_values(query: dict[str, str]) -> None:
+    port = query.get("port")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigurationError(f"snowflake URL parameter port must be 1-65535, got {port!r}")
+    protocol = query.get("protocol")
+    if protocol is not None and protocol not in ("http", "https"):
+        raise ConfigurationError(
+            f"snowflake URL parameter protocol must be http or https, got {protocol!r}"
+        )
+    for name in ("login_timeout", "network_timeout"):
+        value = query.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 0.0
+        if not seconds > 0:  # also refuses nan
+            raise ConfigurationError(
+                f"snowflake URL parameter {name} must be a number of seconds > 0, got {value!r}"
+            )

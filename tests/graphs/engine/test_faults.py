@@ -46,13 +46,14 @@ def emu(demo_emulator: WarehouseEmulator) -> Iterator[WarehouseEmulator]:
 
 
 def _settings(tmp_path: Path, emu: WarehouseEmulator) -> Settings:
-    # A short statement timeout (also the warehouse guard's per-attempt timeout) keeps a
-    # hung emulator from costing 30 s per attempt; everything else is the default.
+    # A short statement timeout and warehouse attempt timeout keep a hung emulator from
+    # costing 9 s per attempt; everything else is the default.
     return Settings(
         data_dir=tmp_path / "data",
         warehouse_url=emu.url,
         redis_url=None,
         query_timeout_s=0.5,
+        warehouse_attempt_timeout_s=1.0,
         node_timeout_s=10.0,
         trace_file=False,
     )

@@ -35,7 +35,7 @@ async def test_spans_and_metrics_name_namespace_and_tier(
     ) as cache:
         await cache.get_or_load("k", "api", loader)  # miss -> loader
         await cache.get_or_load("k", "api", loader)  # L1
-        await cache.l1.clear()
+        cache.l1.clear()
         await cache.get_many(["k"], "api")  # L2
         await cache.get_many(["k", "absent"], "api")  # a miss in the batch
         await cache.delete("k", "api")

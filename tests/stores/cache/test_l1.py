@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stores.cache.l1 import ENTRY_OVERHEAD_BYTES, FrequencySketch, TinyLfuCache, TinyLfuCore
+from stores.cache.l1 import ENTRY_OVERHEAD_BYTES, FrequencySketch, TinyLfuCore
 
 
 class ManualClock:
@@ -163,23 +163,3 @@ def test_sketch_counts_and_ages() -> None:
         sketch.increment(f"filler{i}")
     assert sketch.frequency("popular") <= 7
 
-
-async def test_aiocache_backend_commands() -> None:
-    cache = TinyLfuCache(max_entries=100, max_bytes=1 << 20, default_ttl_s=60)
-    assert await cache.set("a", {"x": (1, 2)}) is True
-    assert await cache.get("a") == {"x": (1, 2)}
-    assert await cache.get("missing", default="d") == "d"
-    await cache.multi_set([("b", 1), ("c", [2])], ttl=30)
-    assert await cache.multi_get(["a", "b", "c", "z"]) == [{"x": (1, 2)}, 1, [2], None]
-    assert await cache.exists("b") and not await cache.exists("z")
-    with pytest.raises(ValueError, match="already exists"):
-        await cache.add("b", 5)
-    assert await cache.add("d", 5) is True
-    assert await cache.delete("d") == 1 and await cache.delete("d") == 0
-    assert await cache.expire("a", 0.001) is True
-    await cache.set("ns1:x", 1)
-    await cache.set("ns2:x", 2)
-    await cache.clear(namespace="ns1:")
-    assert await cache.get("ns1:x") is None and await cache.get("ns2:x") == 2
-    stored = cache.core.get("ns2:x")
-    assert stored is not None and stored[0] == 0xC1  # stored encoded, in our format

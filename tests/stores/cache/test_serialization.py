@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from stores.cache import serialization
-from stores.errors import CacheSerializationError
+from stores.cache.errors import CacheSerializationError
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 scalars = st.one_of(

@@ -13,8 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from stores.cache import serialization
+from stores.cache.errors import CacheSerializationError, UnknownNamespaceError
 from stores.cache.tiered import DEFAULT_TTLS, TieredCache
-from stores.errors import CacheSerializationError, ConfigurationError, UnknownNamespaceError
+from stores.errors import ConfigurationError
 from tests.conftest import RedisServer
 
 
@@ -50,7 +51,7 @@ async def test_l2_hit_is_promoted_to_l1_with_the_remaining_ttl(
     async with TieredCache(redis_server.url, key_prefix=key_prefix) as reader:
         assert await reader.get("k", "api") == [1, 2, 3]  # fresh L1: from Redis
         rkey = reader.redis_key("k", "api")
-        remaining = reader.l1.core.remaining_ttl(rkey)
+        remaining = reader.l1.remaining_ttl(rkey)
         assert remaining is not None and remaining <= 30
         assert await reader.get("k", "api") == [1, 2, 3]  # now from L1
         await raw_redis.delete(rkey)
@@ -69,7 +70,7 @@ async def test_ttl_expiry_in_each_tier(
         assert await cache.get("short", "sessions") == "v"
         await asyncio.sleep(0.35)
         assert await raw_redis.exists(rkey) == 0  # expired in Redis
-        assert cache.l1.core.get(rkey) is None  # expired in L1
+        assert cache.l1.get(rkey) is None  # expired in L1
         assert await cache.get("short", "sessions", default="gone") == "gone"
 
 
@@ -81,7 +82,7 @@ async def test_promoted_entry_never_outlives_the_redis_ttl(
     async with TieredCache(redis_server.url, key_prefix=key_prefix) as reader:
         await asyncio.sleep(0.2)
         assert await reader.get("k", "api") == "v"  # promoted with ~0.2 s left
-        remaining = reader.l1.core.remaining_ttl(reader.redis_key("k", "api"))
+        remaining = reader.l1.remaining_ttl(reader.redis_key("k", "api"))
         assert remaining is not None and remaining <= 0.2
         await asyncio.sleep(0.3)
         assert await reader.get("k", "api", default="miss") == "miss"
@@ -178,7 +179,7 @@ async def test_batches_are_one_round_trip_each(disposable_redis: RedisServer) ->
             await raw.config_resetstat()
             items = {f"k{i}": {"i": i} for i in range(200)}
             await cache.set_many(items, "queries")
-            await cache.l1.clear()
+            cache.l1.clear()
             hits = await cache.get_many([*items, "absent"], "queries")
             assert hits == items
             stats = await raw.info("commandstats")

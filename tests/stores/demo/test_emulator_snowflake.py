@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from stores.demo.emulator import WarehouseEmulator
-from stores.errors import (
+from stores.warehouse.errors import (
     PoolTimeoutError,
     QueryError,
     QueryTimeoutError,

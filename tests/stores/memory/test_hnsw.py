@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from stores.errors import MemoryStoreError
 from stores.memory.embeddings import HashingEmbeddings
+from stores.memory.errors import MemoryStoreError
 from stores.memory.store import MemoryStore
 
 DIMS = 64

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stores.errors import MemoryStoreError
 from stores.memory.embeddings import HashingEmbeddings
+from stores.memory.errors import MemoryStoreError
 from stores.memory.store import MemoryStore
 
 DIMS = 64

@@ -6,9 +6,10 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import settings
@@ -20,12 +21,64 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from stores.errors import CircuitOpenError, ConfigurationError, QueryError
+from stores.errors import ConfigurationError
 from stores.resilience.breaker import BreakerState, CircuitBreaker
+from stores.resilience.errors import CircuitOpenError
 from stores.resilience.retry import default_is_failure
+from stores.warehouse.errors import QueryError
 from tests.stores.metric_points import metric_points
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
+T = TypeVar("T")
+
+
+def run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """Drive a coroutine that never suspends to its end, without an event loop.
+
+    `CircuitBreaker.call` awaits nothing of its own, so a call of a function that does
+    not suspend completes here, on the caller's thread: the tests below use it to call
+    the breaker many times, and from many threads, cheaply.
+    """
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise AssertionError("the coroutine suspended")
+
+
+def call(breaker: CircuitBreaker, fn: Callable[[], T]) -> T:
+    """``fn()`` as one call through the breaker (a plain function, run in place)."""
+
+    async def body() -> T:
+        return fn()
+
+    return run_now(breaker.call(body))
+
+
+@types.coroutine
+def _suspend() -> Generator[None, None, None]:
+    yield
+
+
+class Overlapping:
+    """A call through the breaker that is admitted now and ends when the test says."""
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        async def body() -> str:
+            await _suspend()
+            return "ok"
+
+        self._coro = breaker.call(body)
+        self._coro.send(None)  # admitted; suspended inside the call
+
+    def succeed(self) -> None:
+        with pytest.raises(StopIteration):
+            self._coro.send(None)
+
+    def fail(self, exc: BaseException) -> None:
+        with pytest.raises(type(exc)):
+            self._coro.throw(exc)
 
 
 class FakeClock:
@@ -70,7 +123,7 @@ def fail() -> str:
 def outcome(breaker: CircuitBreaker, fn: Callable[[], str]) -> str:
     """Call through the breaker and say what happened: ok, failed or rejected."""
     try:
-        breaker.call_sync(fn)
+        call(breaker, fn)
     except CircuitOpenError:
         return "rejected"
     except Boom:
@@ -157,7 +210,7 @@ def test_open_fails_fast_without_calling(clock: FakeClock) -> None:
     calls = []
     clock.advance(1.5)
     with pytest.raises(CircuitOpenError) as info:
-        breaker.call_sync(lambda: calls.append(1))
+        call(breaker, lambda: calls.append(1))
     assert calls == []
     assert info.value.name == "dep"
     assert info.value.retry_after_s == pytest.approx(3.5)
@@ -224,7 +277,7 @@ def test_non_failures_are_ignored_by_default(clock: FakeClock) -> None:
 
     for _ in range(10):
         with pytest.raises(QueryError):
-            breaker.call_sync(bad_sql)
+            call(breaker, bad_sql)
     assert breaker.state is CLOSED
     assert breaker.stats()["ignored"] == 10
     assert default_is_failure(ValueError("bad arg")) is False
@@ -243,7 +296,7 @@ def test_custom_is_failure(clock: FakeClock) -> None:
 
     for _ in range(2):
         with pytest.raises(KeyError):
-            breaker.call_sync(missing)
+            call(breaker, missing)
     assert breaker.state is OPEN
 
 
@@ -256,7 +309,7 @@ def test_half_open_ignored_error_gives_the_permit_back(clock: FakeClock) -> None
         raise QueryError("bad statement")
 
     with pytest.raises(QueryError):
-        breaker.call_sync(bad_sql)
+        call(breaker, bad_sql)
     assert breaker.state is HALF_OPEN
     assert outcome(breaker, ok) == "ok"
     assert breaker.state is CLOSED
@@ -290,41 +343,24 @@ def test_listeners_fire_once_per_transition(clock: FakeClock) -> None:
 
 def test_stale_outcomes_from_before_a_transition_are_ignored(clock: FakeClock) -> None:
     breaker = make(clock, half_open_permits=1, minimum_calls=1)
-    admitted_while_closed = breaker.protect()
-    admitted_while_closed.__enter__()
+    admitted_while_closed = Overlapping(breaker)
     trip(breaker)
     clock.advance(5.0)
     assert breaker.state is HALF_OPEN
     # The old call now succeeds: it was no trial, so it must not close the breaker.
-    admitted_while_closed.__exit__(None, None, None)
+    admitted_while_closed.succeed()
     assert breaker.state is HALF_OPEN
     # And an old failure must not re-open it either.
-    another = breaker.protect()
-    trial = breaker.protect()
-    trial.__enter__()
-    trial.__exit__(None, None, None)
+    Overlapping(breaker).succeed()  # the one trial
     assert breaker.state is CLOSED
-    another.__enter__()
+    another = Overlapping(breaker)
     trip(breaker)
     clock.advance(5.0)
     outcome(breaker, ok)
     assert breaker.state is CLOSED
-    err = Boom("late")
-    another.__exit__(Boom, err, None)  # would trip it (minimum_calls=1) were it counted
+    another.fail(Boom("late"))  # would trip it (minimum_calls=1) were it counted
     assert breaker.state is CLOSED
     assert breaker.stats()["window_calls"] == 0
-
-
-async def test_protect_context_manager(clock: FakeClock) -> None:
-    breaker = make(clock, minimum_calls=2)
-    for _ in range(2):
-        with pytest.raises(Boom):
-            async with breaker.protect():
-                raise Boom("reset")
-    assert breaker.state is OPEN
-    with pytest.raises(CircuitOpenError):
-        with breaker.protect():
-            pytest.fail("the body must not run while open")
 
 
 def test_invalid_settings_are_named() -> None:
@@ -449,7 +485,7 @@ def test_half_open_permits_from_threads(clock: FakeClock) -> None:
     def caller() -> str:
         start.wait(timeout=10)
         try:
-            return breaker.call_sync(trial)
+            return call(breaker, trial)
         except CircuitOpenError:
             return "rejected"
 
@@ -510,16 +546,18 @@ def test_generator_exit_and_keyboard_interrupt_are_not_failures(clock: FakeClock
     def interrupted() -> None:
         raise KeyboardInterrupt
 
+    def closed() -> None:
+        raise GeneratorExit
+
     with pytest.raises(KeyboardInterrupt):
-        breaker.call_sync(interrupted)
+        call(breaker, interrupted)
     with pytest.raises(GeneratorExit):
-        with breaker.protect():
-            raise GeneratorExit
+        call(breaker, closed)
     assert breaker.state is CLOSED
     assert breaker.stats()["cancelled"] == 2
 
 
-def test_lock_is_not_held_while_sync_calls_run(clock: FakeClock) -> None:
+def test_lock_is_not_held_while_calls_run(clock: FakeClock) -> None:
     breaker = make(clock)
     both_inside = threading.Barrier(2)
 
@@ -528,7 +566,7 @@ def test_lock_is_not_held_while_sync_calls_run(clock: FakeClock) -> None:
         return "ok"
 
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: breaker.call_sync(meet), range(2)))
+        results = list(pool.map(lambda _: call(breaker, meet), range(2)))
     assert results == ["ok", "ok"]
 
 
@@ -723,7 +761,7 @@ class BreakerMachine(RuleBasedStateMachine):
             return "ok"
 
         try:
-            self.breaker.call_sync(dependency)
+            call(self.breaker, dependency)
             actual = "ok"
         except CircuitOpenError:
             actual = "rejected"

@@ -7,17 +7,18 @@ from typing import Any
 
 import pytest
 
-from stores.errors import CircuitOpenError, DependencyTimeoutError, QueryError
 from stores.resilience.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from stores.resilience.call_guard import CallGuard
+from stores.resilience.errors import CircuitOpenError, DependencyTimeoutError
 from stores.resilience.guards import (
     DEFAULT_GUARDS,
-    CallGuard,
     Guard,
     GuardSettings,
     ResilienceRegistry,
 )
 from stores.resilience.retry import RetrySettings
 from stores.settings import Settings
+from stores.warehouse.errors import QueryError
 
 
 class FakeClock:
@@ -190,29 +191,6 @@ async def test_cancelling_a_guarded_call_is_not_a_failure(clock: FakeClock) -> N
     assert guard.breaker.stats()["cancelled"] == 1
 
 
-def test_run_sync_retries_around_the_breaker(clock: FakeClock) -> None:
-    guard = Guard(
-        "sync",
-        CircuitBreaker("sync", clock=clock, minimum_calls=2),
-        RetrySettings(attempts=5, initial_s=0.001, max_s=0.002),
-    )
-    calls = 0
-
-    def refused() -> str:
-        nonlocal calls
-        calls += 1
-        raise ConnectionRefusedError("refused")
-
-    with pytest.raises(CircuitOpenError):
-        guard.run_sync(refused)
-    assert calls == 2
-    with pytest.raises(CircuitOpenError):
-        guard.run_sync(refused)
-    assert calls == 2  # rejected without calling
-    clock.advance(5.0)
-    assert guard.run_sync(lambda: "ok") == "ok"
-
-
 # -- the registry ----------------------------------------------------------------------
 
 
@@ -240,17 +218,26 @@ def test_registry_overrides_and_settings(clock: FakeClock) -> None:
     registry = ResilienceRegistry({"llm": fast, "redis": fast}, clock=clock)
     assert registry.guard("llm:any").retry is None
     assert registry.guard("redis").timeout_s == 1.0
-    from_env = ResilienceRegistry.from_settings(Settings(query_timeout_s=7.5), clock=clock)
-    assert from_env.guard("warehouse").timeout_s == 7.5
+    settings = Settings(warehouse_attempt_timeout_s=7.5, warehouse_attempts=1, query_timeout_s=7)
+    warehouse = ResilienceRegistry.from_settings(settings, clock=clock).guard("warehouse")
+    assert warehouse.timeout_s == 7.5
+    assert warehouse.retry is not None and warehouse.retry.attempts == 1
 
 
-def test_warehouse_attempts_time_out_before_the_node_does() -> None:
+def test_the_warehouse_guard_gives_up_before_the_node_does() -> None:
     """Otherwise the node's timeout cancels the call first, which the breaker ignores."""
-    defaults = ResilienceRegistry.from_settings(Settings())
-    timeout_s = defaults.guard("warehouse").timeout_s
-    assert timeout_s is not None and timeout_s < Settings().node_timeout_s
-    short = ResilienceRegistry.from_settings(Settings(node_timeout_s=5.0, query_timeout_s=30.0))
-    assert short.guard("warehouse").timeout_s == 2.5
+    for settings in (
+        Settings(),
+        Settings(node_timeout_s=5.0, query_timeout_s=2.0, warehouse_attempt_timeout_s=2.2),
+        Settings(node_timeout_s=60, warehouse_attempts=5, warehouse_attempt_timeout_s=11),
+    ):
+        guard = ResilienceRegistry.from_settings(settings).guard("warehouse")
+        assert guard.timeout_s is not None and guard.retry is not None
+        attempts = guard.retry.attempts
+        worst = attempts * guard.timeout_s + (attempts - 1) * guard.retry.max_s
+        assert worst < settings.node_timeout_s
+        assert settings.query_timeout_s < guard.timeout_s
+        assert guard.retry.total_s >= worst  # the time bound never cuts an attempt short
 
 
 async def test_breakers_are_independent_and_listeners_reach_all(clock: FakeClock) -> None:
@@ -484,7 +471,7 @@ async def test_with_a_guard_the_cache_leaves_back_off_to_the_breaker(
             await cache.set(f"back{i}", "v", "api")
         assert breaker.state is BreakerState.CLOSED
         assert cache.stats()["redis"]["state"] == "up"
-        cache.l1.core.clear(cache.redis_key("", "api"))
+        cache.l1.clear(cache.redis_key("", "api"))
         assert await cache.get("back0", "api") == "v"  # from L2
         assert cache.stats()["namespaces"]["api"]["l2"]["hits"] == 1
 
@@ -526,6 +513,8 @@ async def test_engine_completes_every_review_while_redis_is_down(
         warehouse_url=small_warehouse_url,
         redis_url=disposable_redis.url,
         node_timeout_s=5.0,
+        query_timeout_s=2.0,
+        warehouse_attempt_timeout_s=2.2,
     )
     async with Engine(settings, configure_telemetry=False) as engine:
         results = await _reviews_with_redis_stopped(engine, disposable_redis)
@@ -564,6 +553,8 @@ async def test_engine_redis_breaker_opens_during_the_outage(
         warehouse_url=small_warehouse_url,
         redis_url=disposable_redis.url,
         node_timeout_s=5.0,
+        query_timeout_s=2.0,
+        warehouse_attempt_timeout_s=2.2,
     )
     async with Engine(settings, configure_telemetry=False) as engine:
         assert engine.guards is not None

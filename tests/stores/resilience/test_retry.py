@@ -12,22 +12,20 @@ from redis import exceptions as redis_errors
 from snowflake.connector import errors as sf_errors
 from snowflake.connector.network import get_http_retryable_error
 
-from stores.errors import (
-    CircuitOpenError,
-    DependencyTimeoutError,
-    PoolTimeoutError,
-    QueryError,
-    QueryTimeoutError,
-    UnknownIdentifierError,
-    WarehouseUnavailableError,
-)
+from stores.resilience.errors import CircuitOpenError, DependencyTimeoutError
 from stores.resilience.retry import (
     RetrySettings,
     async_retrying,
     default_is_failure,
     is_transient,
     langgraph_retry_policy,
-    sync_retrying,
+)
+from stores.warehouse.errors import (
+    PoolTimeoutError,
+    QueryError,
+    QueryTimeoutError,
+    UnknownIdentifierError,
+    WarehouseUnavailableError,
 )
 
 TRANSIENT: list[BaseException] = [
@@ -186,21 +184,6 @@ async def test_total_time_bounds_the_retries() -> None:
     with pytest.raises(ConnectionResetError):
         await async_retrying(settings)(flaky)
     assert 2 <= flaky.calls < 100
-
-
-def test_sync_retrying() -> None:
-    waits: list[float] = []
-    calls = 0
-
-    def flaky() -> str:
-        nonlocal calls
-        calls += 1
-        if calls < 3:
-            raise redis_errors.ConnectionError("connection refused")
-        return "done"
-
-    assert sync_retrying(RetrySettings(attempts=3), sleep=waits.append)(flaky) == "done"
-    assert calls == 3 and len(waits) == 2
 
 
 def test_settings_are_validated() -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stores.errors import QueryError
+from stores.warehouse.errors import QueryError
 from stores.warehouse.loader import chunked, distinct_keys, in_statement
 from stores.warehouse.warehouse import Warehouse
 from tests.stores.conftest import sample_tables, write_duckdb

@@ -10,8 +10,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from stores.errors import PoolClosedError, PoolTimeoutError
 from stores.warehouse.backends.duck import DuckDBBackend
+from stores.warehouse.errors import PoolClosedError, PoolTimeoutError
 from stores.warehouse.pool import ConnectionPool
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from stores.errors import (
-    ConfigurationError,
+from stores.errors import ConfigurationError
+from stores.warehouse.errors import (
     PoolClosedError,
     QueryError,
     UnknownIdentifierError,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from stores.demo.emulator import WarehouseEmulator
-from stores.errors import CircuitOpenError, DependencyTimeoutError
 from stores.resilience.breaker import BreakerState, CircuitBreaker
+from stores.resilience.errors import CircuitOpenError, DependencyTimeoutError
 from stores.resilience.guards import Guard
 from stores.resilience.retry import RetrySettings
 from stores.warehouse.warehouse import Warehouse

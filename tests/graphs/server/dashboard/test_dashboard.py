@@ -80,12 +80,12 @@ async def test_open_breaker_shows_as_open_with_its_change_time(engine: Engine) -
     assert engine.guards is not None
     breaker = engine.guards.breaker("warehouse")
 
-    def fail() -> None:
+    async def fail() -> None:
         raise ConnectionError("warehouse unreachable")
 
     for _ in range(30):
         try:
-            breaker.call_sync(fail)
+            await breaker.call(fail)
         except (ConnectionError, SophiaError):
             pass
     (row,) = dashboard_data(engine)["breakers"]

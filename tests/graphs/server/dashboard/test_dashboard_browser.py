@@ -7,11 +7,13 @@ under load.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +95,16 @@ def _open_breaker(server: DashboardServer) -> None:
     assert server.engine is not None and server.engine.guards is not None
     breaker = server.engine.guards.breaker("warehouse")
 
-    def fail() -> None:
+    async def fail() -> None:
         raise ConnectionError("warehouse unreachable (injected)")
 
-    for _ in range(30):
-        try:
-            breaker.call_sync(fail)
-        except (ConnectionError, SophiaError):
-            pass
+    # on a thread of its own: playwright's sync API keeps an event loop running on this one
+    with ThreadPoolExecutor(1) as thread:
+        for _ in range(30):
+            try:
+                thread.submit(asyncio.run, breaker.call(fail)).result()
+            except (ConnectionError, SophiaError):
+                pass
 
 
 def test_dashboard_page_live_in_chromium(server: DashboardServer) -> None:
