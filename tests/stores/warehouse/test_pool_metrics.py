@@ -12,6 +12,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 import telemetry
 from stores.warehouse.backends.duck import DuckDBBackend
 from stores.warehouse.pool import ConnectionPool
+from stores.warehouse.pool_metrics import CONNECTION_TIME_BUCKETS_S
 from tests.stores.metric_points import metric_points
 
 
@@ -67,3 +68,33 @@ async def test_gauges_report_each_live_pool_at_collection(
 async def _hold(pool: ConnectionPool[Any]) -> None:
     async with pool.acquire():
         pass
+
+
+async def test_a_sub_millisecond_wait_lands_in_the_first_bucket_of_metrics(
+    backend: DuckDBBackend,
+) -> None:
+    """Waits are seconds with the semantic conventions' bounds, as /metrics serves them:
+    an acquire of an idle connection (microseconds) counts in the 1 ms bucket, not in an
+    'up to 5 s' one."""
+    tel = telemetry.configure(service_name="sophia-test", prometheus=True)
+    try:
+        async with ConnectionPool(backend, min_size=1, max_size=1, name="bucketed") as pool:
+            async with pool.acquire():  # an idle connection: no waiting
+                pass
+            waited = pool.metrics.wait_max_s
+            text = tel.prometheus_text().decode()
+    finally:
+        tel.shutdown()
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("db_client_connection_wait_time_seconds_bucket") and (
+            'db_client_connection_pool_name="bucketed"' in line
+        ):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            counts[float(bound)] = float(line.rsplit(" ", 1)[1])
+    bounds = sorted(counts)
+    assert bounds[:9] == list(CONNECTION_TIME_BUCKETS_S), text
+    owning = min(b for b in bounds if b >= waited)
+    assert counts[owning] == 1.0 and all(counts[b] == 0.0 for b in bounds if b < owning)
+    if waited < 0.001:  # the usual case, unless the machine stalled the acquire
+        assert counts[0.001] == 1.0
