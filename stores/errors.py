@@ -7,9 +7,9 @@ The original exception, when there is one, is kept as ``__cause__``.
 
 from __future__ import annotations
 
-
-class SophiaError(Exception):
-    """Root of every error the engine raises deliberately."""
+# The root lives in telemetry (the bottom package, which imports nothing of ours);
+# this module stays its public home.
+from telemetry.errors import SophiaError as SophiaError
 
 
 class ConfigurationError(SophiaError):
