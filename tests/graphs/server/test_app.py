@@ -86,11 +86,14 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def parse_sse(text: str) -> list[tuple[str, Any]]:
-    """(event, decoded data) pairs of a text/event-stream body."""
+    """(event, decoded data) pairs of a text/event-stream body (keep-alive comments,
+    lines starting with ':', are skipped)."""
     events = []
     for block in text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        events.append((fields["event"], json.loads(fields["data"])))
+        lines = [ln for ln in block.splitlines() if ": " in ln and not ln.startswith(":")]
+        fields = dict(line.split(": ", 1) for line in lines)
+        if fields:
+            events.append((fields["event"], json.loads(fields["data"])))
     return events
 
 
