@@ -21,6 +21,7 @@ from typing import Any
 
 from telemetry.errors import SophiaError
 from telemetry.file_exporter import existing_trace_files
+from telemetry.monitor_registry import BREACH_EVENT
 
 __all__ = [
     "BREACH_EVENT",
@@ -35,8 +36,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BREACH_EVENT = "sophia.threshold_breach"
-"""The span event the monitor adds when an operation exceeds its threshold."""
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 Span = dict[str, Any]
