@@ -20,9 +20,9 @@ from typing_extensions import TypedDict
 
 from graphs import Engine, GraphRegistry, GraphSpec
 from graphs.engine.errors import InvalidInputError
+from graphs.engine.run_record import LANGGRAPH_STATUS
 from graphs.server.app import create_app
-from graphs.server.dashboard.routes import dashboard_routes
-from graphs.server.langgraph_api.routes import sdk_routes
+from graphs.server.openapi import ApiRoute, UndocumentedRouteError, openapi_document
 from graphs.workflows import deal_review
 from nodes.context import Resources
 from stores.settings import Settings
@@ -51,9 +51,14 @@ def _one_node_graph(node: Any) -> Any:
     return build
 
 
+class Opaque:
+    """A value the JSON encoder has no rule for."""
+
+
 def exploding_registry() -> GraphRegistry:
     """deal_review; `boom`, whose (unisolated) node raises with a secret in its message;
-    and `refuse`, whose node raises InvalidInputError after the input was accepted."""
+    `refuse`, whose node raises InvalidInputError after the input was accepted; and
+    `opaque`, whose result holds a value with no JSON form."""
 
     async def explode(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
         raise RuntimeError("secret-db-password-in-message")
@@ -61,11 +66,16 @@ def exploding_registry() -> GraphRegistry:
     async def refuse(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
         raise InvalidInputError("refuse", ["n: refused by the graph"])
 
+    async def unencodable(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
+        return {"n": Opaque()}
+
     boom = GraphSpec(name="boom", description="always fails",
                      build=_one_node_graph(explode), input_model=_BoomInput)  # fmt: skip
     refusing = GraphSpec(name="refuse", description="refuses every input",
                          build=_one_node_graph(refuse), input_model=_BoomInput)  # fmt: skip
-    return GraphRegistry([deal_review.SPEC, boom, refusing])
+    opaque = GraphSpec(name="opaque", description="answers a value JSON cannot hold",
+                       build=_one_node_graph(unencodable), input_model=_BoomInput)  # fmt: skip
+    return GraphRegistry([deal_review.SPEC, boom, refusing, opaque])
 
 
 @asynccontextmanager
@@ -200,6 +210,18 @@ async def test_internal_failure_is_500_with_run_id_and_no_stack_trace(settings: 
     assert events[-1][0] == "error" and events[-1][1]["error"] == "internal"
 
 
+async def test_a_result_without_a_json_form_is_500_not_a_repr(settings: Settings) -> None:
+    async with serving(create_app(settings, registry=exploding_registry())) as c:
+        invoked = await c.post("/graphs/opaque/invoke", json={})
+        streamed = await c.post("/graphs/opaque/stream", json={})
+    assert invoked.status_code == 500, invoked.text
+    assert invoked.json()["error"] == "internal" and len(invoked.json()["run_id"]) == 32
+    kind, data = parse_sse(streamed.text)[-1]
+    assert kind == "error" and data["error"] == "internal"
+    for text in (invoked.text, streamed.text):
+        assert "Opaque" not in text and "object at 0x" not in text
+
+
 async def test_graph_error_during_a_run_is_4xx_not_500(settings: Settings) -> None:
     async with serving(create_app(settings, registry=exploding_registry())) as c:
         invoked = await c.post("/graphs/refuse/invoke", json={})
@@ -272,6 +294,20 @@ async def test_stream_sends_node_updates_in_order_then_the_result(
     result = events[-1][1]
     assert run_ids == {result["run_id"]}
     assert result["deals"]["D-00002"]["report"]["health_score"] is not None
+
+
+async def test_a_quiet_stream_sends_keep_alive_comments(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a slow node runs, comments (ignored by SSE clients) keep proxies from
+    closing the connection."""
+    monkeypatch.setattr("graphs.server.sse.PING_INTERVAL_S", 0.05)
+    async with serving(create_app(settings, registry=slow_registry(1.0))) as c:
+        streamed = await c.post("/graphs/deal_review/stream", json={})
+    assert streamed.status_code == 200
+    comments = [ln for ln in streamed.text.splitlines() if ln.startswith(": ping")]
+    assert comments, streamed.text[:500]
+    assert parse_sse(streamed.text)[-1][0] == "end"
 
 
 # -- trace context ------------------------------------------------------------------------
@@ -354,7 +390,7 @@ async def test_stats_has_engine_and_admission_figures(client: httpx.AsyncClient)
 
 
 async def test_openapi_document_is_valid_and_describes_each_graph(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, settings: Settings
 ) -> None:
     doc = (await client.get("/openapi.json")).json()
     validate_openapi(doc)
@@ -376,9 +412,15 @@ async def test_openapi_document_is_valid_and_describes_each_graph(
         "/threads/{thread_id}/runs/{run_id}/cancel",
     ):
         assert route in paths
-    # every route the app answers is described (the SDK and dashboard ones included)
-    for route in [*dashboard_routes(), *sdk_routes()]:
-        assert isinstance(route, Route) and route.path in paths, route
+    # every route the app mounts is described, with its method (per graph where it is one)
+    app = create_app(settings)
+    graphs = ["deal_review", "memory_recall"]
+    for route in app.routes:
+        assert isinstance(route, ApiRoute), route
+        method = route.method
+        expanded = [route.path.replace("{name}", g) for g in graphs]
+        for path in expanded if route.operation.per_graph else [route.path]:
+            assert method in paths.get(path, {}), (method, path)
     body = paths["/graphs/deal_review/invoke"]["post"]["requestBody"]
     ref = body["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
@@ -386,6 +428,39 @@ async def test_openapi_document_is_valid_and_describes_each_graph(
     assert {"200", "400", "422", "500", "503", "504"} <= set(
         paths["/graphs/deal_review/invoke"]["post"]["responses"]
     )
+
+
+def test_a_route_without_an_operation_cannot_be_documented(settings: Settings) -> None:
+    async def bare(request: Any) -> Any:
+        raise AssertionError("never called")
+
+    routes = [*create_app(settings).routes, Route("/bare", bare)]
+    with pytest.raises(UndocumentedRouteError, match="/bare"):
+        openapi_document(routes, [deal_review.SPEC])
+
+
+async def test_openapi_bodies_come_from_the_models(client: httpx.AsyncClient) -> None:
+    """The LangGraph API's bodies are described field by field, not as bare objects."""
+    doc = (await client.get("/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+
+    def schema_of(path: str, method: str, status: str = "200") -> dict[str, Any]:
+        content = doc["paths"][path][method]["responses"][status]["content"]
+        ref = content["application/json"]["schema"]
+        ref = ref.get("items", ref)["$ref"]
+        return dict(schemas[ref.rsplit("/", 1)[1]])
+
+    thread = schema_of("/threads", "post")
+    assert thread["properties"]["status"]["enum"] == ["idle", "busy", "interrupted", "error"]
+    assert {"thread_id", "created_at", "values"} <= set(thread["required"])
+    run = schema_of("/threads/{thread_id}/runs", "get")
+    assert set(run["properties"]["status"]["enum"]) == set(LANGGRAPH_STATUS.values())
+    assert schema_of("/runs/wait", "post", "404")["required"] == ["detail"]
+    assert schema_of("/graphs", "get", "200")["required"] == ["graphs"]
+    body = doc["paths"]["/runs/wait"]["post"]["requestBody"]["content"]["application/json"]
+    run_create = schemas[body["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert run_create["required"] == ["assistant_id"]
+    assert "multitask_strategy" in run_create["properties"]
 
 
 # -- lifetime -----------------------------------------------------------------------------
