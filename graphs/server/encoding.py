@@ -15,7 +15,8 @@ Enum                            its ``value`` (encoded by these same rules)
 set, frozenset                  an array, sorted when the items compare
 bytes, bytearray, memoryview    standard base64 text (lossless; bytes are not text)
 numpy arrays and scalars        ``tolist()``: nested arrays of Python numbers
-pydantic models                 ``model_dump()`` (its fields by these same rules)
+pydantic models                 an object of their fields (by alias) and extras, each
+                                written by these same rules; a RootModel its root
 LangGraph ``Interrupt``         ``{"value": ..., "id": ...}`` (as LangGraph's server)
 dataclass instances             an object of their fields
 other mappings                  an object
@@ -39,7 +40,7 @@ from enum import Enum
 from typing import Any
 
 from langgraph.types import Interrupt
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 from starlette.responses import JSONResponse
 
 from stores.errors import SophiaError
@@ -77,10 +78,12 @@ def to_json(value: Any) -> Any:
         return _sorted_if_possible(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
-    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+    if type(value).__module__.startswith("numpy") and hasattr(value, "tolist"):
         return value.tolist()
+    if isinstance(value, RootModel):
+        return value.root
     if isinstance(value, BaseModel):
-        return value.model_dump()
+        return _model_fields(value)
     if isinstance(value, Interrupt):
         return {"value": value.value, "id": value.id}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -88,6 +91,16 @@ def to_json(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
     raise EncodingError(f"no JSON form for a value of type {type(value).__name__}")
+
+
+def _model_fields(model: BaseModel) -> dict[str, Any]:
+    """A model's fields (by their serialization alias) and extras, shallow: the values
+    are written by these same rules, not pydantic's."""
+    fields = {
+        info.serialization_alias or info.alias or name: getattr(model, name)
+        for name, info in type(model).model_fields.items()
+    }
+    return {**fields, **(model.model_extra or {})}
 
 
 def finite(value: Any) -> Any:

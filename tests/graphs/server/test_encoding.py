@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from langgraph.types import Interrupt
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from graphs.server.encoding import JSON, EncodingError, dumps
 from stores.errors import SophiaError
@@ -26,6 +26,18 @@ class Color(enum.Enum):
 class Point(BaseModel):
     x: int
     when: dt.date
+
+
+class Wrapper(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    inner: Point
+    anything: Any
+    schema_: str = Field(alias="schema")
+
+
+class Values(RootModel[dict[str, Any]]):
+    pass
 
 
 @dataclasses.dataclass
@@ -56,6 +68,13 @@ class Opaque:
         (Point(x=1, when=dt.date(2025, 1, 2)), {"x": 1, "when": "2025-01-02"}),
         (Interrupt(value={"k": "approval"}, id="i-1"), {"value": {"k": "approval"}, "id": "i-1"}),
         (Row("D-1", Decimal("3")), {"deal": "D-1", "amount": "3"}),
+        (
+            Wrapper(inner=Point(x=2, when=dt.date(2025, 1, 3)), schema="s/1", extra={1, 2},
+                    anything=Interrupt(value=1, id="i", response_schema=Point)),
+            {"inner": {"x": 2, "when": "2025-01-03"}, "schema": "s/1", "extra": [1, 2],
+             "anything": {"value": 1, "id": "i"}},
+        ),
+        (Values({"at": dt.date(2025, 1, 4)}), {"at": "2025-01-04"}),
         ({"ratio": float("nan"), "top": [float("inf"), 1.0]}, {"ratio": None, "top": [None, 1.0]}),
     ],
 )  # fmt: skip
