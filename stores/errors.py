@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     )
 
 
-class SophiaError(Exception):
-    """Root of every error the engine raises deliberately."""
+# The root lives in telemetry (the bottom package, which imports nothing of ours);
+# this module stays its public home.
+from telemetry.errors import SophiaError as SophiaError
 
 
 class ConfigurationError(SophiaError):

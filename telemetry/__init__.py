@@ -6,7 +6,9 @@
   the spans of a run (``iterate_in_span`` for streamed runs).
 * :func:`monitor`, :class:`Monitor`, :func:`use_monitor`: durations, percentiles and
   threshold alerts, recorded in the current owner's `Monitor`.
-* :func:`render_trace`: the local waterfall viewer behind ``sophia trace``.
+* :func:`render_trace`: the local waterfall viewer behind ``sophia trace``; it and the
+  dashboard read the span file through `telemetry.trace_file`.
+* :class:`SophiaError`: the root of every error the engine raises on purpose.
 
 Importing this package does no I/O and installs nothing; :func:`configure` does.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from telemetry.errors import SophiaError
 from telemetry.file_exporter import trace_file_path
 from telemetry.monitor import (
     DEFAULT_THRESHOLDS_MS,
@@ -33,11 +36,12 @@ from telemetry.setup import (
     shutdown,
 )
 from telemetry.spans import current_trace_id, iterate_in_span, node_span, run_span
+from telemetry.trace_file import TraceNotFoundError
 
 if TYPE_CHECKING:
-    from telemetry.viewer import TraceNotFoundError, render_trace
+    from telemetry.viewer import render_trace
 
-_LAZY = {"TraceNotFoundError", "render_trace"}
+_LAZY = {"render_trace"}
 
 
 def __getattr__(name: str) -> Any:
@@ -54,6 +58,7 @@ __all__ = [
     "PROMETHEUS_CONTENT_TYPE",
     "Monitor",
     "Monitored",
+    "SophiaError",
     "Telemetry",
     "TraceNotFoundError",
     "active_telemetry",

@@ -1,6 +1,6 @@
 """A bounded sliding window of durations for one operation, with per-interval summaries.
 
-Not thread-safe on its own: :class:`telemetry.monitor.Monitor` holds a lock around it.
+Not thread-safe on its own: :class:`telemetry.monitor_registry.Monitor` holds a lock around it.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ class TieredCache:
             description="get_or_load / get_many latency",
             # L1 answers in microseconds, L2 in about a millisecond, a load in tens.
             explicit_bucket_boundaries_advisory=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25,
-                                                 50, 100, 250, 1000),  # fmt: skip
+                                                 50, 100, 250, 1000),
         )
 
     # -- lifecycle ----------------------------------------------------------------------

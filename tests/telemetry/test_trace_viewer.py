@@ -12,8 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from rich.console import Console
 
 import telemetry
+from stores.errors import SophiaError
 from telemetry.file_exporter import JsonLinesSpanExporter, existing_trace_files
-from telemetry.viewer import find_trace, load_spans
+from telemetry.trace_file import find_trace, load_spans, load_trace, trace_spans
 
 tracer = trace.get_tracer("tests.viewer")
 
@@ -135,3 +136,30 @@ def test_file_rotates_and_stays_bounded(tmp_path: Path) -> None:
     assert newest[0]["attributes"]["sophia.run_id"] == "run-299"
     with pytest.raises(ValueError, match="max_bytes"):
         JsonLinesSpanExporter(path, max_bytes=10)
+
+
+async def test_one_reader_finds_a_trace_by_id_or_by_hex_run_id(tmp_path: Path) -> None:
+    """The dashboard's exact lookup and the viewer's lookup read the file the same way."""
+    path = tmp_path / "traces.jsonl"
+    hex_run_id = "ab" * 16  # a run id looks like a trace id: both lookups must work
+    with telemetry.configure(file_path=path, prometheus=False):
+        first = await _run(hex_run_id)
+        second = await _run("run-2", fail_slack=False)
+    spans = trace_spans(path, first)
+    assert {s["trace_id"] for s in spans} == {first} and len(spans) == 6
+    assert [s["start_ns"] for s in spans] == sorted(s["start_ns"] for s in spans)
+    assert spans[0]["name"] == "deal_review"
+    assert [s["span_id"] for s in load_trace(path, first)] == [s["span_id"] for s in spans]
+    assert {s["trace_id"] for s in load_trace(path, hex_run_id)} == {first}
+    assert {s["trace_id"] for s in load_trace(path)} == {second}  # the last run
+    with pytest.raises(telemetry.TraceNotFoundError, match="not in the span file"):
+        trace_spans(path, "0" * 32)
+
+
+def test_trace_errors_are_sophia_errors(tmp_path: Path) -> None:
+    """`stores.errors.SophiaError` is the root telemetry's errors derive from."""
+    assert telemetry.SophiaError is SophiaError
+    with pytest.raises(SophiaError, match="no span file"):
+        trace_spans(tmp_path / "missing.jsonl", "a" * 32)
+    with pytest.raises(LookupError):
+        load_trace(tmp_path / "missing.jsonl")

@@ -15,20 +15,23 @@ keeps it) and the run log from the engine's own `RunsLog` (``engine.runs_log``).
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute
 
 import telemetry
 from graphs.engine.runs_log import RunsLog
-from graphs.server.dashboard.trace_spans import TraceSpansError, read_trace
+from graphs.server.dashboard.waterfall import TracePage, waterfall
+from graphs.server.encoding import JSON, encode, finite
+from graphs.server.errors import HttpError
+from graphs.server.models import ErrorBody
+from graphs.server.openapi import Answer, ApiRoute, Operation
 
 if TYPE_CHECKING:
     from graphs.engine.engine import Engine
@@ -71,15 +74,21 @@ _STATIC_FILES = {
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/inf: map them to None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+class DashboardData(BaseModel):
+    """``GET /dashboard/data``: every figure the page shows (docs/dashboard.md)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_: str = Field(alias="schema", description=f"Always {SCHEMA!r}.")
+    generated_at: float
+    targets: dict[str, Any]
+    groups: list[dict[str, Any]]
+    operations: list[dict[str, Any]]
+    warehouse: dict[str, Any]
+    cache: dict[str, Any] | None
+    breakers: list[dict[str, Any]]
+    runs: dict[str, Any]
+    tracing: dict[str, Any]
 
 
 def _group_of(kind: str | None) -> str:
@@ -227,22 +236,11 @@ def dashboard_data(
             "trace_file": bool(active and active.trace_file),
         },
     }
-    figures: dict[str, Any] = _finite(data)
+    figures: dict[str, Any] = finite(data)
     return figures
 
 
-def _json(content: Any, status_code: int = 200) -> Response:
-    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
-    return _json_bytes(body.encode("utf-8"), status_code)
-
-
-def _json_bytes(body: bytes, status_code: int = 200) -> Response:
-    return Response(
-        body,
-        status_code=status_code,
-        media_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def page(request: Request) -> Response:
@@ -255,7 +253,7 @@ async def static_file(request: Request) -> Response:
     name = request.path_params["name"]
     media_type = _STATIC_FILES.get(name)
     if media_type is None:
-        return JSONResponse({"error": "not_found", "message": f"no file {name}"}, 404)
+        return HttpError(404, "not_found", f"no file {name}").response()
     return FileResponse(STATIC_DIR / name, media_type=media_type)
 
 
@@ -263,12 +261,12 @@ async def data(request: Request) -> Response:
     """``GET /dashboard/data``: :func:`dashboard_data` of the app's engine."""
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
-        return _json({"error": "unavailable", "message": "the engine is not open yet"}, 503)
+        return HttpError(503, "unavailable", "the engine is not open yet").response()
     state = request.app.state
     cached: tuple[float, bytes] | None = getattr(state, "dashboard_cache", None)
     now = time.monotonic()
     if cached is not None and now - cached[0] < SHARED_FOR_S:
-        return _json_bytes(cached[1])
+        return Response(cached[1], media_type="application/json", headers=_NO_STORE)
     # Sorting the monitor's windows is the costly part: do it off the event loop so
     # runs in flight are not held up; the rest reads counters owned by the loop.
     operations = await asyncio.to_thread(monitor_figures, engine.monitor)
@@ -277,36 +275,52 @@ async def data(request: Request) -> Response:
     if limiter is not None and hasattr(limiter, "stats"):
         in_flight = getattr(state, "in_flight", None)
         figures["http"] = {**limiter.stats(), "in_flight": getattr(in_flight, "count", None)}
-    response = _json(figures)
-    state.dashboard_cache = (now, bytes(response.body))
-    return response
+    body = encode(figures)
+    state.dashboard_cache = (now, body)
+    return Response(body, media_type="application/json", headers=_NO_STORE)
 
 
 async def trace(request: Request) -> Response:
     """``GET /dashboard/traces/{trace_id}``: the trace's spans from the local span file."""
     trace_id = request.path_params["trace_id"].lower()
     if not _TRACE_ID.match(trace_id):
-        return _json({"error": "bad_request", "message": "a trace id is 32 hex digits"}, 400)
+        return HttpError(400, "bad_request", "a trace id is 32 hex digits").response()
     active = telemetry.active_telemetry()
     path = active.trace_file if active is not None else None
     if path is None:
-        return _json(
-            {"error": "unavailable", "message": "the local span file is off (SOPHIA_TRACE_FILE)"},
-            404,
-        )
+        message = "the local span file is off (SOPHIA_TRACE_FILE)"
+        return HttpError(404, "unavailable", message).response()
     try:
-        spans = await asyncio.to_thread(read_trace, path, trace_id, active)
-    except TraceSpansError as exc:
-        return _json({"error": "not_found", "message": str(exc)}, 404)
-    return _json({"trace_id": trace_id, "spans": spans})
+        page = await asyncio.to_thread(waterfall, path, trace_id, active)
+    except telemetry.TraceNotFoundError:  # its text may name the file: answer our own
+        message = f"trace {trace_id} is not in the span file"
+        return HttpError(404, "not_found", message).response()
+    return JSON(page, headers=_NO_STORE)
 
 
 def dashboard_routes() -> list[BaseRoute]:
     """The dashboard's routes, to append to the HTTP app's (the app must keep the open
     engine in ``app.state.engine``)."""
+    tag = "dashboard"
     return [
-        Route("/dashboard", page, methods=["GET"]),
-        Route("/dashboard/data", data, methods=["GET"]),
-        Route("/dashboard/static/{name}", static_file, methods=["GET"]),
-        Route("/dashboard/traces/{trace_id}", trace, methods=["GET"]),
-    ]
+        ApiRoute("/dashboard", page, method="GET", operation=Operation(
+            "dashboard", "The live dashboard page", tag,
+            {200: Answer("HTML.", text=("text/html",))},
+        )),
+        ApiRoute("/dashboard/data", data, method="GET", operation=Operation(
+            "dashboard_data", "What the page polls", tag,
+            {200: Answer("Series, percentiles and resource state.", DashboardData),
+             503: Answer("The engine is not open yet.", ErrorBody)},
+        )),
+        ApiRoute("/dashboard/static/{name}", static_file, method="GET", operation=Operation(
+            "dashboard_static", "The page's script and stylesheet", tag,
+            {200: Answer("The file.", text=("text/javascript", "text/css")),
+             404: Answer("Not one of the page's files.", ErrorBody)},
+        )),
+        ApiRoute("/dashboard/traces/{trace_id}", trace, method="GET", operation=Operation(
+            "dashboard_trace", "One trace's spans", tag,
+            {200: Answer("The trace id and its spans.", TracePage),
+             400: Answer("Not a trace id (32 hex digits).", ErrorBody),
+             404: Answer("No such trace in the local span file.", ErrorBody)},
+        )),
+    ]  # fmt: skip

@@ -1,97 +1,23 @@
-"""The HTTP service over the ASGI transport: every route, every error, SSE order, tracing."""
+"""The HTTP service over the ASGI transport: graph routes, every error, SSE order, tracing,
+lifetime. (Operations routes and the OpenAPI document: test_ops_routes.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-from openapi_spec_validator import validate as validate_openapi
-from pydantic import BaseModel
-from starlette.applications import Starlette
-from starlette.routing import Route
-from typing_extensions import TypedDict
 
-from graphs import Engine, GraphRegistry, GraphSpec
-from graphs.engine.errors import InvalidInputError
+from graphs import Engine
 from graphs.server.app import create_app
-from graphs.server.dashboard.routes import dashboard_routes
-from graphs.server.langgraph_api.routes import sdk_routes
 from graphs.workflows import deal_review
-from nodes.context import Resources
 from stores.settings import Settings
 from tests.graphs.graph_doubles import INVALID_INPUTS, slow_registry
+from tests.graphs.server.app_support import exploding_registry, parse_sse, serving
 
 AGENTS = set(deal_review.AGENTS)  # hubspot, gong, slack, linear
 ANALYSES = set(deal_review.ANALYSES)  # sales, communication, project
-
-
-class _BoomState(TypedDict, total=False):
-    n: int
-
-
-class _BoomInput(BaseModel):
-    n: int = 1
-
-
-def _one_node_graph(node: Any) -> Any:
-    def build() -> StateGraph[Any, Any, Any, Any]:
-        graph: StateGraph[Any, Any, Any, Any] = StateGraph(_BoomState, context_schema=Resources)
-        graph.add_node("only", node)
-        graph.add_edge(START, "only")
-        graph.add_edge("only", END)
-        return graph
-
-    return build
-
-
-def exploding_registry() -> GraphRegistry:
-    """deal_review; `boom`, whose (unisolated) node raises with a secret in its message;
-    and `refuse`, whose node raises InvalidInputError after the input was accepted."""
-
-    async def explode(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
-        raise RuntimeError("secret-db-password-in-message")
-
-    async def refuse(state: Any, runtime: Runtime[Resources]) -> dict[str, Any]:
-        raise InvalidInputError("refuse", ["n: refused by the graph"])
-
-    boom = GraphSpec(name="boom", description="always fails",
-                     build=_one_node_graph(explode), input_model=_BoomInput)  # fmt: skip
-    refusing = GraphSpec(name="refuse", description="refuses every input",
-                         build=_one_node_graph(refuse), input_model=_BoomInput)  # fmt: skip
-    return GraphRegistry([deal_review.SPEC, boom, refusing])
-
-
-@asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and give a client that talks to it over ASGI."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://sophia.test", timeout=30
-        ) as client:
-            yield client
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(create_app(settings)) as c:
-        yield c
-
-
-def parse_sse(text: str) -> list[tuple[str, Any]]:
-    """(event, decoded data) pairs of a text/event-stream body."""
-    events = []
-    for block in text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
 
 
 # -- listing, invoke ----------------------------------------------------------------------
@@ -197,6 +123,18 @@ async def test_internal_failure_is_500_with_run_id_and_no_stack_trace(settings: 
     assert events[-1][0] == "error" and events[-1][1]["error"] == "internal"
 
 
+async def test_a_result_without_a_json_form_is_500_not_a_repr(settings: Settings) -> None:
+    async with serving(create_app(settings, registry=exploding_registry())) as c:
+        invoked = await c.post("/graphs/opaque/invoke", json={})
+        streamed = await c.post("/graphs/opaque/stream", json={})
+    assert invoked.status_code == 500, invoked.text
+    assert invoked.json()["error"] == "internal" and len(invoked.json()["run_id"]) == 32
+    kind, data = parse_sse(streamed.text)[-1]
+    assert kind == "error" and data["error"] == "internal"
+    for text in (invoked.text, streamed.text):
+        assert "Opaque" not in text and "object at 0x" not in text
+
+
 async def test_graph_error_during_a_run_is_4xx_not_500(settings: Settings) -> None:
     async with serving(create_app(settings, registry=exploding_registry())) as c:
         invoked = await c.post("/graphs/refuse/invoke", json={})
@@ -271,6 +209,20 @@ async def test_stream_sends_node_updates_in_order_then_the_result(
     assert result["deals"]["D-00002"]["report"]["health_score"] is not None
 
 
+async def test_a_quiet_stream_sends_keep_alive_comments(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a slow node runs, comments (ignored by SSE clients) keep proxies from
+    closing the connection."""
+    monkeypatch.setattr("graphs.server.sse.PING_INTERVAL_S", 0.05)
+    async with serving(create_app(settings, registry=slow_registry(1.0))) as c:
+        streamed = await c.post("/graphs/deal_review/stream", json={})
+    assert streamed.status_code == 200
+    comments = [ln for ln in streamed.text.splitlines() if ln.startswith(": ping")]
+    assert comments, streamed.text[:500]
+    assert parse_sse(streamed.text)[-1][0] == "end"
+
+
 # -- trace context ------------------------------------------------------------------------
 async def test_callers_traceparent_is_continued_into_the_run(client: httpx.AsyncClient) -> None:
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -283,106 +235,6 @@ async def test_callers_traceparent_is_continued_into_the_run(client: httpx.Async
     # without the header each run starts its own trace
     fresh = await client.post("/graphs/deal_review/invoke", json={})
     assert fresh.json()["trace_id"] != trace_id
-
-
-# -- operations ---------------------------------------------------------------------------
-async def test_healthz_is_ok(client: httpx.AsyncClient) -> None:
-    response = await client.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
-
-
-async def test_readyz_names_each_dependency(client: httpx.AsyncClient) -> None:
-    response = await client.get("/readyz")
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["status"] == "ready"
-    checks = body["checks"]
-    assert set(checks) == {"warehouse", "redis", "memory_store"}
-    assert checks["warehouse"]["ok"] is True and checks["warehouse"]["backend"] == "duckdb"
-    assert checks["redis"] == {**checks["redis"], "ok": True, "enabled": False}
-    assert checks["memory_store"]["ok"] is True
-
-
-async def test_readyz_with_redis_up_then_down(settings: Settings, disposable_redis: Any) -> None:
-    with_redis = settings.model_copy(update={"redis_url": disposable_redis.url})
-    async with serving(create_app(with_redis)) as c:
-        up = await c.get("/readyz")
-        assert up.status_code == 200 and up.json()["checks"]["redis"]["ok"] is True
-        disposable_redis.stop()
-        down = await c.get("/readyz")
-        # Redis is optional (the cache serves L1 alone): degraded, still ready for traffic
-        assert down.status_code == 200
-        assert down.json()["status"] == "degraded"
-        assert down.json()["checks"]["redis"]["ok"] is False
-        assert down.json()["checks"]["redis"]["error"]
-        run = await c.post("/graphs/deal_review/invoke", json={})
-        assert run.status_code == 200
-
-
-async def test_readyz_is_503_when_the_engine_is_closed(settings: Settings) -> None:
-    engine = Engine(settings)
-    async with engine:
-        app = create_app(engine=engine)
-    async with serving(app) as c:  # the engine given to the app is closed now
-        response = await c.get("/readyz")
-    assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unready"
-    assert body["checks"]["warehouse"]["ok"] is False
-    assert "not open" in body["checks"]["warehouse"]["error"]
-
-
-async def test_metrics_is_prometheus_text(client: httpx.AsyncClient) -> None:
-    await client.post("/graphs/deal_review/invoke", json={})
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    assert "# TYPE" in response.text
-
-
-async def test_stats_has_engine_and_admission_figures(client: httpx.AsyncClient) -> None:
-    await client.post("/graphs/deal_review/invoke", json={})
-    response = await client.get("/stats")
-    assert response.status_code == 200
-    body = response.json()
-    assert {"warehouse", "cache", "breakers", "monitor", "http"} <= set(body)
-    assert body["warehouse"]["statements"] > 0
-    assert body["http"]["limit"] >= 1 and body["http"]["active"] == 0
-
-
-async def test_openapi_document_is_valid_and_describes_each_graph(
-    client: httpx.AsyncClient,
-) -> None:
-    doc = (await client.get("/openapi.json")).json()
-    validate_openapi(doc)
-    assert doc["openapi"].startswith("3.1")
-    paths = doc["paths"]
-    for route in (
-        "/graphs",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/stats",
-        "/graphs/deal_review/invoke",
-        "/graphs/deal_review/stream",
-        "/graphs/memory_recall/invoke",
-        "/dashboard",
-        "/dashboard/data",
-        "/threads",
-        "/runs/wait",
-        "/threads/{thread_id}/runs/{run_id}/cancel",
-    ):
-        assert route in paths
-    # every route the app answers is described (the SDK and dashboard ones included)
-    for route in [*dashboard_routes(), *sdk_routes()]:
-        assert isinstance(route, Route) and route.path in paths, route
-    body = paths["/graphs/deal_review/invoke"]["post"]["requestBody"]
-    ref = body["content"]["application/json"]["schema"]["$ref"]
-    schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
-    assert schema["properties"]["deal_ids"]["maxItems"] == deal_review.MAX_DEALS
-    assert {"200", "400", "422", "500", "503", "504"} <= set(
-        paths["/graphs/deal_review/invoke"]["post"]["responses"]
-    )
 
 
 # -- lifetime -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from graphs.cli import stats as stats_view
 from graphs.engine.engine import Engine
 from graphs.engine.run_record import FINISHED
 from graphs.server.dashboard.routes import SCHEMA, dashboard_data, dashboard_routes
-from graphs.server.dashboard.trace_spans import TraceSpansError, read_trace
+from graphs.server.dashboard.waterfall import waterfall
 from stores.errors import SophiaError
 from stores.settings import Settings
 from tests.graphs.server.dashboard.dashboard_support import (
@@ -119,9 +119,9 @@ async def test_routes_serve_page_assets_data_and_trace(
     assert missing.status_code == 404 and "not in the span file" in missing.json()["message"]
 
 
-def test_read_trace_names_a_missing_file(tmp_path: Any) -> None:
-    with pytest.raises(TraceSpansError, match="no span file"):
-        read_trace(tmp_path / "traces.jsonl", "a" * 32)
+def test_waterfall_names_a_missing_file(tmp_path: Any) -> None:
+    with pytest.raises(SophiaError, match="no span file"):
+        waterfall(tmp_path / "traces.jsonl", "a" * 32)
 
 
 def test_stats_view_reads_a_running_server(settings: Settings) -> None:

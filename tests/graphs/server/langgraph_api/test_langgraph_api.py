@@ -11,7 +11,10 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
+from graphs.engine.run_record import RunRecord
+from graphs.server.langgraph_api.errors import ApiError
 from graphs.server.langgraph_api.routes import assistant_id_of
+from stores.errors import SophiaError
 from stores.settings import Settings
 from tests.graphs.durable.durable_app import build_app, counts, registry_from_env
 from tests.graphs.server.live_server import ServerThread
@@ -238,3 +241,58 @@ async def test_unknown_thread_assistant_and_run_are_404(server: ServerThread) ->
             },
         )
         assert created.status_code == 200 and created.json()["deal_ids"] == [HEALTHY]
+
+
+async def test_bodies_are_parsed_by_their_models(server: ServerThread) -> None:
+    """A body the request model refuses is a 422 naming the field (never a 500)."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        run = {"assistant_id": "deal_review"}
+        cases = [  # (path, body, the field the answer must name)
+            ("/runs/wait", {**run, "metadata": "not an object"}, "metadata"),
+            ("/runs/wait", {**run, "stream_mode": "messages"}, "stream_mode"),
+            ("/runs/wait", {**run, "command": {"jump": 1}}, "command.jump"),
+            ("/runs/wait", {"input": {}}, "assistant_id"),
+            ("/threads", {"if_exists": "overwrite"}, "if_exists"),
+            ("/threads/search", {"limit": "many"}, "limit"),
+        ]
+        for path, body, field in cases:
+            response = await http.post(path, json=body)
+            assert response.status_code == 422, (path, body, response.text)
+            assert field in response.json()["detail"], (field, response.text)
+        listed = await http.get("/threads/nope/runs", params={"limit": "x"})
+        assert listed.status_code == 422 and "limit" in listed.json()["detail"]
+        # lenient where the SDK server is: out-of-range pages are clamped, not refused
+        clamped = await http.post("/threads/search", json={"limit": 5000, "offset": -1})
+        assert clamped.status_code == 200
+
+
+async def test_a_stream_whose_client_leaves_is_cancelled(
+    slow_server: ServerThread, tmp_path: Path
+) -> None:
+    client = get_client(url=slow_server.url)
+    tid = (await client.threads.create())["thread_id"]
+    async with (
+        httpx.AsyncClient(base_url=slow_server.url, timeout=30) as http,
+        http.stream(
+            "POST", f"/threads/{tid}/runs/stream",
+            json={"assistant_id": "deal_review", "input": {"deal_ids": [HEALTHY]}},
+        ) as response,
+    ):  # fmt: skip
+        async for line in response.aiter_lines():
+            if line.startswith("event: metadata"):
+                break  # leave while the slow agent is still running
+    for _ in range(600):
+        (run,) = await client.runs.list(tid)
+        if run["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert run["status"] == "interrupted"  # LangGraph's name for our 'cancelled'
+    manager = slow_server.server.config.app.state.sdk_runs
+    record = manager.get(tid, run["run_id"]).record
+    assert isinstance(record, RunRecord)  # the engine's one record type
+    assert record.status == "cancelled" and record.finished_at is not None
+    assert counts(tmp_path / "counts.txt").get("done linear", 0) == 0
+
+
+def test_api_error_is_a_sophia_error() -> None:
+    assert issubclass(ApiError, SophiaError)

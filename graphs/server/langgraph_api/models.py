@@ -1,0 +1,218 @@
+"""The LangGraph API's request and response bodies, as pydantic models.
+
+The routes parse their bodies and query strings with the request models (a bad one is a
+422 naming each field) and answer with the response models; the OpenAPI document is
+generated from both. The SDK's own client is the reference for these bodies: requests
+are open to the extra fields the SDK sends and this server does not read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel
+
+MAX_LIMIT = 1000
+StreamModeName = Literal["values", "updates"]
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+
+
+def _page(default: int) -> BeforeValidator:
+    """Any integer-like value, clamped to 0..MAX_LIMIT (None: `default`), as the SDK
+    server does; anything else is a 422."""
+
+    def clamp(value: Any) -> int:
+        try:
+            number = int(value if value is not None else default)
+        except (TypeError, ValueError) as exc:
+            raise ValueError("limit and offset must be integers") from exc
+        return max(0, min(number, MAX_LIMIT))
+
+    return BeforeValidator(clamp)
+
+
+_RANGE = Field(json_schema_extra={"minimum": 0, "maximum": MAX_LIMIT})
+Limit = Annotated[int, _page(10), _RANGE]
+Offset = Annotated[int, _page(0), _RANGE]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class AssistantSearch(_Request):
+    """``POST /assistants/search``."""
+
+    graph_id: str | None = None
+    name: str | None = None
+    limit: Limit = 10
+    offset: Offset = 0
+
+
+class ThreadCreate(_Request):
+    """``POST /threads``."""
+
+    thread_id: str | None = Field(None, description="A new id is made when absent.")
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] | None = None
+
+
+class ThreadSearch(_Request):
+    """``POST /threads/search``."""
+
+    limit: Limit = 10
+    offset: Offset = 0
+
+
+class HistoryRequest(_Request):
+    """``POST /threads/{thread_id}/history``."""
+
+    limit: Limit = 10
+
+
+class RunCommand(BaseModel):
+    """``{"resume": value}`` answers an interrupt (``update`` and ``goto`` as LangGraph's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resume: Any = None
+    update: Any = None
+    goto: Any = None
+
+
+class RunCreate(_Request):
+    """The body of every run route (wait, stream, background)."""
+
+    assistant_id: str = Field(description="A graph name or its assistant id.")
+    input: dict[str, Any] | None = Field(None, description="The graph's input.")
+    command: RunCommand | None = None
+    stream_mode: StreamModeName | list[StreamModeName] | None = None
+    multitask_strategy: MultitaskStrategy | None = Field(
+        None, description="When the thread is busy: 409 (reject, the default), queue, "
+        "or cancel the running run."
+    )  # fmt: skip
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    if_not_exists: Literal["create", "reject"] | None = None
+
+
+class RunListQuery(BaseModel):
+    """``GET /threads/{thread_id}/runs`` query."""
+
+    limit: Limit = 10
+    offset: Offset = 0
+
+
+class CancelQuery(BaseModel):
+    """``POST /threads/{thread_id}/runs/{run_id}/cancel`` query."""
+
+    wait: str = Field(
+        "0",
+        description="1 or true: answer once the run stopped.",
+        json_schema_extra={"enum": ["0", "1", "true", "false"]},
+    )
+
+    @property
+    def waits(self) -> bool:
+        """Whether the caller waits for the run to stop."""
+        return self.wait in ("1", "true", "True")
+
+
+# -- answers --------------------------------------------------------------------------
+class InterruptInfo(BaseModel):
+    """What a paused graph waits for."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    value: Any
+    id: str
+
+
+class Assistant(BaseModel):
+    """A registered graph, as an assistant."""
+
+    assistant_id: str
+    graph_id: str
+    name: str
+    description: str
+    config: dict[str, Any]
+    context: dict[str, Any]
+    metadata: dict[str, Any]
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class Thread(BaseModel):
+    """A thread and its latest values."""
+
+    thread_id: str
+    created_at: str
+    updated_at: str
+    metadata: dict[str, Any]
+    status: Literal["idle", "busy", "interrupted", "error"]
+    values: Any
+    interrupts: dict[str, list[InterruptInfo]] = Field(description="By task id.")
+
+
+class Checkpoint(BaseModel):
+    """Where a state snapshot is in the thread's history."""
+
+    thread_id: str | None
+    checkpoint_ns: str
+    checkpoint_id: str | None
+    checkpoint_map: dict[str, Any] | None
+
+
+class StateTask(BaseModel):
+    """A task of the next superstep."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    error: str | None = None
+    interrupts: list[InterruptInfo] = Field(default_factory=list)
+    checkpoint: None = None
+    state: None = None
+    result: Any = None
+
+
+class ThreadState(BaseModel):
+    """One checkpoint of a thread."""
+
+    values: Any
+    next: list[str]
+    checkpoint: Checkpoint | None
+    metadata: dict[str, Any]
+    created_at: str | None
+    parent_checkpoint: Checkpoint | None
+    tasks: list[StateTask]
+    interrupts: list[InterruptInfo]
+
+
+class Run(BaseModel):
+    """A run, with LangGraph's status names."""
+
+    run_id: str
+    thread_id: str | None
+    assistant_id: str
+    created_at: str
+    updated_at: str
+    status: Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+    metadata: dict[str, Any]
+    multitask_strategy: str | None
+    kwargs: dict[str, Any]
+
+
+class RunOutcome(RootModel[dict[str, Any]]):
+    """What ``wait`` and ``join`` answer: the final values (``__interrupt__`` holds what
+    a paused run waits for), or ``{"__error__": {"error", "message"}}``."""
+
+
+class StreamPart(BaseModel):
+    """One server-sent event: ``metadata`` first, then one per chunk named by its stream
+    mode (``values``, ``updates``), ``error`` on failure."""
+
+    event: str
+    data: str = Field(json_schema_extra={"contentMediaType": "application/json"})
