@@ -1,0 +1,87 @@
+"""Start-up: how long a person waits around a run, against the two floors of this machine.
+
+The floors are the interpreter's own start (``python -c pass``) and LangGraph's import
+(``python -c "import langgraph.graph"``), which every command that runs a graph must pay.
+Each command is the installed console script in a fresh process, timed end to end, the
+median of several runs, side by side with the floors measured in the same run:
+
+* ``sophia --help`` and ``sophia run --help``: must not import the engine (<= 10x the
+  interpreter);
+* ``sophia graphs`` (<= 1.2x the LangGraph floor);
+* a warm ``sophia run deal_review`` (<= the LangGraph floor + 1.5 s);
+* the first ``sophia run deal_review`` on a fresh data dir (seeding included; <= 30 s);
+* a run with an OTLP endpoint where nothing listens (exit cost <= 1 s over a normal run).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import BenchRow, main
+
+
+def _sophia() -> str:
+    script = Path(sys.executable).with_name("sophia")
+    return str(script) if script.exists() else "sophia"
+
+
+def _time(cmd: list[str], env: dict[str, str], runs: int) -> float:
+    """Median wall time of `cmd` in milliseconds (it must exit 0)."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, timeout=600, check=False)
+        samples.append((time.perf_counter() - started) * 1000)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.decode()[-500:]}")
+    return statistics.median(samples)
+
+
+def _dead_endpoint() -> str:
+    with socket.socket() as sock:  # free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def run(quick: bool) -> list[BenchRow]:
+    runs = 3 if quick else 7
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SOPHIA_", "OTEL_"))}
+    with tempfile.TemporaryDirectory(prefix="sophia-startup-") as tmp:
+        env = {**base, "SOPHIA_DATA_DIR": str(Path(tmp) / "data"), "SOPHIA_SEED_SCALE": "0.2"}
+        py, sophia = sys.executable, _sophia()
+        interpreter = _time([py, "-c", "pass"], env, runs)
+        floor = _time([py, "-c", "import langgraph.graph"], env, runs)
+        first = _time([sophia, "run", "deal_review"], env, 1)  # seeds the fresh data dir
+        help_ms = _time([sophia, "--help"], env, runs)
+        run_help = _time([sophia, "run", "--help"], env, runs)
+        graphs = _time([sophia, "graphs"], env, runs)
+        warm = _time([sophia, "run", "deal_review"], env, runs)
+        dead = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": _dead_endpoint()}
+        unreachable = _time([sophia, "run", "deal_review"], dead, runs)
+    return [
+        BenchRow("floor: python -c pass", interpreter, interpreter, target="(interpreter)"),
+        BenchRow("floor: import langgraph.graph", interpreter, floor, target="(LangGraph)"),
+        BenchRow("sophia --help (vs interpreter)", interpreter, help_ms,
+                 target="<= 10x interpreter", met=help_ms <= 10 * interpreter),
+        BenchRow("sophia run --help (vs interpreter)", interpreter, run_help,
+                 target="<= 10x interpreter", met=run_help <= 10 * interpreter),
+        BenchRow("sophia graphs (vs LangGraph floor)", floor, graphs,
+                 target="<= 1.2x floor", met=graphs <= 1.2 * floor),
+        BenchRow("warm sophia run deal_review (vs floor)", floor, warm,
+                 target="<= floor + 1.5 s", met=warm <= floor + 1500),
+        BenchRow("first sophia run on a fresh data dir", float("nan"), first,
+                 target="<= 30 s", met=first <= 30_000),
+        BenchRow("run with an unreachable OTLP endpoint (vs none)", warm, unreachable,
+                 target="<= +1 s", met=unreachable <= warm + 1000),
+    ]
+
+
+if __name__ == "__main__":
+    main(run, "Start-up: commands against the interpreter and LangGraph floors")
