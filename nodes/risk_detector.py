@@ -25,8 +25,9 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from nodes.risk_taxonomy import Entry, Taxonomy, words
+from nodes.risk_taxonomy import Entry, Taxonomy, load_taxonomy, words
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE = re.compile(
@@ -178,7 +179,9 @@ class RiskDetector:
                 if risk in scores and not any(c.negated and c.start > h.start for c in cue_hits):
                     scores[risk] += 1
                     cues[risk].append(f"no {h.entry.text}")
-        return {r: (s, tuple(dict.fromkeys(cues[r]))) for r, s in scores.items() if s or r in subjects}
+        return {
+            r: (s, tuple(dict.fromkeys(cues[r]))) for r, s in scores.items() if s or r in subjects
+        }
 
     @staticmethod
     def _owners(
@@ -202,6 +205,12 @@ class RiskDetector:
             return set()
         nearest = min(distance.values())
         return {r for r, d in distance.items() if d == nearest}
+
+
+def load_detector(path: Path | str | None = None) -> RiskDetector:
+    """A detector on the taxonomy at `path` (None: the shipped one). Reads a file: call it
+    off the event loop (the engine does, in a thread, when it opens)."""
+    return RiskDetector(load_taxonomy(path))
 
 
 def _distinct(hits: list[_Hit]) -> list[_Hit]:

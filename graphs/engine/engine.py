@@ -42,6 +42,7 @@ from graphs.engine.run_scope import StreamScope, result_of, run_scope
 from graphs.seeding.memory import memory_path, open_memory_store
 from graphs.seeding.warehouse import seed_if_missing
 from nodes.context import Resources
+from nodes.risk_detector import load_detector
 from stores.cache.tiered import TieredCache
 from stores.errors import (
     CheckpointStoreUnavailableError,
@@ -51,6 +52,7 @@ from stores.errors import (
     SophiaError,
     UnknownThreadError,
 )
+from stores.llm.select import open_models
 from stores.resilience.guards import ResilienceRegistry
 from stores.settings import Settings
 from stores.warehouse.backends.url import parse_warehouse_url
@@ -169,14 +171,20 @@ class Engine:
             logger.info(
                 "no memory index under %s: recall finds nothing until `sophia seed`", s.data_dir
             )
-        memory = await stack.enter_async_context(open_memory_store(s.data_dir, cache))
+        # The models SOPHIA_LLM / SOPHIA_EMBEDDINGS name (Cortex) and the risk taxonomy.
+        models = open_models(s, warehouse, cache, self.guards)
+        risks = await asyncio.to_thread(load_detector, s.risk_taxonomy)
+        memory = await stack.enter_async_context(
+            open_memory_store(s.data_dir, cache, models.embeddings, models.embedding_dims)
+        )
         self._resources = Resources(
             warehouse=warehouse,
             settings=s,
             cache=cache,
             memory=memory,
-            llm=self._llm,
+            llm=self._llm or models.llm,
             guards=self.guards,
+            risks=risks,
         )
         if self._checkpointer is not None:
             durable_cm = open_durable_with(self._checkpointer)

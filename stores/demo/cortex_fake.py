@@ -25,6 +25,7 @@ import json
 import threading
 from typing import Any
 
+from stores.llm.cortex import EMBED_WIDTHS
 from stores.memory.embeddings import HashingEmbeddings
 
 CHAT_MODELS = frozenset(
@@ -38,11 +39,7 @@ CHAT_MODELS = frozenset(
     }
 )  # fmt: skip
 EMBED_MODELS = {
-    768: frozenset({"e5-base-v2", "snowflake-arctic-embed-m", "snowflake-arctic-embed-m-v1.5"}),
-    1024: frozenset(
-        {"multilingual-e5-large", "nv-embed-qa-4", "snowflake-arctic-embed-l-v2.0",
-         "voyage-multilingual-2"}
-    ),  # fmt: skip
+    dims: frozenset(m for m, width in EMBED_WIDTHS.items() if width == dims) for dims in (768, 1024)
 }
 # function name, its arguments, the Python function it calls, the models it knows, result type
 _FUNCTIONS = (
@@ -77,20 +74,26 @@ def _embedder(dims: int) -> Any:
 def register_cortex(duck: Any) -> None:
     """Create the ``SNOWFLAKE.CORTEX`` functions on fakesnow's DuckDB connection (once)."""
     with _lock:
-        have = {r[0] for r in duck.execute("SELECT function_name FROM duckdb_functions()").fetchall()}
+        have = {
+            r[0] for r in duck.execute("SELECT function_name FROM duckdb_functions()").fetchall()
+        }
         if "_sophia_cortex_complete" not in have:
-            duck.create_function("_sophia_cortex_complete", fake_complete, ["VARCHAR", "VARCHAR"], "VARCHAR")
+            duck.create_function(
+                "_sophia_cortex_complete", fake_complete, ["VARCHAR", "VARCHAR"], "VARCHAR"
+            )
             for dims in (768, 1024):
                 duck.create_function(f"_sophia_cortex_embed_{dims}", _embedder(dims),
                                      ["VARCHAR", "VARCHAR"], "JSON")  # fmt: skip
-        attached = {r[0] for r in duck.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+        attached = {
+            r[0] for r in duck.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        }
         if "SNOWFLAKE" not in attached:
             duck.execute("ATTACH ':memory:' AS SNOWFLAKE")
             duck.execute("CREATE SCHEMA IF NOT EXISTS SNOWFLAKE.CORTEX")
             for name, args, udf, models, result in _FUNCTIONS:
                 known = ", ".join(f"'{m}'" for m in sorted(models))  # our constants only
                 duck.execute(
-                    f"CREATE OR REPLACE MACRO SNOWFLAKE.CORTEX.{name}({args}) AS CASE WHEN "  # noqa: S608
+                    f"CREATE OR REPLACE MACRO SNOWFLAKE.CORTEX.{name}({args}) AS CASE WHEN "
                     f"model IN ({known}) THEN {udf}({args}) ELSE CAST(CAST("
                     f"'Cortex: unknown model ' || model AS INTEGER) AS {result}) END"
                 )

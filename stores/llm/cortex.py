@@ -116,9 +116,8 @@ class CortexEmbeddings(Embeddings):
         batch_size: int = 100,
     ) -> None:
         if model not in EMBED_WIDTHS:
-            raise ConfigurationError(
-                f"unknown Cortex embedding model {model!r}; known: {', '.join(sorted(EMBED_WIDTHS))}"
-            )
+            known = ", ".join(sorted(EMBED_WIDTHS))
+            raise ConfigurationError(f"unknown Cortex embedding model {model!r}; known: {known}")
         self.model_name = model
         self.dims = EMBED_WIDTHS[model]
         self.warehouse = warehouse
@@ -134,7 +133,9 @@ class CortexEmbeddings(Embeddings):
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         try:
-            rows = await self.warehouse.query(self._statement(len(texts)), (self.model_name, *texts))
+            rows = await self.warehouse.query(
+                self._statement(len(texts)), (self.model_name, *texts)
+            )
         except QueryError as exc:
             raise CortexError(f"Cortex EMBED_TEXT with {self.model_name!r} failed: {exc}") from exc
         vectors = [_vector(r["e"]) for r in rows]
