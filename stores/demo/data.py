@@ -6,7 +6,8 @@ rows, so tests and benchmarks can rely on them. Each deal carries a hidden risk 
 that shapes its calls (risks raised in many phrasings: `stores.demo.phrases`), its Slack
 channel (unanswered questions, risks reported) and its Linear project (blocked issues),
 so that reviews of different deals differ in sensible ways. The metadata table
-(`METADATA_TABLE`) records the epoch the data is generated around. `write_duckdb(path, tables)` stores the tables in a DuckDB file atomically.
+(`METADATA_TABLE`) records the epoch the data is generated around.
+`write_duckdb(path, tables)` stores the tables in a DuckDB file atomically.
 """
 
 from __future__ import annotations
