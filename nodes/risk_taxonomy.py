@@ -126,7 +126,8 @@ class Taxonomy:
 
 
 def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
-    """The taxonomy in the TOML file at `path` (None: the shipped one), compiled."""
+    """The taxonomy in the TOML file at `path` (None: the shipped one), compiled. A file
+    without a ``[shared]`` table uses the shipped one's (negators, hedges, shared cues)."""
     chosen = Path(path) if path is not None else DEFAULT_TAXONOMY
     try:
         raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
@@ -134,6 +135,9 @@ def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
         raise TaxonomyError(f"cannot read the risk taxonomy {chosen}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise TaxonomyError(f"the risk taxonomy {chosen} is not valid TOML: {exc}") from exc
+    if "shared" not in raw and chosen != DEFAULT_TAXONOMY:
+        # a taxonomy of its own risks still speaks English: negators, hedges, shared cues
+        raw = {**raw, "shared": tomllib.loads(DEFAULT_TAXONOMY.read_text("utf-8"))["shared"]}
     return parse_taxonomy(raw, source=str(chosen))
 
 

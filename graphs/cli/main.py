@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--input", help="the graph's input as a JSON object (instead of --deal)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
-    run.add_argument("--csv", metavar="PATH", help="write the pipeline table as CSV ('-': stdout)")
+    run.add_argument("--csv", metavar="PATH", help="write the pipeline table as CSV to PATH")
     run.add_argument(
         "--thread",
         metavar="ID",

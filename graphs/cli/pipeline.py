@@ -56,12 +56,9 @@ def emit(
     console: Console, result: dict[str, Any], csv_path: str | None, *, show_table: bool = True
 ) -> None:
     """Print the pipeline table when the run reviewed several deals or a selection (and
-    `show_table`), and write it as CSV to `csv_path` (``-``: standard output) when asked."""
+    `show_table`), and write it as CSV to `csv_path` when asked."""
     rows = result.get("pipeline")
     if rows is None:
-        return
-    if csv_path == "-":
-        print(to_csv(rows), end="")
         return
     if csv_path:
         Path(csv_path).write_text(to_csv(rows), encoding="utf-8")

@@ -148,4 +148,6 @@ async def test_review_hears_unseen_risks_with_evidence_and_none_where_negated(
                 else:
                     assert ev["where"] == f"#deal-{deal_id[-1]}"
     report = result["deals"]["D-3"]["report"]
-    assert not any(r.startswith(("customers raised", "the team reported")) for r in report["reasons"])
+    assert not any(
+        r.startswith(("customers raised", "the team reported")) for r in report["reasons"]
+    )
