@@ -41,6 +41,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "tracing": ("bench.tracing", "deal review with tracing on vs off"),
     "soak": ("bench.soak", "concurrent runs with random faults: nothing lost"),
     "durable": ("bench.durable", "LangGraph SDK API vs langgraph dev; checkpoint costs"),
+    "risk_detection": ("bench.risk_detection", "risk detector: precision/recall, its cost"),
 }
 # Long or needing extra tools: run with --only NAME (soak: up to 10 minutes; durable:
 # `langgraph dev` from a separate environment, see bench/durable.py).

@@ -18,8 +18,15 @@ from nodes.stages import CLOSED, stage_label
 from nodes.state import DealReviewState
 
 # How worrying each status is (lower is ranked first).
-RISK_ORDER = {"at_risk": 0, "watch": 1, "unknown": 2, "healthy": 3, "lost": 4, "won": 5,
-              "not_found": 6}  # fmt: skip
+RISK_ORDER = {
+    "at_risk": 0,
+    "watch": 1,
+    "unknown": 2,
+    "healthy": 3,
+    "lost": 4,
+    "won": 5,
+    "not_found": 6,
+}
 DEFAULT_LIMIT = 50
 
 
@@ -75,8 +82,11 @@ def rank(state: dict[str, Any]) -> list[dict[str, Any]]:
     for deal_id in state.get("deal_ids", []):
         entry = report.get(deal_id) or {}
         deal = hubspot.get(deal_id) or {}
-        risks = [r["risk"] for src in (gong, slack) for r in (src.get(deal_id) or {}).get(
-            "open_risks", [])]  # fmt: skip
+        risks = [
+            r["risk"]
+            for src in (gong, slack)
+            for r in (src.get(deal_id) or {}).get("open_risks", [])
+        ]
         rows.append(
             {
                 "deal_id": deal_id,

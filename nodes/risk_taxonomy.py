@@ -149,8 +149,9 @@ def parse_taxonomy(raw: Mapping[str, Any], *, source: str = "<data>") -> Taxonom
     shared_raw = raw.get("shared", {})
     if not isinstance(shared_raw, dict):
         raise TaxonomyError(f"the risk taxonomy {source}: [shared] must be a table")
-    shared = {name: _strings(shared_raw.get(name, []), f"shared.{name}", source)
-              for name in SHARED_LISTS}  # fmt: skip
+    shared = {
+        name: _strings(shared_raw.get(name, []), f"shared.{name}", source) for name in SHARED_LISTS
+    }
     risks: dict[str, Risk] = {}
     for key, body in risks_raw.items():
         if not isinstance(body, dict):
@@ -169,13 +170,21 @@ def parse_taxonomy(raw: Mapping[str, Any], *, source: str = "<data>") -> Taxonom
             **lists,
         )
     lexicon = Lexicon(Stemmer())
-    for name, kind in (("negators", "negator"), ("hedges", "hedge"),
-                       ("problems", "problem"), ("resolutions", "resolution")):  # fmt: skip
+    for name, kind in (
+        ("negators", "negator"),
+        ("hedges", "hedge"),
+        ("problems", "problem"),
+        ("resolutions", "resolution"),
+    ):
         for phrase in shared[name]:
             lexicon.add(phrase, kind, None)
     for risk in risks.values():
-        for name, kind in (("topics", "topic"), ("problems", "problem"),
-                           ("resolutions", "resolution"), ("signals", "signal")):  # fmt: skip
+        for name, kind in (
+            ("topics", "topic"),
+            ("problems", "problem"),
+            ("resolutions", "resolution"),
+            ("signals", "signal"),
+        ):
             for phrase in getattr(risk, name):
                 lexicon.add(phrase, kind, risk.key)
     return Taxonomy(risks=risks, shared=shared, lexicon=lexicon, source=source)

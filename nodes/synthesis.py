@@ -134,8 +134,11 @@ async def _llm_summaries(llm: Any, report: dict[str, Any], guards: Any) -> list[
     """Model-written summaries of the scored deals, concurrently within a bound."""
     model = str(getattr(llm, "model_name", None) or getattr(llm, "model", None) or "chat")
     # A model that guards its own calls (Cortex) is not guarded twice.
-    guard = None if getattr(llm, "guard", None) is not None or guards is None else (
-        guards.guard(f"llm:{model}"))  # fmt: skip
+    guard = (
+        None
+        if getattr(llm, "guard", None) is not None or guards is None
+        else (guards.guard(f"llm:{model}"))
+    )
     gate = asyncio.Semaphore(LLM_CONCURRENCY)
 
     async def one(deal_id: str, entry: dict[str, Any]) -> dict[str, Any] | None:

@@ -57,8 +57,8 @@ class DealReviewInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    deal_ids: list[str] | None = Field(
-        default=None,
+    deal_ids: list[str] = Field(
+        default_factory=list,
         min_length=1,
         max_length=MAX_DEALS,
         description="HubSpot deal ids, e.g. D-00001 (instead of a selection).",
@@ -97,9 +97,7 @@ class DealReviewInput(BaseModel):
 
     @field_validator("deal_ids")
     @classmethod
-    def _clean(cls, ids: list[str] | None) -> list[str] | None:
-        if ids is None:
-            return None
+    def _clean(cls, ids: list[str]) -> list[str]:
         cleaned = [i.strip() for i in ids]
         if any(not i for i in cleaned):
             raise ValueError("deal ids must be non-empty strings")
@@ -113,7 +111,7 @@ class DealReviewInput(BaseModel):
     @model_validator(mode="after")
     def _named_or_selected(self) -> DealReviewInput:
         chosen = [f for f in SELECTION_FIELDS if getattr(self, f) is not None]
-        if self.deal_ids is not None and chosen:
+        if self.deal_ids and chosen:
             raise ValueError(
                 f"give deal_ids or a selection ({', '.join(chosen)}), not both"
             )

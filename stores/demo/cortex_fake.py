@@ -30,14 +30,33 @@ from stores.memory.embeddings import HashingEmbeddings
 
 CHAT_MODELS = frozenset(
     {
-        "claude-3-5-sonnet", "claude-4-sonnet", "deepseek-r1", "gemma-7b", "jamba-1.5-large",
-        "jamba-1.5-mini", "jamba-instruct", "llama3-70b", "llama3-8b", "llama3.1-405b",
-        "llama3.1-70b", "llama3.1-8b", "llama3.2-1b", "llama3.2-3b", "llama3.3-70b",
-        "llama4-maverick", "mistral-7b", "mistral-large", "mistral-large2", "mixtral-8x7b",
-        "openai-gpt-4.1", "reka-core", "reka-flash", "snowflake-arctic",
+        "claude-3-5-sonnet",
+        "claude-4-sonnet",
+        "deepseek-r1",
+        "gemma-7b",
+        "jamba-1.5-large",
+        "jamba-1.5-mini",
+        "jamba-instruct",
+        "llama3-70b",
+        "llama3-8b",
+        "llama3.1-405b",
+        "llama3.1-70b",
+        "llama3.1-8b",
+        "llama3.2-1b",
+        "llama3.2-3b",
+        "llama3.3-70b",
+        "llama4-maverick",
+        "mistral-7b",
+        "mistral-large",
+        "mistral-large2",
+        "mixtral-8x7b",
+        "openai-gpt-4.1",
+        "reka-core",
+        "reka-flash",
+        "snowflake-arctic",
         "snowflake-llama-3.3-70b",
     }
-)  # fmt: skip
+)
 EMBED_MODELS = {
     dims: frozenset(m for m, width in EMBED_WIDTHS.items() if width == dims) for dims in (768, 1024)
 }
@@ -53,8 +72,10 @@ _lock = threading.Lock()
 def fake_complete(model: str, prompt: str) -> str:
     """A deterministic stand-in for an LLM's answer, marked as fake."""
     lines = [ln.strip() for ln in prompt.splitlines() if ln.strip()]
-    subject = next((ln.split(":", 1)[1].strip() for ln in lines if ln.lower().startswith("deal:")),
-                   lines[0][:80] if lines else "the request")  # fmt: skip
+    subject = next(
+        (ln.split(":", 1)[1].strip() for ln in lines if ln.lower().startswith("deal:")),
+        lines[0][:80] if lines else "the request",
+    )
     reasons = [ln[2:] for ln in lines if ln.startswith("- ")][:2]
     digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
     said = "; ".join(reasons) if reasons else "no notable concerns in the facts given"
@@ -82,8 +103,9 @@ def register_cortex(duck: Any) -> None:
                 "_sophia_cortex_complete", fake_complete, ["VARCHAR", "VARCHAR"], "VARCHAR"
             )
             for dims in (768, 1024):
-                duck.create_function(f"_sophia_cortex_embed_{dims}", _embedder(dims),
-                                     ["VARCHAR", "VARCHAR"], "JSON")  # fmt: skip
+                duck.create_function(
+                    f"_sophia_cortex_embed_{dims}", _embedder(dims), ["VARCHAR", "VARCHAR"], "JSON"
+                )
         attached = {
             r[0] for r in duck.execute("SELECT database_name FROM duckdb_databases()").fetchall()
         }
