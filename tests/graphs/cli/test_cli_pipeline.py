@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from pathlib import Path
 
 import pytest
 
 from graphs.cli.main import main
+from tests.graphs.cli.test_cli import data_dir  # noqa: F401 - the fixture, shared
+
+pytestmark = pytest.mark.usefixtures("data_dir")
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, small_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copy(small_warehouse, data / "warehouse.duckdb")
-    monkeypatch.setenv("SOPHIA_DATA_DIR", str(data))
-    monkeypatch.delenv("SOPHIA_WAREHOUSE_URL", raising=False)
-    monkeypatch.delenv("SOPHIA_REDIS_URL", raising=False)
-    return data
-
-
-def test_an_unknown_deal_is_reported_as_not_found(
-    data_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_unknown_deal_is_reported_as_not_found(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "deal_review", "--deal", "NOPE", "--deal", "D-00003"]) == 0
     out = capsys.readouterr().out
     assert "NOPE was not found in HubSpot" in out
@@ -34,7 +23,7 @@ def test_an_unknown_deal_is_reported_as_not_found(
 
 
 def test_a_selection_prints_one_table_and_writes_csv(
-    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "pipeline.csv"
     argv = ["run", "deal_review", "--input", '{"limit": 8}', "--csv", str(target)]
