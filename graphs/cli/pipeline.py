@@ -13,9 +13,18 @@ from rich.table import Table
 from nodes.wording import money, status_words
 
 COLUMNS = (
-    "rank", "deal_id", "deal", "owner", "stage", "amount", "close_date", "status",
-    "health_score", "risks", "days_since_activity",
-)  # fmt: skip
+    "rank",
+    "deal_id",
+    "deal",
+    "owner",
+    "stage",
+    "amount",
+    "close_date",
+    "status",
+    "health_score",
+    "risks",
+    "days_since_activity",
+)
 _STYLE = {"at_risk": "red", "watch": "yellow", "healthy": "green", "won": "cyan", "lost": "dim"}
 
 
@@ -23,18 +32,30 @@ def pipeline_table(rows: list[dict[str, Any]], as_of: dict[str, str] | None = No
     """The ranked deals as one table (most at risk first, then the largest)."""
     when = f" as of {as_of['at']} ({as_of['source']})" if as_of else ""
     table = Table(title=f"pipeline: {len(rows)} deals ranked by risk, then amount{when}")
-    for name in ("#", "deal", "owner", "stage", "amount", "status", "health", "risks heard",
-                 "idle days"):  # fmt: skip
-        table.add_column(name, justify="right" if name in ("#", "amount", "health") else "left")
+    for name, right in (
+        ("#", True),
+        ("deal", False),
+        ("owner", False),
+        ("stage", False),
+        ("amount", True),
+        ("status", False),
+        ("health", True),
+        ("risks heard", False),
+        ("idle days", True),
+    ):
+        table.add_column(
+            name, justify="right" if right else "left", no_wrap=name in ("#", "deal", "amount")
+        )
     for r in rows:
         style = _STYLE.get(r["status"], "")
+        status = status_words(r["status"])
         table.add_row(
             str(r["rank"]),
-            f"{r['deal_id']} {r['deal']}",
+            r["deal_id"],
             r.get("owner") or "",
             r.get("stage") or "",
             money(r.get("amount")),
-            f"[{style}]{status_words(r['status'])}[/]" if style else status_words(r["status"]),
+            f"[{style}]{status}[/]" if style else status,
             "" if r.get("health_score") is None else str(r["health_score"]),
             ", ".join(r.get("risks") or []),
             "" if r.get("days_since_activity") is None else str(r["days_since_activity"]),
