@@ -26,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graphs import Engine, GraphRegistry, GraphSpec, default_registry
 from nodes.analysis import sales_analysis
+from nodes.clock import review_time
 from nodes.context import Resources
 from nodes.isolation import isolated
-from nodes.sources import gong_agent, hubspot_agent, reference_time
+from nodes.sources import gong_agent, hubspot_agent
 from nodes.state import DealReviewState
 from stores.demo.data import DEFAULT_DEAL_ID
 from stores.settings import Settings
@@ -77,7 +78,7 @@ def classify(deal: dict[str, Any] | None, score: int | None, now: dt.datetime) -
 async def forecast_call(state: DealReviewState, runtime: Runtime[Resources]) -> dict[str, Any]:
     """The new node: a forecast category per deal from the HubSpot facts and sales score."""
     hubspot, sales = state.get("hubspot") or {}, state.get("sales_analysis") or {}
-    now = reference_time()
+    now = (await review_time(state, runtime)).at  # as_of, the warehouse's epoch, or now
     report = {
         deal_id: classify(hubspot.get(deal_id), (sales.get(deal_id) or {}).get("score"), now)
         for deal_id in state["deal_ids"]

@@ -12,21 +12,22 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from nodes.context import Resources
+from nodes.stages import DEFAULT_PROGRESS, STAGE_PROGRESS, stage_label
 from nodes.state import DealReviewState
+from nodes.wording import count
 
-_STAGE_PROGRESS = {
-    "appointmentscheduled": 10,
-    "qualifiedtobuy": 25,
-    "presentationscheduled": 40,
-    "decisionmakerboughtin": 60,
-    "contractsent": 80,
-    "closedwon": 100,
-    "closedlost": 0,
-}
+SLACK_RISK_WEIGHT = 8  # points off the communication score per risk reported in Slack
 
 
 def _clamp(value: float) -> int:
     return int(max(0.0, min(100.0, round(value))))
+
+
+def _risk_list(risks: list[dict[str, Any]]) -> str:
+    """``"budget (2 mentions), legal"``: what was heard, and how often when more than once."""
+    return ", ".join(
+        r["risk"] + (f" ({r['mentions']} mentions)" if r["mentions"] > 1 else "") for r in risks
+    )
 
 
 def _failed(state: DealReviewState, *nodes: str) -> list[str]:
@@ -44,9 +45,9 @@ async def sales_analysis(state: DealReviewState, runtime: Runtime[Resources]) ->
         reasons: list[str] = [f"{src} data unavailable" for src in missing]
         parts: list[float] = []
         if deal and deal.get("found"):
-            progress = _STAGE_PROGRESS.get(deal["stage"], 30)
+            progress = STAGE_PROGRESS.get(str(deal["stage"]).lower(), DEFAULT_PROGRESS)
             parts.append(progress)
-            reasons.append(f"stage {deal['stage']} ({progress}% progress)")
+            reasons.append(f"stage: {stage_label(deal['stage'])} ({progress}% of the way)")
             idle = deal.get("days_since_activity")
             if idle is not None:
                 parts.append(100 - idle * 1.5)
@@ -59,12 +60,14 @@ async def sales_analysis(state: DealReviewState, runtime: Runtime[Resources]) ->
             ratio = calls.get("rep_talk_ratio")
             if ratio is not None and ratio > 0.65:
                 parts.append(40)
-                reasons.append(f"reps talk {ratio:.0%} of the time on calls")
+                reasons.append(
+                    f"our reps did {ratio:.0%} of the talking on calls (customers said little)"
+                )
             risks = calls.get("open_risks") or []
             if risks:
                 mentions = sum(r["mentions"] for r in risks)
                 parts.append(100 - mentions * 15)
-                reasons.append("risks heard on calls: " + ", ".join(r["risk"] for r in risks))
+                reasons.append("customers raised on calls: " + _risk_list(risks))
         out[deal_id] = {
             "score": _clamp(sum(parts) / len(parts)) if parts else None,
             "reasons": reasons,
@@ -89,10 +92,14 @@ async def communication_analysis(
         responsiveness = 100.0 if not questions else 100 * (1 - unanswered / questions)
         volume = min(100, facts.get("messages_last_14_days", 0) * 20 + 20)
         if unanswered:
-            reasons.append(f"{unanswered} of {questions} questions unanswered in Slack")
+            reasons.append(f"{unanswered} of {count(questions, 'question')} unanswered in Slack")
         if facts.get("messages_last_14_days", 0) == 0:
             reasons.append("no Slack messages in the last 14 days")
-        out[deal_id] = {"score": _clamp(0.7 * responsiveness + 0.3 * volume), "reasons": reasons}
+        risks = facts.get("open_risks") or []
+        if risks:
+            reasons.append("the team reported in Slack: " + _risk_list(risks))
+        score = 0.7 * responsiveness + 0.3 * volume - SLACK_RISK_WEIGHT * len(risks)
+        out[deal_id] = {"score": _clamp(score), "reasons": reasons}
     return {"communication_analysis": out}
 
 
@@ -107,9 +114,10 @@ async def project_analysis(state: DealReviewState, runtime: Runtime[Resources]) 
             out[deal_id] = {"score": None, "reasons": [f"{s} data unavailable" for s in missing]}
             continue
         blocked = len(facts["blocked_issues"])
-        reasons = [f"{blocked} blocked Linear issues"] if blocked else []
+        reasons = [f"{count(blocked, 'blocked Linear issue')}"] if blocked else []
         if facts.get("urgent_open"):
-            reasons.append(f"{facts['urgent_open']} urgent or high-priority issues open")
+            urgent = count(facts["urgent_open"], "urgent or high-priority issue")
+            reasons.append(f"{urgent} open in Linear")
         score = 100 - blocked * 25 - facts.get("urgent_open", 0) * 5
         out[deal_id] = {"score": _clamp(score), "reasons": reasons}
     return {"project_analysis": out}

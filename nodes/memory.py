@@ -13,10 +13,13 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import SearchItem, SearchOp
 
 from nodes.context import Resources
+from nodes.risk_detector import RiskDetector
 from nodes.state import DealReviewState
 
 NAMESPACE = "memories"
-DEAL_QUERY = "risk concern budget competitor price legal security timeline blocked delay question"
+RELEVANCE_FLOOR = 0.1  # cosine to the risk query below which a memory is not considered
+RECALL_PER_DEAL = 3
+_CANDIDATES = 30  # searched per deal, before the floor, the risk check and de-duplication
 
 
 def memory_namespace(company_id: str | None = None, source: str | None = None) -> tuple[str, ...]:
@@ -54,14 +57,43 @@ def _hit(item: SearchItem) -> dict[str, Any]:
         "text": item.value.get("text"),
         "at": item.value.get("at"),
         "deal_id": item.value.get("deal_id"),
+        "company_id": item.value.get("company_id"),
     }
 
 
+def deal_query(runtime: Runtime[Resources]) -> str:
+    """What a deal's memories are searched for: the risk taxonomy's descriptions."""
+    return " ".join(runtime.context.risk_detector().taxonomy.describe().values())
+
+
+def relevant(
+    hits: list[dict[str, Any]], company_id: str, detector: RiskDetector
+) -> list[dict[str, Any]]:
+    """The company's own memories that speak of a risk (the detector hears one: `risks`)
+    and are above the similarity floor, one per distinct text, best first."""
+    seen: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for hit in sorted(hits, key=lambda h: -h["score"]):
+        text = " ".join(str(hit.get("text") or "").lower().split())
+        if hit["score"] < RELEVANCE_FLOOR or text in seen:
+            continue
+        if hit.get("company_id") not in (None, company_id):
+            continue
+        risks = sorted({d.risk for d in detector.detect(str(hit.get("text") or ""))})
+        if not risks:
+            continue
+        seen.add(text)
+        out.append({**hit, "risks": risks})
+    return out[:RECALL_PER_DEAL]
+
+
 async def deal_memory_agent(state: DealReviewState, runtime: Runtime[Resources]) -> dict[str, Any]:
-    """For each deal, the past conversations of its company that speak of risks.
+    """For each deal, the past conversations of its own company that speak of risks.
 
     All deals' searches go to the store as one batch: one embedding call, one hop to
-    the store's worker thread.
+    the store's worker thread. Only memories that speak of a risk (by the risk detector)
+    and are above `RELEVANCE_FLOOR` are kept, one per distinct text, each with its source
+    (Gong call or Slack message, id, date) and the risks heard in it.
     """
     rows = await runtime.context.warehouse.loader("hubspot_deals", "deal_id").load_many(
         state["deal_ids"]
@@ -73,10 +105,14 @@ async def deal_memory_agent(state: DealReviewState, runtime: Runtime[Resources])
     store = runtime.context.memory
     if store is None or not companies:
         return {"memories": out}
-    ops = [SearchOp(memory_namespace(c), query=DEAL_QUERY, limit=3) for c in companies.values()]
+    query = deal_query(runtime)
+    ops = [
+        SearchOp(memory_namespace(c), query=query, limit=_CANDIDATES) for c in companies.values()
+    ]
     results = await store.abatch(ops)
-    for deal_id, items in zip(companies, results, strict=True):
-        out[deal_id] = [_hit(item) for item in cast(list[SearchItem], items or [])]
+    for (deal_id, company_id), items in zip(companies.items(), results, strict=True):
+        hits = [_hit(item) for item in cast(list[SearchItem], items or [])]
+        out[deal_id] = relevant(hits, company_id, runtime.context.risk_detector())
     return {"memories": out}
 
 

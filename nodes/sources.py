@@ -3,23 +3,27 @@
 Each agent reads its rows through the warehouse's batch loaders, so reviewing N deals
 costs a fixed number of round trips per source whatever N is, and loads that parallel
 branches make in the same event-loop tick coalesce into one statement. Each returns
-facts per deal id under its own state key.
+facts per deal id under its own state key. Recency is measured against the run's as-of
+time (`nodes.clock.review_time`); risks are heard by the risk detector in what customers
+say on calls and in the deal's Slack channel, each with its evidence.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections import Counter
 from typing import Any
 
 from langgraph.runtime import Runtime
 
+from nodes.clock import days_between, review_time
 from nodes.context import Resources
+from nodes.risk_evidence import Said, open_risks
 from nodes.state import DealReviewState
-from stores.demo.data import RISK_LINES
 
 OPEN_ISSUE_STATES = frozenset({"backlog", "todo", "in_progress", "in_review", "blocked"})
-_RISK_BY_TEXT = {text: key for key, text in RISK_LINES.items()}
+# Whose words count as the buyer's on a call (Gong calls them external participants).
+CUSTOMER_ROLES = frozenset({"customer", "external", "prospect", "buyer"})
 
 
 async def _deals(runtime: Runtime[Resources], deal_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -32,24 +36,18 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
-def _days_since(value: Any, now: dt.datetime) -> int | None:
-    if not isinstance(value, dt.datetime):
-        return None
-    return (now - value.replace(tzinfo=None)).days
-
-
-def reference_time() -> dt.datetime:
-    """The 'now' that recency is measured against: the demo data's epoch."""
-    from stores.demo.data import EPOCH
-
-    return EPOCH
+def _within(value: Any, now: dt.datetime, days: int) -> bool:
+    since = days_between(value, now)
+    return since is not None and since <= days
 
 
 async def hubspot_agent(state: DealReviewState, runtime: Runtime[Resources]) -> dict[str, Any]:
     """Deal amount, stage, owner, close date, last activity, and the company behind it."""
     wh = runtime.context.warehouse
     deal_ids = state["deal_ids"]
-    deals = await _deals(runtime, deal_ids)
+    # the as-of time is asked for in the first tick, with the first load, by every agent
+    # that needs it: the loads coalesce into one statement
+    deals, as_of = await _gather(_deals(runtime, deal_ids), review_time(state, runtime))
     company_ids = sorted({d["company_id"] for d in deals.values()})
     companies_rows, contacts_rows = await _gather(
         wh.loader("hubspot_companies", "company_id").load_many(company_ids),
@@ -57,7 +55,7 @@ async def hubspot_agent(state: DealReviewState, runtime: Runtime[Resources]) -> 
     )
     companies = {c: rows[0] for c, rows in zip(company_ids, companies_rows, strict=True) if rows}
     contacts = dict(zip(company_ids, contacts_rows, strict=True))
-    now = reference_time()
+    now = as_of.at
     facts: dict[str, Any] = {}
     for deal_id in deal_ids:
         deal = deals.get(deal_id)
@@ -73,7 +71,7 @@ async def hubspot_agent(state: DealReviewState, runtime: Runtime[Resources]) -> 
             "owner": deal["owner"],
             "close_date": _iso(deal["close_date"]),
             "last_activity_at": _iso(deal["last_activity_at"]),
-            "days_since_activity": _days_since(deal["last_activity_at"], now),
+            "days_since_activity": days_between(deal["last_activity_at"], now),
             "company_id": deal["company_id"],
             "company": company.get("name"),
             "industry": company.get("industry"),
@@ -83,10 +81,13 @@ async def hubspot_agent(state: DealReviewState, runtime: Runtime[Resources]) -> 
 
 
 async def gong_agent(state: DealReviewState, runtime: Runtime[Resources]) -> dict[str, Any]:
-    """Calls per deal, the reps' share of talk time, and open risks heard on calls."""
+    """Calls per deal, the reps' share of talk time, and the risks customers raised on calls
+    (each with its evidence: the call, the line, the speaker, when)."""
     wh = runtime.context.warehouse
     deal_ids = state["deal_ids"]
-    calls_per_deal = await wh.loader("gong_calls", "deal_id").load_many(deal_ids)
+    calls_per_deal, as_of = await _gather(
+        wh.loader("gong_calls", "deal_id").load_many(deal_ids), review_time(state, runtime)
+    )
     call_ids = [c["call_id"] for calls in calls_per_deal for c in calls]
     segments_rows, participants_rows = await _gather(
         wh.loader("gong_transcripts", "call_id").load_many(call_ids),
@@ -94,45 +95,49 @@ async def gong_agent(state: DealReviewState, runtime: Runtime[Resources]) -> dic
     )
     segments = dict(zip(call_ids, segments_rows, strict=True))
     participants = dict(zip(call_ids, participants_rows, strict=True))
-    now = reference_time()
+    now = as_of.at
+    detector = runtime.context.risk_detector()
     facts: dict[str, Any] = {}
     for deal_id, calls in zip(deal_ids, calls_per_deal, strict=True):
         rep_s = total_s = 0
-        risks: Counter[str] = Counter()
-        risk_examples: dict[str, str] = {}
+        said: list[Said] = []
         for call in calls:
             for p in participants.get(call["call_id"], []):
                 total_s += int(p["talk_time_s"])
                 rep_s += int(p["talk_time_s"]) if p["role"] == "rep" else 0
-            for seg in segments.get(call["call_id"], []):
-                risk = _RISK_BY_TEXT.get(seg["text"])
-                if risk is not None:
-                    risks[risk] += 1
-                    risk_examples.setdefault(risk, f'{call["title"]}: "{seg["text"]}"')
+            said.extend(
+                Said(
+                    seg["text"], "gong", call["title"], call["call_id"], seg.get("speaker"),
+                    call["started_at"],
+                )
+                for seg in segments.get(call["call_id"], [])
+                if str(seg.get("role", "")).lower() in CUSTOMER_ROLES and seg.get("text")
+            )
         last = max((c["started_at"] for c in calls), default=None)
-        recent = sum(1 for c in calls if (_days_since(c["started_at"], now) or 999) <= 30)
         facts[deal_id] = {
             "call_count": len(calls),
-            "calls_last_30_days": recent,
+            "calls_last_30_days": sum(1 for c in calls if _within(c["started_at"], now, 30)),
             "last_call_at": _iso(last),
+            # the share of call time our reps spoke (customers the rest)
             "rep_talk_ratio": round(rep_s / total_s, 3) if total_s else None,
-            "open_risks": [
-                {"risk": k, "mentions": n, "example": risk_examples[k]}
-                for k, n in risks.most_common()
-            ],
+            "open_risks": open_risks(said, detector),
         }
     return {"gong": facts}
 
 
 async def slack_agent(state: DealReviewState, runtime: Runtime[Resources]) -> dict[str, Any]:
-    """Message volume in each deal's channel and the questions nobody answered."""
+    """Message volume in each deal's channel, the questions nobody answered, and the risks
+    the team reported there (each with its evidence)."""
     wh = runtime.context.warehouse
     deal_ids = state["deal_ids"]
-    channels_rows = await wh.loader("slack_channels", "deal_id").load_many(deal_ids)
+    channels_rows, as_of = await _gather(
+        wh.loader("slack_channels", "deal_id").load_many(deal_ids), review_time(state, runtime)
+    )
     channel_ids = [rows[0]["channel_id"] for rows in channels_rows if rows]
     messages_rows = await wh.loader("slack_messages", "channel_id").load_many(channel_ids)
     messages = dict(zip(channel_ids, messages_rows, strict=True))
-    now = reference_time()
+    now = as_of.at
+    detector = runtime.context.risk_detector()
     facts: dict[str, Any] = {}
     for deal_id, channel_rows in zip(deal_ids, channels_rows, strict=True):
         if not channel_rows:
@@ -141,8 +146,10 @@ async def slack_agent(state: DealReviewState, runtime: Runtime[Resources]) -> di
                 "message_count": 0,
                 "questions": 0,
                 "unanswered_questions": [],
+                "open_risks": [],
             }
             continue
+        channel = channel_rows[0]["name"]
         msgs = messages.get(channel_rows[0]["channel_id"], [])
         questions = [m for m in msgs if m["is_question"]]
         unanswered = sorted(
@@ -150,12 +157,15 @@ async def slack_agent(state: DealReviewState, runtime: Runtime[Resources]) -> di
             key=lambda m: m["ts"],
             reverse=True,
         )
+        said = [
+            Said(m["text"], "slack", f"#{channel}", m["message_id"], m["user_name"], m["ts"])
+            for m in msgs
+            if m.get("text") and not m["is_question"]
+        ]
         facts[deal_id] = {
-            "channel": channel_rows[0]["name"],
+            "channel": channel,
             "message_count": len(msgs),
-            "messages_last_14_days": sum(
-                1 for m in msgs if (_days_since(m["ts"], now) or 999) <= 14
-            ),
+            "messages_last_14_days": sum(1 for m in msgs if _within(m["ts"], now, 14)),
             "last_message_at": _iso(max((m["ts"] for m in msgs), default=None)),
             "questions": len(questions),
             "unanswered_questions": [
@@ -163,6 +173,7 @@ async def slack_agent(state: DealReviewState, runtime: Runtime[Resources]) -> di
                 for m in unanswered[:5]
             ],
             "unanswered_count": len(unanswered),
+            "open_risks": open_risks(said, detector),
         }
     return {"slack": facts}
 
@@ -196,6 +207,4 @@ async def linear_agent(state: DealReviewState, runtime: Runtime[Resources]) -> d
 
 
 async def _gather(*aws: Any) -> list[Any]:
-    import asyncio
-
     return list(await asyncio.gather(*aws))

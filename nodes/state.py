@@ -34,10 +34,17 @@ class DealReviewState(TypedDict, total=False):
 
     Each source agent writes its own key (``hubspot``, ``gong``, ``slack``, ``linear``:
     a dict keyed by deal id); each analysis node writes its own key; synthesis writes
-    ``report``. ``errors`` and ``timings`` collect entries from every branch.
+    ``report``. ``errors`` and ``timings`` collect entries from every branch. ``as_of``
+    is the input's as-of time (None: the warehouse's epoch or the clock), ``requested_at``
+    the clock when the run was asked for, ``selection`` the input's pipeline filters
+    (the `select` node turns them into ``deal_ids``), ``review_as_of`` what synthesis used.
     """
 
     deal_ids: list[str]
+    as_of: str | None
+    requested_at: str
+    selection: dict[str, Any] | None
+    review_as_of: dict[str, str]
     hubspot: dict[str, Any]
     gong: dict[str, Any]
     slack: dict[str, Any]

@@ -90,6 +90,24 @@ class Settings(BaseSettings):
         "used when postgres_url is unset.",
     )
 
+    risk_taxonomy: Path | None = Field(
+        default=None,
+        description="A TOML risk taxonomy replacing the shipped nodes/risk_taxonomy.toml "
+        "(risk keys, descriptions, examples and word lists the deal review listens for).",
+    )
+    llm: str | None = Field(
+        default=None,
+        description="The chat model that writes deal summaries: cortex:<model> (Snowflake "
+        "Cortex COMPLETE through the warehouse, e.g. cortex:mistral-large2); unset: the "
+        "deterministic summary.",
+    )
+    embeddings: str | None = Field(
+        default=None,
+        description="The embedder of the memory store: cortex:<model> (Snowflake Cortex "
+        "EMBED_TEXT_768/1024, e.g. cortex:e5-base-v2; the memory index must be built with "
+        "it); unset: the local hashing embedder.",
+    )
+
     @model_validator(mode="after")
     def _timeouts_nest(self) -> Settings:
         self.statement_budget()

@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--input", help="the graph's input as a JSON object (instead of --deal)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument("--csv", metavar="PATH", help="write the pipeline table as CSV to PATH")
     run.add_argument(
         "--thread",
         metavar="ID",
@@ -143,6 +144,9 @@ async def _run(args: argparse.Namespace) -> int:
         from graphs.cli.report import print_result
 
         print_result(console, args.graph, result, jaeger_url=_jaeger_url(result["trace_id"]))
+    from graphs.cli.pipeline import emit  # the ranked pipeline table and --csv
+
+    emit(console, result, args.csv, show_table=not args.json)
     return 0
 
 

@@ -25,8 +25,10 @@ from graphs.durable.store import Durable, open_durable, open_durable_with
 from graphs.seeding.memory import memory_path, open_memory_store
 from graphs.seeding.warehouse import seed_if_missing
 from nodes.context import Resources
+from nodes.risk_detector import load_detector
 from stores.cache.tiered import TieredCache
 from stores.errors import ConfigurationError
+from stores.llm.select import open_models
 from stores.resilience.guards import ResilienceRegistry
 from stores.settings import Settings
 from stores.warehouse.backends.url import parse_warehouse_url
@@ -94,9 +96,20 @@ async def open_resources(
         logger.info(
             "no memory index under %s: recall finds nothing until `sophia seed`", s.data_dir
         )
-    memory = await stack.enter_async_context(open_memory_store(s.data_dir, cache))
+    # The models SOPHIA_LLM / SOPHIA_EMBEDDINGS name (Cortex) and the risk taxonomy.
+    models = open_models(s, warehouse, cache, guards)
+    risks = await asyncio.to_thread(load_detector, s.risk_taxonomy)
+    memory = await stack.enter_async_context(
+        open_memory_store(s.data_dir, cache, models.embeddings, models.embedding_dims)
+    )
     resources = Resources(
-        warehouse=warehouse, settings=s, cache=cache, memory=memory, llm=options.llm, guards=guards
+        warehouse=warehouse,
+        settings=s,
+        cache=cache,
+        memory=memory,
+        llm=options.llm or models.llm,
+        guards=guards,
+        risks=risks,
     )
     if options.checkpointer is not None:
         durable_cm = open_durable_with(options.checkpointer)

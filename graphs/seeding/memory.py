@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any, cast
 
+from langchain_core.embeddings import Embeddings
 from rich.progress import Progress
 
 from nodes.memory import memory_namespace
@@ -43,13 +44,26 @@ def memory_path(data_dir: Path) -> Path:
     return data_dir / "memory"
 
 
-def open_memory_store(data_dir: Path, cache: TieredCache | None = None) -> MemoryStore:
-    """The engine's memory store: the demo snapshot (if seeded), cached query embeddings."""
-    embed: Any = HashingEmbeddings(DIMS)
-    if cache is not None:
-        embed = CachedEmbeddings(embed, cache, namespace="embeddings")
+def open_memory_store(
+    data_dir: Path,
+    cache: TieredCache | None = None,
+    embeddings: Embeddings | None = None,
+    dims: int | None = None,
+) -> MemoryStore:
+    """The engine's memory store: the snapshot (if seeded), cached query embeddings.
+
+    `embeddings` (of width `dims`) replaces the local hashing embedder, e.g. Cortex from
+    ``SOPHIA_EMBEDDINGS``; it is used as given (already cached), and a snapshot built with
+    another width is refused by the store (re-seed the index with that embedder).
+    """
+    embed: Any = embeddings
+    if embed is None:
+        embed = HashingEmbeddings(DIMS)
+        if cache is not None:
+            embed = CachedEmbeddings(embed, cache, namespace="embeddings")
     return MemoryStore(
-        index={"dims": DIMS, "embed": embed, "fields": ["text"]}, path=memory_path(data_dir)
+        index={"dims": dims or DIMS, "embed": embed, "fields": ["text"]},
+        path=memory_path(data_dir),
     )
 
 

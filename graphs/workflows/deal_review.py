@@ -1,6 +1,6 @@
 """The deal review workflow: four source agents in parallel, three analyses, synthesis.
 
-    START ─┬─ hubspot ─┐
+    START ─┬─ hubspot ─┐          (with a pipeline selection: START ─ select ─ the same)
            ├─ gong ────┼─ sales_analysis ─────────┐
            ├─ slack ───┼─ communication_analysis ─┼─ synthesis ─ END
            ├─ linear ──┴─ project_analysis ───────┤
@@ -13,17 +13,20 @@ branches' results.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from graphs.engine.registry import GraphSpec
 from nodes.analysis import communication_analysis, project_analysis, sales_analysis
+from nodes.clock import now_utc, parse_time
 from nodes.context import Resources
 from nodes.isolation import NodeFn, isolated
 from nodes.memory import deal_memory_agent
+from nodes.pipeline import DEFAULT_LIMIT, rank, select_deals
 from nodes.sources import gong_agent, hubspot_agent, linear_agent, slack_agent
 from nodes.state import DealReviewState
 from nodes.synthesis import synthesis
@@ -45,16 +48,46 @@ MAX_DEALS = 1000
 AGENT_RETRY = RetrySettings(attempts=2, initial_s=0.05, max_s=0.5)
 
 
+SELECTION_FIELDS = ("owner", "stages", "closing_before", "min_amount", "limit")
+
+
 class DealReviewInput(BaseModel):
-    """Input of `deal_review`: the deals to review (default: the demo deal)."""
+    """Input of `deal_review`: the deals to review, named (`deal_ids`) or selected
+    (`owner`, `stages`, `closing_before`, `min_amount`, `limit`); neither: the demo deal."""
 
     model_config = ConfigDict(extra="forbid")
 
     deal_ids: list[str] = Field(
-        default_factory=lambda: [DEFAULT_DEAL_ID],
+        default_factory=list,
         min_length=1,
         max_length=MAX_DEALS,
-        description="HubSpot deal ids, e.g. D-00001.",
+        description="HubSpot deal ids, e.g. D-00001 (instead of a selection).",
+    )
+    owner: str | None = Field(
+        default=None, min_length=1, description="Select the deals of this owner."
+    )
+    stages: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="Select deals in these stages (default: every open stage).",
+    )
+    closing_before: dt.date | None = Field(
+        default=None, description="Select deals whose close date is before this date."
+    )
+    min_amount: float | None = Field(
+        default=None, ge=0, description="Select deals of at least this amount."
+    )
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DEALS,
+        description=f"At most this many selected deals, largest first (default {DEFAULT_LIMIT}).",
+    )
+    as_of: str | None = Field(
+        default=None,
+        description="Review as of this ISO date or datetime (default: the warehouse's recorded "
+        "epoch if it has one, else now).",
     )
     require_approval: bool = Field(
         default=False,
@@ -69,6 +102,50 @@ class DealReviewInput(BaseModel):
         if any(not i for i in cleaned):
             raise ValueError("deal ids must be non-empty strings")
         return list(dict.fromkeys(cleaned))
+
+    @field_validator("as_of")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        return None if value is None else parse_time(value).isoformat()
+
+    @model_validator(mode="after")
+    def _named_or_selected(self) -> DealReviewInput:
+        chosen = [f for f in SELECTION_FIELDS if getattr(self, f) is not None]
+        if self.deal_ids and chosen:
+            raise ValueError(
+                f"give deal_ids or a selection ({', '.join(chosen)}), not both"
+            )
+        return self
+
+    def selection(self) -> dict[str, Any] | None:
+        """The selection filters given (None when deals are named or nothing was given)."""
+        picked = {f: getattr(self, f) for f in SELECTION_FIELDS if getattr(self, f) is not None}
+        if not picked:
+            return None
+        if "closing_before" in picked:
+            picked["closing_before"] = picked["closing_before"].isoformat()
+        return picked
+
+
+def to_state(model: DealReviewInput) -> dict[str, Any]:
+    """The initial state: the deals (or the selection that picks them), the as-of input,
+    and the clock when the run was asked for (the default as-of of a real warehouse)."""
+    selection = model.selection()
+    deal_ids = model.deal_ids or ([] if selection else [DEFAULT_DEAL_ID])
+    return {
+        "deal_ids": deal_ids,
+        "selection": selection,
+        "as_of": model.as_of,
+        "requested_at": now_utc().isoformat(),
+        "require_approval": model.require_approval,
+    }
+
+
+def _route(state: DealReviewState) -> list[str]:
+    """Straight to the sources with named deals; through `select` with a selection."""
+    if state.get("selection") and not state.get("deal_ids"):
+        return ["select"]
+    return [*AGENTS, "memory"]
 
 
 def build_graph(
@@ -92,10 +169,14 @@ def build_graph(
     # unless a guard already retried the error: a warehouse statement is retried by the
     # warehouse guard alone (stores.resilience.budget), so it never runs 2 x 2 times.
     retry = langgraph_retry_policy(AGENT_RETRY)
+    select = isolated("select", select_deals, timeout_s=limits.get("select"),
+                      retry_attempts=retry.max_attempts)  # fmt: skip
+    graph.add_node("select", select, retry_policy=retry)  # type: ignore[call-overload]
+    graph.add_conditional_edges(START, _route, ["select", *chosen, "memory"])
     for name, fn in chosen.items():
         node = isolated(name, fn, timeout_s=limits.get(name), retry_attempts=retry.max_attempts)
         graph.add_node(name, node, retry_policy=retry)  # type: ignore[call-overload]
-        graph.add_edge(START, name)
+        graph.add_edge("select", name)
     for name, (fn, sources) in ANALYSES.items():
         graph.add_node(name, isolated(name, fn, timeout_s=limits.get(name), kind="analysis"))  # type: ignore[call-overload]
         graph.add_edge(list(sources), name)
@@ -104,7 +185,7 @@ def build_graph(
         "memory",
         isolated("memory", deal_memory_agent, timeout_s=limits.get("memory"), kind="vector_search"),
     )  # type: ignore[call-overload]
-    graph.add_edge(START, "memory")
+    graph.add_edge("select", "memory")
     graph.add_node(
         "synthesis",
         isolated("synthesis", synthesis, timeout_s=limits.get("synthesis"), kind="analysis"),
@@ -115,7 +196,8 @@ def build_graph(
 
 
 def shape_output(state: dict[str, Any]) -> dict[str, Any]:
-    """Per deal: the facts of each source, the analyses and the report."""
+    """Per deal: the facts of each source, the analyses and the report; the as-of time
+    the review used; and the pipeline table (the deals ranked by risk, then amount)."""
     deals: dict[str, Any] = {}
     for deal_id in state.get("deal_ids", []):
         deals[deal_id] = {
@@ -126,7 +208,10 @@ def shape_output(state: dict[str, Any]) -> dict[str, Any]:
         }
     return {
         "deal_ids": state.get("deal_ids", []),
+        "as_of": state.get("review_as_of"),
+        "selection": state.get("selection"),
         "deals": deals,
+        "pipeline": rank(state),
         "timings": state.get("timings", {}),
     }
 
@@ -137,5 +222,6 @@ SPEC = GraphSpec(
     "health score with its reasons.",
     build=build_graph,
     input_model=DealReviewInput,
+    to_state=to_state,
     shape_output=shape_output,
 )

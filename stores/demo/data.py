@@ -3,9 +3,11 @@
 `generate(sizes, seed)` returns one Arrow table per warehouse table (see
 docs/architecture.md for the columns). The same sizes and seed always give the same
 rows, so tests and benchmarks can rely on them. Each deal carries a hidden risk level
-that shapes its calls (risk phrases), its Slack channel (unanswered questions) and its
-Linear project (blocked issues), so that reviews of different deals differ in sensible
-ways. `write_duckdb(path, tables)` stores the tables in a DuckDB file atomically.
+that shapes its calls (risks raised in many phrasings: `stores.demo.phrases`), its Slack
+channel (unanswered questions, risks reported) and its Linear project (blocked issues),
+so that reviews of different deals differ in sensible ways. The metadata table
+(`METADATA_TABLE`) records the epoch the data is generated around.
+`write_duckdb(path, tables)` stores the tables in a DuckDB file atomically.
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from stores.demo import phrases
+from stores.demo import vocabulary as v
+
 DEFAULT_SEED = 20261125
 DEFAULT_DEAL_ID = "D-00001"
 EPOCH = dt.datetime(2026, 11, 1, 9, 0, 0)
 
+METADATA_TABLE = "sophia_metadata"  # key/value rows; "demo_epoch": the time the data is as of
+RISK_KEYS = ("budget", "competitor", "legal", "security", "timeline", "champion")
 TABLE_NAMES = (
+    METADATA_TABLE,
     "hubspot_companies",
     "hubspot_contacts",
     "hubspot_deals",
@@ -63,181 +71,6 @@ class DemoSizes:
 
 SMALL = DemoSizes(companies=20, contacts=60, deals=40, calls=120, messages=600, issues=150)
 
-_INDUSTRIES = [
-    "Retail",
-    "Fintech",
-    "Healthcare",
-    "Logistics",
-    "Manufacturing",
-    "Media",
-    "SaaS",
-    "Energy",
-    "Insurance",
-    "Education",
-]
-_REGIONS = ["NA", "EMEA", "APAC", "LATAM"]
-_ADJ = [
-    "Blue",
-    "North",
-    "Bright",
-    "Iron",
-    "Silver",
-    "Quantum",
-    "Rapid",
-    "Green",
-    "Summit",
-    "Atlas",
-    "Nova",
-    "Harbor",
-    "Crimson",
-    "Cedar",
-    "Pioneer",
-    "Vertex",
-]
-_NOUN = [
-    "Peak",
-    "River",
-    "Forge",
-    "Labs",
-    "Works",
-    "Systems",
-    "Analytics",
-    "Dynamics",
-    "Logic",
-    "Cloud",
-    "Data",
-    "Bridge",
-    "Signal",
-    "Path",
-    "Stack",
-    "Grid",
-]
-_SUFFIX = ["Inc", "LLC", "GmbH", "Ltd", "Corp", "Group"]
-_FIRST = [
-    "Ana",
-    "Ben",
-    "Chloe",
-    "Diego",
-    "Elif",
-    "Farah",
-    "Goran",
-    "Hana",
-    "Ivan",
-    "Julia",
-    "Kofi",
-    "Lena",
-    "Marco",
-    "Nia",
-    "Omar",
-    "Priya",
-    "Quinn",
-    "Rosa",
-    "Sven",
-    "Tara",
-]
-_LAST = [
-    "Ng",
-    "Silva",
-    "Okafor",
-    "Muller",
-    "Rossi",
-    "Kim",
-    "Novak",
-    "Haddad",
-    "Berg",
-    "Costa",
-    "Ito",
-    "Patel",
-    "Moreau",
-    "Lund",
-    "Duarte",
-    "Walsh",
-]
-_TITLES = [
-    "VP Sales",
-    "CTO",
-    "Head of Data",
-    "Procurement Lead",
-    "CFO",
-    "IT Director",
-    "Analytics Manager",
-    "COO",
-]
-_REPS = ["alex.rep", "sam.rep", "jordan.rep", "casey.rep", "morgan.rep", "riley.rep"]
-_STAGES = [
-    "appointmentscheduled",
-    "qualifiedtobuy",
-    "presentationscheduled",
-    "decisionmakerboughtin",
-    "contractsent",
-    "closedwon",
-    "closedlost",
-]
-_STAGE_P = [0.14, 0.2, 0.2, 0.16, 0.14, 0.09, 0.07]
-_CALL_TITLES = [
-    "Discovery call",
-    "Product demo",
-    "Technical deep dive",
-    "Pricing review",
-    "Security review",
-    "Executive sync",
-    "Onboarding planning",
-    "Renewal check-in",
-]
-_REP_LINES = [
-    "Thanks for joining, let's walk through the dashboards your team asked about.",
-    "Here is how the connector syncs your warehouse every fifteen minutes.",
-    "I can share the case study from a similar rollout next week.",
-    "Let's agree on the success criteria for the pilot.",
-    "Our implementation team can start right after signature.",
-    "I'll send over the updated proposal with the volume discount.",
-]
-_CUSTOMER_LINES = [
-    "The reporting workflow looks like exactly what our analysts need.",
-    "We like the forecasting view, it saves us a weekly spreadsheet.",
-    "Our data team wants to see the API documentation.",
-    "Can you integrate with our existing single sign-on?",
-    "The pilot results were strong for the finance team.",
-    "We'd like to expand to the operations group next quarter.",
-]
-RISK_LINES = {
-    "budget": "Honestly the budget is frozen until next quarter.",
-    "competitor": "A competitor offered us a lower price for a similar package.",
-    "legal": "Legal still has concerns about the data processing terms.",
-    "security": "The security review is still pending on our side.",
-    "timeline": "The rollout timeline might slip because of a reorganisation.",
-    "champion": "Our main sponsor is leaving the company next month.",
-}
-_MSG_LINES = [
-    "Shared the updated deck in the drive folder.",
-    "Customer confirmed the demo for Thursday.",
-    "Pilot metrics look good so far.",
-    "Sent the order form for review.",
-    "Notes from today's call are in the CRM.",
-    "They loved the new forecasting feature.",
-]
-_MSG_QUESTIONS = [
-    "Has anyone heard back from their procurement team?",
-    "Can someone from solutions join the security call?",
-    "Do we have a reference customer in their industry?",
-    "Who owns the follow-up on the pricing question?",
-    "Is the SSO integration on the roadmap for this quarter?",
-]
-_ISSUE_TITLES = [
-    "SSO integration",
-    "Custom connector",
-    "Dashboard export to PDF",
-    "Data residency in EU",
-    "Usage-based billing report",
-    "API rate limit increase",
-    "Audit log retention",
-    "Salesforce sync fix",
-    "Onboarding checklist",
-    "Forecast accuracy bug",
-]
-_ISSUE_STATES = ["backlog", "todo", "in_progress", "in_review", "done", "canceled", "blocked"]
-_PROJECT_STATES = ["planned", "started", "paused", "completed"]
-
 
 def _ids(prefix: str, n: int) -> np.ndarray:
     return np.array([f"{prefix}-{i:05d}" for i in range(1, n + 1)], dtype=object)
@@ -267,6 +100,13 @@ def _grouped_choice(
     return order[starts[groups] + (rng.random(len(groups)) * counts).astype(np.int64)]
 
 
+def _demo_deal_open(stages: np.ndarray) -> np.ndarray:
+    """The default demo deal (the first) is an open deal, so a first run shows a review."""
+    if len(stages) and stages[0] in ("closedwon", "closedlost"):
+        stages[0] = "decisionmakerboughtin"
+    return stages
+
+
 def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[str, pa.Table]:
     """The demo dataset as Arrow tables, identical for identical `sizes` and `seed`."""
     rng = np.random.default_rng(seed)
@@ -278,14 +118,14 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
             "name": [
                 f"{a} {b} {c}"
                 for a, b, c in zip(
-                    _pick(rng, _ADJ, n_co),
-                    _pick(rng, _NOUN, n_co),
-                    _pick(rng, _SUFFIX, n_co),
+                    _pick(rng, v.ADJ, n_co),
+                    _pick(rng, v.NOUN, n_co),
+                    _pick(rng, v.SUFFIX, n_co),
                     strict=True,
                 )
             ],
-            "industry": _pick(rng, _INDUSTRIES, n_co),
-            "region": _pick(rng, _REGIONS, n_co),
+            "industry": _pick(rng, v.INDUSTRIES, n_co),
+            "region": _pick(rng, v.REGIONS, n_co),
             "employees": rng.lognormal(6, 1.2, n_co).astype(np.int64) + 5,
             "created_at": _times(EPOCH, rng.integers(200, 1500, n_co) * 86400),
         }
@@ -293,7 +133,7 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
 
     # Every company gets at least one contact and one deal, the rest are spread at random.
     contact_company = np.concatenate([np.arange(n_co), rng.integers(0, n_co, n_ct - n_co)])
-    first, last = _pick(rng, _FIRST, n_ct), _pick(rng, _LAST, n_ct)
+    first, last = _pick(rng, v.FIRST, n_ct), _pick(rng, v.LAST, n_ct)
     contacts = pa.table(
         {
             "contact_id": _ids("K", n_ct),
@@ -303,7 +143,7 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
                 f"{f.lower()}.{s.lower()}{i}@example.com"
                 for i, (f, s) in enumerate(zip(first, last, strict=True))
             ],
-            "title": _pick(rng, _TITLES, n_ct),
+            "title": _pick(rng, v.TITLES, n_ct),
         }
     )
 
@@ -327,8 +167,8 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
                 )
             ],
             "amount": np.round(rng.lognormal(10.5, 0.9, n_dl), -2),
-            "stage": _pick(rng, _STAGES, n_dl, _STAGE_P),
-            "owner": _pick(rng, _REPS, n_dl),
+            "stage": _demo_deal_open(_pick(rng, v.STAGES, n_dl, v.STAGE_P)),
+            "owner": _pick(rng, v.REPS, n_dl),
             "close_date": pa.array(
                 (
                     np.datetime64(EPOCH.date(), "D")
@@ -352,7 +192,7 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
             "call_id": call_ids,
             "company_id": deal_company_ids[call_deal],
             "deal_id": deal_ids[call_deal],
-            "title": _pick(rng, _CALL_TITLES, n_calls),
+            "title": _pick(rng, v.CALL_TITLES, n_calls),
             "started_at": _times(EPOCH, rng.integers(3600, 120 * 86400, n_calls)),
             "duration_s": rng.integers(900, 3600, n_calls),
         }
@@ -394,25 +234,35 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
         }
     )
 
-    # Transcripts: alternating rep/customer lines; riskier deals say risk phrases more often.
+    # Transcripts: alternating rep/customer lines; riskier deals raise risks more often,
+    # in phrasings from the template bank (filled by a stream of their own, so the rest of
+    # the data is the same whatever the bank holds); some healthy lines name a subject
+    # and say it is fine.
     spc = sizes.segments_per_call
     seg_call = np.repeat(np.arange(n_calls), spc)
     seq = np.tile(np.arange(spc), n_calls)
     is_rep = seq % 2 == 0
-    risk_keys = list(RISK_LINES)
     says_risk = (~is_rep) & (rng.random(len(seg_call)) < deal_risk[call_deal][seg_call] * 0.35)
     text = np.where(
-        is_rep, _pick(rng, _REP_LINES, len(seg_call)), _pick(rng, _CUSTOMER_LINES, len(seg_call))
+        is_rep, _pick(rng, v.REP_LINES, len(seg_call)), _pick(rng, v.CUSTOMER_LINES, len(seg_call))
     )
-    text[says_risk] = np.asarray([RISK_LINES[k] for k in risk_keys], dtype=object)[
-        rng.integers(0, len(risk_keys), int(says_risk.sum()))
-    ]
+    risk_of = rng.integers(0, len(RISK_KEYS), int(says_risk.sum()))
+    words = np.random.default_rng([seed, 17])
+    text[says_risk] = [phrases.risk_line(RISK_KEYS[i], words) for i in risk_of]
+    fine = (~is_rep) & ~says_risk & (words.random(len(seg_call)) < 0.05)
+    text[fine] = [phrases.resolved_line(words) for _ in range(int(fine.sum()))]
+    first_customer = np.searchsorted(cust_call, np.arange(n_calls))
+    speaker = np.where(
+        is_rep,
+        np.asarray(deals["owner"].to_pylist(), dtype=object)[call_deal][seg_call],
+        contact_names[cust_contact[first_customer]][seg_call],
+    )
     transcripts = pa.table(
         {
             "segment_id": [f"T-{i:07d}" for i in range(1, len(seg_call) + 1)],
             "call_id": call_ids[seg_call],
             "seq": seq,
-            "speaker": np.where(is_rep, "rep", "customer").astype(object),
+            "speaker": speaker.astype(object),
             "role": np.where(is_rep, "rep", "customer").astype(object),
             "text": text,
         }
@@ -430,16 +280,26 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
     n_msg = sizes.messages
     msg_deal = np.sort(rng.integers(0, n_dl, n_msg), kind="stable")
     question = rng.random(n_msg) < 0.25
-    msg_text = np.where(question, _pick(rng, _MSG_QUESTIONS, n_msg), _pick(rng, _MSG_LINES, n_msg))
+    msg_text = np.where(
+        question, _pick(rng, v.MSG_QUESTIONS, n_msg), _pick(rng, v.MSG_LINES, n_msg)
+    )
     unanswered = question & (rng.random(n_msg) < deal_risk[msg_deal] * 0.9)
     replies = np.where(unanswered, 0, rng.integers(1, 6, n_msg))
+    # Sellers report some of a risky deal's risks in its channel, and settled ones too.
+    posted = ~question & (words.random(n_msg) < deal_risk[msg_deal] * 0.06)
+    msg_text[posted] = [
+        phrases.slack_risk_line(RISK_KEYS[words.integers(len(RISK_KEYS))], words)
+        for _ in range(int(posted.sum()))
+    ]
+    settled = ~question & ~posted & (words.random(n_msg) < 0.01)
+    msg_text[settled] = [phrases.slack_resolved_line(words) for _ in range(int(settled.sum()))]
     messages = pa.table(
         {
             "message_id": _ids("M", n_msg)
             if n_msg < 100_000
             else np.array([f"M-{i:06d}" for i in range(1, n_msg + 1)], dtype=object),
             "channel_id": channel_ids[msg_deal],
-            "user_name": _pick(rng, [*_REPS, "se.team", "cs.team"], n_msg),
+            "user_name": _pick(rng, [*v.REPS, "se.team", "cs.team"], n_msg),
             "ts": _times(EPOCH, rng.integers(600, 90 * 86400, n_msg)),
             "text": msg_text,
             "is_question": question,
@@ -454,19 +314,19 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
             "deal_id": deal_ids,
             "company_id": deal_company_ids,
             "name": [f"Onboarding {d}" for d in deal_ids],
-            "state": _pick(rng, _PROJECT_STATES, n_dl),
+            "state": _pick(rng, v.PROJECT_STATES, n_dl),
         }
     )
     n_iss = sizes.issues
     iss_deal = np.sort(rng.integers(0, n_dl, n_iss), kind="stable")
     blocked = rng.random(n_iss) < deal_risk[iss_deal] * 0.3
-    state = _pick(rng, _ISSUE_STATES[:-1], n_iss, [0.2, 0.2, 0.15, 0.1, 0.25, 0.1])
+    state = _pick(rng, v.ISSUE_STATES[:-1], n_iss, [0.2, 0.2, 0.15, 0.1, 0.25, 0.1])
     state[blocked] = "blocked"
     issues = pa.table(
         {
             "issue_id": _ids("L", n_iss),
             "project_id": project_ids[iss_deal],
-            "title": _pick(rng, _ISSUE_TITLES, n_iss),
+            "title": _pick(rng, v.ISSUE_TITLES, n_iss),
             "state": state,
             "priority": rng.integers(0, 5, n_iss),
             "created_at": _times(EPOCH, rng.integers(20, 200, n_iss) * 86400),
@@ -474,6 +334,7 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
         }
     )
     return {
+        METADATA_TABLE: metadata_table(),
         "hubspot_companies": companies,
         "hubspot_contacts": contacts,
         "hubspot_deals": deals,
@@ -485,6 +346,11 @@ def generate(sizes: DemoSizes = DemoSizes(), seed: int = DEFAULT_SEED) -> dict[s
         "linear_projects": projects,
         "linear_issues": issues,
     }
+
+
+def metadata_table() -> pa.Table:
+    """The demo warehouse's metadata: its epoch, so reviews of it read as of that time."""
+    return pa.table({"key": ["demo_epoch"], "value": [EPOCH.isoformat()]})
 
 
 def write_duckdb(path: Path, tables: Mapping[str, pa.Table]) -> dict[str, int]:

@@ -15,6 +15,9 @@ middleware in front of the app:
 `kill_sessions()` drops every server-side session, as a warehouse does when sessions
 expire: connections still open in a client fail their next statement with HTTP 401.
 
+Snowflake Cortex's COMPLETE and EMBED_TEXT_768/1024 are answered too
+(`stores.demo.cortex_fake`: a deterministic fake chat model, the local embedder).
+
 All emulators in one process share fakesnow's one in-memory database (a module-level
 object in ``fakesnow.server``); tables in ``data`` are created or replaced by name.
 """
@@ -34,6 +37,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from stores.demo.cortex_fake import register_cortex
 from stores.errors import ConfigurationError
 
 FailMode = Literal["error", "hang"]
@@ -208,6 +212,7 @@ class WarehouseEmulator:
 
         if self._thread is not None:
             return self
+        register_cortex(_fakesnow_server().shared_fs.duck_conn)  # SNOWFLAKE.CORTEX.*
         if self._data:
             self.load(self._data)
         if not self.port:

@@ -62,21 +62,25 @@ class Catalog:
 class CatalogCache:
     """The catalogue of one warehouse, read once and re-read on `refresh` or on a miss.
 
-    A name that is missing triggers a re-read (so new tables appear without a restart),
-    but at most one per ``miss_refresh_s`` so that bad names cannot flood the warehouse;
-    concurrent readers share one load.
+    A name that is missing triggers one re-read before it is refused (so a table created
+    after the warehouse opened is found without a restart), but misses re-read at most
+    once per ``miss_refresh_s``, so that bad names cannot flood the warehouse with
+    catalogue queries; concurrent readers share one load.
     """
 
     def __init__(
         self,
         load: Callable[[], Awaitable[list[dict[str, Any]]]],
         miss_refresh_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load = load
         self._catalog: Catalog | None = None
         self._lock = asyncio.Lock()
         self._miss_refresh_s = miss_refresh_s
-        self._loaded_at = 0.0
+        self._clock = clock
+        self._miss_refreshed_at: float | None = None
+        self.miss_refreshes = 0
 
     @property
     def cached(self) -> Catalog | None:
@@ -89,22 +93,32 @@ class CatalogCache:
             async with self._lock:
                 if self._catalog is None:
                     self._catalog = Catalog.from_rows(await self._load())
-                    self._loaded_at = time.monotonic()
         return self._catalog
 
     async def refresh(self) -> Catalog:
         """Re-read the catalogue from the warehouse."""
         async with self._lock:
             self._catalog = Catalog.from_rows(await self._load())
-            self._loaded_at = time.monotonic()
             return self._catalog
 
     async def quoted(self, table: str, column: str) -> tuple[str, str]:
-        """Check and quote ``table``/``column``, re-reading the catalogue once on a miss."""
+        """Check and quote ``table``/``column``, re-reading the catalogue once on a miss
+        (unless a miss re-read it less than ``miss_refresh_s`` ago)."""
         catalog = await self.get()
         try:
             return catalog.quoted(table, column)
         except UnknownIdentifierError:
-            if time.monotonic() - self._loaded_at < self._miss_refresh_s:
-                raise
-            return (await self.refresh()).quoted(table, column)
+            pass
+        async with self._lock:
+            current = self._catalog or catalog
+            if current is not catalog:  # another miss re-read it while we waited
+                return current.quoted(table, column)
+            now = self._clock()
+            if self._miss_refreshed_at is not None and (
+                now - self._miss_refreshed_at < self._miss_refresh_s
+            ):
+                return current.quoted(table, column)  # raises: rate-limited
+            self._miss_refreshed_at = now
+            self.miss_refreshes += 1
+            self._catalog = Catalog.from_rows(await self._load())
+            return self._catalog.quoted(table, column)

@@ -194,23 +194,28 @@ class Warehouse:
         return group_rows((r for rows in results for r in rows), column.lower(), keys)
 
     def loader(self, table: str, column: str) -> Loader:
-        """The DataLoader for ``(table, column)``: the same object on every call.
+        """The DataLoader for ``(table, column)``: the same object on every call for names
+        the catalogue knows.
 
-        Raises `UnknownIdentifierError` at once if the catalogue read at open does not
-        know the names (call ``await wh.catalog(refresh=True)`` after creating tables).
+        Names the catalogue does not know yet (a table created after the warehouse opened)
+        get a loader whose first load re-reads the catalogue once (rate-limited) and raises
+        `UnknownIdentifierError` if they are still unknown; it is not kept.
         """
         key = (table.lower(), column.lower())
         existing = self._loaders.get(key)
         if existing is not None:
             return existing
-        cached = self._catalog.cached
-        if cached is not None:
-            cached.quoted(table, column)
 
         async def fetch(keys: list[Hashable]) -> dict[Hashable, list[Row]]:
             return await self._fetch_grouped(key[0], key[1], distinct_keys(keys))
 
         made = Loader(key[0], key[1], fetch, cache=self.cache, batch_window_s=self._batch_window_s)
+        cached = self._catalog.cached
+        try:
+            if cached is not None:
+                cached.quoted(table, column)
+        except UnknownIdentifierError:
+            return made
         self._loaders[key] = made
         return made
 

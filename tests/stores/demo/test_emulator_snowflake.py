@@ -172,7 +172,7 @@ async def test_identifiers_and_values_are_safe(emu: WarehouseEmulator) -> None:
         with pytest.raises(UnknownIdentifierError, match=r"known tables: (.*, )?deals, "):
             await wh.load_many("deals; DROP TABLE deals", "deal_id", ["x"])
         with pytest.raises(UnknownIdentifierError, match="unknown column"):
-            wh.loader("deals", "1=1 OR deal_id")
+            await wh.loader("deals", "1=1 OR deal_id").load("x")
         hostile = ["D0001' OR '1'='1", "x'); DROP TABLE deals; --", 'it\'s note 3; "quoted"']
         assert await wh.load_many("deals", "deal_id", hostile[:2]) == []
         notes = await wh.load_many("notes", "body", hostile)

@@ -53,7 +53,7 @@ async def test_unknown_identifiers_are_refused_with_what_exists(duckdb_url: str)
         with pytest.raises(UnknownIdentifierError, match="its columns: amount, company_id"):
             await wh.load_many("deals", "deal_id = deal_id OR 1=1 --", ["x"])
         with pytest.raises(UnknownIdentifierError):
-            wh.loader("nope", "deal_id")
+            await wh.loader("nope", "deal_id").load("D0001")
         # case does not matter, the catalogue spelling is used
         assert len(await wh.load_many("DEALS", "Deal_Id", ["D0001"])) == 1
         assert wh.stats()["in_use"] == 0
@@ -221,3 +221,22 @@ async def test_each_statement_is_a_span_with_semantic_attributes(
     assert "sophia.pool.wait_ms" in load.attributes
     stream = by_name["SELECT"]
     assert stream.attributes is not None and stream.attributes["db.response.returned_rows"] == 3
+
+
+async def test_a_table_created_after_open_is_found_after_one_catalogue_refresh(
+    duckdb_url: str,
+) -> None:
+    """The catalogue follows the warehouse: a new table is known on first use (one
+    re-read), and unknown names re-read it at most once per interval."""
+    async with Warehouse.open(duckdb_url) as wh:
+        await wh.query("CREATE TABLE fresh (k VARCHAR, v INTEGER)")
+        await wh.query("INSERT INTO fresh VALUES ('a', 1), ('b', 2)")
+        before = wh.stats()["statements"]
+        assert await wh.loader("fresh", "k").load("b") == [{"k": "b", "v": 2}]
+        assert "fresh" in await wh.catalog()
+        after_new = wh.stats()["statements"]
+        assert after_new - before == 2  # one catalogue read, one load
+        for name in ("nope", "still_nope", "never"):
+            with pytest.raises(UnknownIdentifierError, match="unknown table"):
+                await wh.load_many(name, "k", ["a"])
+        assert wh.stats()["statements"] == after_new  # rate-limited: no catalogue reads

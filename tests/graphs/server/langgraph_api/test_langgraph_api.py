@@ -20,7 +20,7 @@ from tests.graphs.durable.durable_app import build_app, counts, registry_from_en
 from tests.graphs.server.live_server import ServerThread
 
 AT_RISK = "D-00003"  # at risk in the SMALL demo data: the approval pause triggers
-HEALTHY = "D-00010"
+HEALTHY = "D-00016"  # healthy in the SMALL demo data (D-00010 was, before Slack risks counted)
 
 
 @pytest.fixture

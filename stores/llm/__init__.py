@@ -1,0 +1,1 @@
+"""Chat models and embedders the engine can be configured with (Snowflake Cortex)."""
