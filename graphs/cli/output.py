@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -90,6 +91,12 @@ def print_copyable(console: Console, text: str, *, style: str | None = None) -> 
     console.print(text, style=style, soft_wrap=True, markup=False, highlight=False)
 
 
+def line_printer(console: Console) -> Callable[[str], None]:
+    """A progress callback that prints each message with `print_copyable` (messages
+    name paths a person may copy)."""
+    return lambda message: print_copyable(console, message)
+
+
 def one_line(text: str) -> str:
     """`text` with every run of whitespace (newlines too) made a single space."""
     return " ".join(str(text).split())
@@ -109,8 +116,13 @@ def settings_problems(exc: BaseException) -> list[str] | None:
 
     if not isinstance(exc, ValidationError) or exc.title != "Settings":
         return None
+    from stores.urls import redact_url
+
+    def shown(value: Any) -> str:
+        return repr(redact_url(value) if isinstance(value, str) and "://" in value else value)
+
     return [
-        f"SOPHIA_{'.'.join(str(p) for p in err['loc']).upper()}={err.get('input')!r}: "
+        f"SOPHIA_{'.'.join(str(p) for p in err['loc']).upper()}={shown(err.get('input'))}: "
         f"{err['msg']}"
         for err in exc.errors()
     ]

@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
     """Run the graph named in `args` and print the result; 0 once it has a result."""
     import asyncio
 
-    from graphs.cli.output import UsageError, stderr_console
+    from graphs.cli.output import UsageError, line_printer, stderr_console
 
     payload = parse_input(args.input, args.deals)  # before LangGraph's import: a typo is fast
     from graphs.engine.engine import Engine, default_registry
@@ -112,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
 
     async def invoke() -> dict[str, Any]:
         async with Engine(
-            settings, registry=registry, auto_seed=True, on_seed=progress.print
+            settings, registry=registry, auto_seed=True, on_seed=line_printer(progress)
         ) as engine:
             return await engine.invoke(args.graph, payload, thread_id=args.thread)
 

@@ -32,12 +32,12 @@ def main(args: argparse.Namespace) -> int:
     """Seed the warehouse and the memory index the settings point at."""
     import asyncio
 
-    from graphs.cli.output import stdout_console
+    from graphs.cli.output import line_printer, stdout_console
     from graphs.seeding.warehouse import seed_all
     from stores.settings import Settings
 
     settings = Settings().with_absolute_paths()
     if args.scale is not None:
         settings = settings.model_copy(update={"seed_scale": args.scale})
-    asyncio.run(seed_all(settings, progress=stdout_console().print))
+    asyncio.run(seed_all(settings, progress=line_printer(stdout_console())))
     return 0

@@ -8,6 +8,7 @@ name is cut, and trace ids are shown as prefixes that ``sophia trace`` accepts.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -214,8 +215,8 @@ def watch(
             while True:
                 try:
                     emit(fetch(url))
-                except StatsUnavailableError as exc:
-                    console.print(f"error: {exc} (retrying)", style="red", soft_wrap=True)
+                except StatsUnavailableError as exc:  # stdout stays JSON lines only
+                    sys.stderr.write(f"error: {exc} (retrying)\n")
                 time.sleep(max(0.5, interval_s))
         except KeyboardInterrupt:
             return 0
