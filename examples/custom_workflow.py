@@ -8,16 +8,17 @@ new: it puts each deal in a forecast category (commit, best case, pipeline, omit
 sales score, stage and close date. The graph is registered next to the shipped ones and
 run on an Engine, which gives it the same pooled warehouse, cache and tracing.
 
-Run it (the demo warehouse is seeded on first use):
+Run it (the demo warehouse is seeded on first use; without ids it classifies D-00001 to
+D-00004):
 
     uv run python examples/custom_workflow.py D-00001 D-00002 D-00003
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
-import sys
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -147,4 +148,7 @@ async def main(deal_ids: list[str], settings: Settings | None = None) -> dict[st
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:] or ["D-00001", "D-00002", "D-00003", "D-00004"]))
+    cli = argparse.ArgumentParser(description="Forecast category per deal (forecast_check).")
+    cli.add_argument("deal_ids", nargs="*", metavar="DEAL_ID", help="default: D-00001..D-00004")
+    ids = cli.parse_args().deal_ids or ["D-00001", "D-00002", "D-00003", "D-00004"]
+    asyncio.run(main(ids))

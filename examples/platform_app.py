@@ -7,15 +7,17 @@ instead of calling `sophia serve` over HTTP:
     GET  /deals/{deal_id}/health   -> the deal's health score, status and reasons
     POST /pipeline/review          -> {"deal_ids": [...]}: a table of scores, worst first
 
-Run it (the demo warehouse is seeded on first use) and try it:
+Run it (the demo warehouse is seeded on first use; ``--host``/``--port`` choose where it
+listens, default 127.0.0.1:8001) and try it:
 
-    uv run python examples/platform_app.py
+    uv run python examples/platform_app.py [--host 127.0.0.1] [--port 8001]
     curl -s localhost:8001/deals/D-00001/health
     curl -s -X POST localhost:8001/pipeline/review -d '{"deal_ids": ["D-00001", "D-00002"]}'
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -97,11 +99,15 @@ def build_app(settings: Settings | None = None) -> Starlette:
     )
 
 
-def main(host: str = "127.0.0.1", port: int = 8001) -> None:
-    """Serve the platform app with uvicorn until interrupted."""
+def main(argv: list[str] | None = None) -> None:
+    """Serve the platform app with uvicorn until interrupted (``--host``, ``--port``)."""
     import uvicorn
 
-    uvicorn.run(build_app(), host=host, port=port)
+    parser = argparse.ArgumentParser(description="The platform app embedding one Engine.")
+    parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    args = parser.parse_args(argv)
+    uvicorn.run(build_app(), host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

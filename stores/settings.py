@@ -1,8 +1,17 @@
-"""Engine settings, read from ``SOPHIA_*`` environment variables or given explicitly."""
+"""Engine settings, read from ``SOPHIA_*`` environment variables or given explicitly.
+
+The data dir resolves the same from any folder (see `Settings.locate_data_dir`): an
+explicit ``SOPHIA_DATA_DIR``, else ``.sophia`` in the project root when run inside this
+project, else the user's data directory. Resolving it touches the filesystem, so it
+happens in `Settings.with_absolute_paths` (which the engine calls off the event loop),
+never when a `Settings` is constructed.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,13 +25,23 @@ from stores.resilience.budget import (
     StatementBudget,
 )
 
+PROJECT_NAME = "sophia-engine"
+"""The distribution name in this project's pyproject.toml (how the project root is found)."""
+DATA_DIR_NAME = ".sophia"
+"""The data dir's name inside the project root."""
+APP_NAME = "sophia"
+"""The application's name in the user's data directory."""
+
+DataDirOrigin = Literal["set", "project", "user"]
+
 
 class Settings(BaseSettings):
     """Everything the engine can be configured with.
 
     Every field can be set from the environment as ``SOPHIA_<FIELD>`` (upper case),
     e.g. ``SOPHIA_WAREHOUSE_URL`` or ``SOPHIA_REDIS_URL``. The OpenTelemetry exporter
-    is configured by the standard ``OTEL_*`` variables instead.
+    is configured by the standard ``OTEL_*`` variables instead. Each field's description
+    is the README's Configuration table (``python -m graphs.cli.settings_table``).
 
     The statement timeouts must nest (`stores.resilience.budget`): query < warehouse
     attempt, and the warehouse guard's worst case < node. Settings that do not nest raise
@@ -31,31 +50,43 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SOPHIA_", extra="ignore")
 
-    data_dir: Path = Field(default=Path(".sophia"), description="Where local state lives.")
+    data_dir: Path = Field(
+        default=Path(DATA_DIR_NAME),
+        description="Local state: the embedded warehouse, memory index, checkpoints, trace "
+        "file. Unset: `.sophia` in the project root when run inside this project (found "
+        "from any subfolder), else the user's data directory (e.g. ~/.local/share/sophia).",
+        json_schema_extra={"doc_default": "project root's `.sophia`, else the user data dir"},
+    )
     warehouse_url: str | None = Field(
         default=None,
-        description="duckdb:///path or snowflake://user:pass@account/db/schema?warehouse=WH; "
-        "unset: duckdb under the data dir.",
+        description="`duckdb:///path` or `snowflake://user:pass@account/db/schema?warehouse=WH"
+        "&role=R`; unset: `warehouse.duckdb` under the data dir (seeded on first use).",
     )
     redis_url: str | None = Field(
-        default=None, description="Redis for the L2 cache; unset: L1 only."
+        default=None,
+        description="`redis://host:6379/0` for the shared L2 cache; unset: L1 (in-process) only.",
     )
-    pool_min_size: int = Field(default=1, ge=0)
-    pool_max_size: int = Field(default=8, ge=1)
+    pool_min_size: int = Field(
+        default=1, ge=0, description="Warehouse pool: connections kept open."
+    )
+    pool_max_size: int = Field(default=8, ge=1, description="Warehouse pool: most connections.")
     pool_acquire_timeout_s: float = Field(
         default=DEFAULT_ACQUIRE_TIMEOUT_S,
         gt=0,
-        description="Longest wait for a pooled connection (inside the warehouse attempt).",
+        description="Seconds to wait for a pooled connection before `PoolTimeoutError` "
+        "(inside the warehouse attempt).",
     )
     query_timeout_s: float = Field(
         default=DEFAULT_QUERY_TIMEOUT_S,
         gt=0,
-        description="Per-statement timeout; below the warehouse attempt timeout.",
+        description="Per-statement timeout in seconds (counts as a failure for the warehouse "
+        "breaker); below the warehouse attempt timeout.",
     )
     warehouse_attempt_timeout_s: float = Field(
         default=DEFAULT_ATTEMPT_TIMEOUT_S,
         gt=0,
-        description="The warehouse guard's per-attempt timeout (acquire + statement).",
+        description="The warehouse guard's per-attempt timeout in seconds (acquire + "
+        "statement).",
     )
     warehouse_attempts: int = Field(
         default=DEFAULT_ATTEMPTS,
@@ -66,28 +97,53 @@ class Settings(BaseSettings):
     node_timeout_s: float = Field(
         default=DEFAULT_NODE_TIMEOUT_S,
         gt=0,
-        description="Per-node timeout; above the warehouse guard's worst case.",
+        description="Per-node timeout in seconds, above the warehouse guard's worst case: a "
+        "source that exceeds it leaves an error entry and the run completes without it.",
     )
-    l1_max_entries: int = Field(default=10_000, ge=1)
-    l1_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    l1_max_entries: int = Field(default=10_000, ge=1, description="L1 cache: most entries.")
+    l1_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="L1 cache: most bytes (64 MiB)."
+    )
     gc_freeze: bool = Field(
         default=True,
         description="After opening, move the engine's long-lived objects (the memory index) "
         "out of the garbage collector's full passes, which otherwise pause 100+ ms.",
     )
     trace_file: bool = Field(
-        default=True, description="Write spans as JSON lines under the data dir."
+        default=True,
+        description="Write spans as JSON lines to `traces.jsonl` under the data dir, for "
+        "`sophia trace` and the dashboard's waterfall.",
     )
-    seed_scale: float = Field(default=1.0, gt=0, description="Multiplier on the demo data sizes.")
+    seed_scale: float = Field(
+        default=1.0,
+        gt=0,
+        description="Demo data size multiplier (1.0: 5,000 deals, 20,000 calls, 100,000 "
+        "Slack messages).",
+    )
     postgres_url: str | None = Field(
         default=None,
-        description="postgresql://user@host:5432/db for thread checkpoints; unset: SQLite "
-        "under the data dir.",
+        description="`postgresql://user@host:5432/db` for thread checkpoints (durable runs); "
+        "unset: SQLite under the data dir.",
     )
     checkpoint_db: str = Field(
         default="checkpoints.sqlite",
         description="The SQLite checkpoint file, relative to the data dir (or absolute); "
-        "used when postgres_url is unset.",
+        "used when `SOPHIA_POSTGRES_URL` is unset.",
+    )
+    serve_host: str = Field(
+        default="127.0.0.1",
+        description="The address `sophia serve` listens on and `sophia stats` reads from.",
+    )
+    serve_port: int = Field(
+        default=8000,
+        ge=1,
+        le=65535,
+        description="The port `sophia serve` listens on and `sophia stats` reads from.",
+    )
+    jaeger_ui: str | None = Field(
+        default=None,
+        description="Jaeger's UI, for trace links (`http://localhost:16686`); unset: port "
+        "16686 on the OTLP endpoint's host when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.",
     )
 
     risk_taxonomy: Path | None = Field(
@@ -127,19 +183,68 @@ class Settings(BaseSettings):
     def resolved_warehouse_url(self) -> str:
         """The warehouse URL, defaulting to a DuckDB file under the data dir.
 
-        A relative data dir is taken from the current directory (one ``getcwd``): call
+        An unresolved data dir is resolved here (filesystem calls): call
         :meth:`with_absolute_paths` off the event loop first where that matters.
         """
         if self.warehouse_url:
             return self.warehouse_url
-        return f"duckdb:///{str((self.data_dir / 'warehouse.duckdb').absolute()).lstrip('/')}"
+        data_dir = self.with_absolute_paths().data_dir
+        return f"duckdb:///{str(data_dir / 'warehouse.duckdb').lstrip('/')}"
 
     def with_absolute_paths(self) -> Settings:
-        """These settings with the data dir made absolute (self if it already is).
+        """These settings with the data dir resolved to an absolute path (self if it is).
 
-        Asks the OS for the current directory when the data dir is relative, so the
-        engine calls it in a thread: nothing it does on the event loop touches the OS.
+        Asks the OS for the current directory (and, for the default data dir, looks for
+        the project root above it), so the engine calls it in a thread: nothing it does
+        on the event loop touches the OS.
         """
-        if self.data_dir.is_absolute():
+        if "data_dir" in self.model_fields_set and self.data_dir.is_absolute():
             return self
-        return self.model_copy(update={"data_dir": self.data_dir.absolute()})
+        return self.model_copy(update={"data_dir": self.locate_data_dir()[0]})
+
+    def locate_data_dir(self) -> tuple[Path, DataDirOrigin]:
+        """The absolute data dir and where it came from.
+
+        ``"set"``: given (``SOPHIA_DATA_DIR`` or ``Settings(data_dir=...)``; a relative
+        path is taken from the current directory); ``"project"``: ``.sophia`` in the
+        project root above the current directory; ``"user"``: the user's data directory.
+        """
+        if "data_dir" in self.model_fields_set:
+            return self.data_dir.absolute(), "set"
+        root = find_project_root(Path.cwd())
+        if root is not None:
+            return root / DATA_DIR_NAME, "project"
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)), "user"
+
+
+def find_project_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding this project (None outside it).
+
+    A folder is the project root when its pyproject.toml names the ``sophia-engine``
+    distribution, or its langgraph.json serves ``graphs/langgraph_entry.py``.
+    """
+    for folder in (start, *start.parents):
+        if _is_project_root(folder):
+            return folder
+    return None
+
+
+def _is_project_root(folder: Path) -> bool:
+    import tomllib
+
+    try:
+        pyproject = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+        if (pyproject.get("project") or {}).get("name") == PROJECT_NAME:
+            return True
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        pass
+    try:
+        config = json.loads((folder / "langgraph.json").read_text(encoding="utf-8"))
+        graphs = config.get("graphs") if isinstance(config, dict) else None
+        if isinstance(graphs, dict):
+            return any("graphs/langgraph_entry.py" in str(target) for target in graphs.values())
+    except (OSError, UnicodeDecodeError, ValueError):
+        pass
+    return False

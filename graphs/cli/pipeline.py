@@ -73,16 +73,12 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def emit(
-    console: Console, result: dict[str, Any], csv_path: str | None, *, show_table: bool = True
-) -> None:
-    """Print the pipeline table when the run reviewed several deals or a selection (and
-    `show_table`), and write it as CSV to `csv_path` when asked."""
+def write_csv(console: Console, result: dict[str, Any], path: str) -> None:
+    """Write the run's ranked pipeline table as CSV to `path` (and say so on `console`)."""
+    from graphs.cli.output import UsageError
+
     rows = result.get("pipeline")
     if rows is None:
-        return
-    if csv_path:
-        Path(csv_path).write_text(to_csv(rows), encoding="utf-8")
-        console.print(f"pipeline written to {csv_path} ({len(rows)} deals)")
-    if show_table and (len(rows) > 1 or result.get("selection")):
-        console.print(pipeline_table(rows, result.get("as_of")))
+        raise UsageError("--csv writes the deal review's pipeline table; this run has none")
+    Path(path).write_text(to_csv(rows), encoding="utf-8")
+    console.print(f"pipeline written to {path} ({len(rows)} deals)", markup=False)

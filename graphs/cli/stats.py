@@ -1,205 +1,99 @@
-"""``sophia stats [--watch] [--url URL]``: the dashboard's figures in the terminal (rich).
+"""``sophia stats [--watch] [--url URL] [--json]``: a running server's figures in the terminal.
 
-Reads ``GET /dashboard/data`` of a running ``sophia serve`` (default
-http://127.0.0.1:8000) and draws the same figures as the page: latency per operation
-against its threshold, the warehouse pool, the cache, the breakers and the recent runs.
-With ``--watch`` it refreshes every ``interval`` seconds until interrupted.
-
-Wire-up in graphs/cli.py::
-
-    stats = sub.add_parser("stats", help="the engine's live figures from a running server")
-    graphs.cli.stats.add_arguments(stats)
-    ...
-    if args.command == "stats":
-        return graphs.cli.stats.main(args)
+Without ``--url`` it reads the server `sophia serve` starts with the same settings
+(``SOPHIA_SERVE_HOST`` / ``SOPHIA_SERVE_PORT``, default http://127.0.0.1:8000). The view
+itself is `graphs.cli.stats_view`; its names are also reachable here (``fetch``,
+``render``, ``StatsUnavailableError``).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from graphs.cli.arguments import positive_float
 
-from stores.errors import SophiaError
+if TYPE_CHECKING:
+    from rich.console import Console
 
-__all__ = ["DEFAULT_URL", "StatsUnavailableError", "add_arguments", "fetch", "main", "render"]
+    from stores.settings import Settings
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-STATE_STYLE = {
-    "closed": "green",
-    "complete": "green",
-    "up": "green",
-    "half_open": "yellow",
-    "partial": "yellow",
-    "down": "yellow",
-    "open": "bold red",
-    "failed": "bold red",
-}
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 
-class StatsUnavailableError(SophiaError):
-    """The server did not answer ``/dashboard/data`` (not running, wrong URL, error)."""
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def fetch(url: str = DEFAULT_URL, timeout_s: float = 5.0) -> dict[str, Any]:
-    """The figures from ``{url}/dashboard/data``; StatsUnavailableError naming why not."""
-    endpoint = url.rstrip("/") + "/dashboard/data"
-    try:
-        response = httpx.get(endpoint, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        raise StatsUnavailableError(
-            f"cannot reach {endpoint} ({type(exc).__name__}: {exc}); is `sophia serve` running?"
-        ) from exc
-    if response.status_code != 200:
-        raise StatsUnavailableError(
-            f"{endpoint} answered HTTP {response.status_code}: {response.text[:200]}"
-        )
-    data: dict[str, Any] = response.json()
-    return data
-
-
-def _operations(data: dict[str, Any]) -> Table:
-    table = Table(title="Latency per operation (sliding window)", expand=True)
-    for col in ("group", "operation", "n", "p50", "p95", "p99", "threshold", "breaches"):
-        table.add_column(col, justify="left" if col in ("group", "operation") else "right")
-    order = {g["id"]: i for i, g in enumerate(data.get("groups", []))}
-    ops = sorted(
-        data.get("operations", []), key=lambda o: (order.get(o["group"], 99), o["operation"])
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``stats`` to the sub-command parsers `sub`."""
+    parser = sub.add_parser(
+        "stats",
+        parents=[common],
+        help="live figures of a running `sophia serve`",
+        description="The dashboard's figures in the terminal: latency per operation against "
+        "its threshold, the warehouse pool, the cache, the breakers and the recent runs.",
     )
-    for op in ops:
-        over = op.get("p95") is not None and op["p95"] > op["threshold_ms"]
-        style = "red" if over else ""
-        table.add_row(
-            op["group"],
-            op["operation"],
-            str(op.get("count", 0)),
-            _ms(op.get("p50")),
-            Text(_ms(op.get("p95")), style=style),
-            _ms(op.get("p99")),
-            _ms(op.get("threshold_ms")),
-            Text(str(op.get("breaches", 0)), style="red" if op.get("breaches") else ""),
-        )
-    return table
-
-
-def _pool_and_breakers(data: dict[str, Any]) -> Table:
-    wh = data.get("warehouse", {})
-    table = Table(title="Warehouse pool and breakers", expand=True)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    util = wh.get("utilisation", 0.0)
-    target = wh.get("utilisation_target", 0.8)
-    table.add_row("pool size / max", f"{wh.get('size', '-')} / {wh.get('max_size', '-')}")
-    table.add_row(
-        "in use / idle / waiters", f"{wh.get('in_use')} / {wh.get('idle')} / {wh.get('waiting')}"
-    )
-    table.add_row(
-        f"utilisation (target < {_pct(target)})",
-        Text(_pct(util), style="green" if util < target else "red"),
-    )
-    for b in data.get("breakers", []):
-        changed = b.get("state_changed_at")
-        when = time.strftime("%H:%M:%S", time.localtime(changed)) if changed else "-"
-        table.add_row(
-            f"breaker {b['name']} (since {when})",
-            Text(b["state"], style=STATE_STYLE.get(b["state"], "")),
-        )
-    return table
-
-
-def _cache(data: dict[str, Any]) -> Table:
-    cache = data.get("cache") or {}
-    redis = (cache.get("redis") or {}).get("state", "disabled")
-    target = cache.get("hit_ratio_target", 0.85)
-    table = Table(
-        title=f"Cache (redis {redis}, evictions {cache.get('evictions', 0)})", expand=True
-    )
-    for col in ("namespace", "requests", f"hit ratio (>= {_pct(target)})", "L1", "L2", "evictions"):
-        table.add_column(col, justify="left" if col == "namespace" else "right")
-    for ns in cache.get("namespaces", []):
-        ok = ns["hit_ratio"] >= target
-        table.add_row(
-            ns["namespace"],
-            str(ns["requests"]),
-            Text(_pct(ns["hit_ratio"]), style="green" if ok else "red"),
-            _pct(ns["l1_hit_ratio"]),
-            _pct(ns["l2_hit_ratio"]),
-            str(ns["evictions"]),
-        )
-    return table
-
-
-def _runs(data: dict[str, Any], limit: int) -> Table:
-    runs = data.get("runs", {})
-    totals = runs.get("totals", {})
-    title = "Recent runs ({})".format(", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
-    table = Table(title=title, expand=True)
-    for col in ("finished", "graph", "status", "duration", "failed sources", "trace"):
-        table.add_column(col)
-    for r in runs.get("recent", [])[:limit]:
-        table.add_row(
-            time.strftime("%H:%M:%S", time.localtime(r["finished_at"])),
-            r["graph"],
-            Text(r["status"], style=STATE_STYLE.get(r["status"], "")),
-            _ms(r["duration_ms"]),
-            ", ".join(r["failed_sources"]) or (r.get("error") or ""),
-            r.get("trace_id") or "-",
-        )
-    return table
-
-
-def render(data: dict[str, Any], run_rows: int = 10) -> RenderableType:
-    """The figures of one ``/dashboard/data`` answer as rich tables."""
-    stamp = time.strftime("%H:%M:%S", time.localtime(data.get("generated_at", time.time())))
-    return Group(
-        Text(f"Sophia engine · {stamp}", style="bold"),
-        _operations(data),
-        _pool_and_breakers(data),
-        _cache(data),
-        _runs(data, run_rows),
-    )
+    add_arguments(parser)
+    parser.set_defaults(handler=main)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--watch``, ``--url`` and ``--interval`` to the ``stats`` sub-command."""
+    """Add ``--watch``, ``--url``, ``--interval`` and ``--json`` to `parser`."""
     parser.add_argument("--watch", action="store_true", help="refresh until interrupted")
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"the server (default {DEFAULT_URL})")
-    parser.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    parser.add_argument(
+        "--url",
+        default=None,
+        help="the server (default: where `sophia serve` listens with these settings, "
+        "SOPHIA_SERVE_HOST/SOPHIA_SERVE_PORT, else http://127.0.0.1:8000)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=positive_float,
+        default=2.0,
+        help="seconds between refreshes (default 2)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the figures as JSON (with --watch: one JSON line per refresh)",
+    )
+
+
+def server_url(settings: Settings) -> str:
+    """The local URL of the server `sophia serve` starts with `settings`."""
+    host = settings.serve_host
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.serve_port}"
 
 
 def main(args: argparse.Namespace, console: Console | None = None) -> int:
-    """Run ``sophia stats``; exit status 0, or 1 when the server cannot be read."""
-    console = console or Console()
-    if not args.watch:
-        try:
-            console.print(render(fetch(args.url)))
-        except StatsUnavailableError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            return 1
-        return 0
-    with Live(console=console, refresh_per_second=4, screen=False) as live:
-        try:
-            while True:
-                try:
-                    live.update(render(fetch(args.url)))
-                except StatsUnavailableError as exc:
-                    live.update(Text(f"error: {exc} (retrying)", style="red"))
-                time.sleep(max(0.5, args.interval))
-        except KeyboardInterrupt:
-            return 0
+    """Run ``sophia stats``: 0, or StatsUnavailableError (exit 1) when the server cannot
+    be read (``main`` of the CLI prints it)."""
+    from graphs.cli import stats_view
+    from graphs.cli.output import print_json, stdout_console
+
+    if args.url:
+        url = args.url
+    else:
+        from stores.settings import Settings
+
+        url = server_url(Settings())
+    console = console or stdout_console()
+    as_json = bool(getattr(args, "json", False))
+    if args.watch:
+        emit = (lambda data: print_json(data, compact=True)) if as_json else None
+        return stats_view.watch(url, args.interval, console, emit=emit)
+    data = stats_view.fetch(url)
+    if as_json:
+        print_json(data)
+    else:
+        console.print(stats_view.render(data))
+    return 0
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("fetch", "render", "watch", "StatsUnavailableError"):
+        from graphs.cli import stats_view
+
+        return getattr(stats_view, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,15 +5,19 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+from bench.local_services import free_port
 
 from graphs import Engine, langgraph_entry
 from stores.settings import Settings
+from tests.graphs.http_process import http_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,3 +101,21 @@ async def test_platform_app_example_serves_health_and_review(settings: Settings)
     scores = [row["health_score"] for row in review.json()["deals"]]
     assert scores == sorted(scores) and len(scores) == 2
     assert bad.status_code == 422
+
+
+@pytest.mark.slow
+def test_platform_app_runs_as_its_docstring_says_on_the_port_given(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``python examples/platform_app.py --port P`` serves on P (the docstring's command)."""
+    env = {
+        **os.environ,
+        "SOPHIA_DATA_DIR": str(settings.data_dir),
+        "SOPHIA_WAREHOUSE_URL": settings.resolved_warehouse_url,
+    }
+    env.pop("SOPHIA_REDIS_URL", None)
+    port = free_port()
+    health = f"http://127.0.0.1:{port}/deals/D-00001/health"
+    argv = [sys.executable, str(ROOT / "examples" / "platform_app.py"), "--port", str(port)]
+    with http_process(argv, health, env=env, cwd=ROOT, log=tmp_path / "app.log"):
+        assert httpx.get(health, timeout=30).json()["deal_id"] == "D-00001"

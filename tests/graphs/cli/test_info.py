@@ -1,0 +1,79 @@
+"""`sophia info`: where everything is, with secrets hidden, and what answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.local_services import free_port
+
+from stores.urls import redact_url
+from tests.conftest import RedisServer
+from tests.graphs.cli.conftest import Sophia
+
+
+def test_info_shows_where_everything_is_without_secrets(
+    sophia: Sophia, cli_data_dir: Path, redis_server: RedisServer
+) -> None:
+    down = free_port()
+    env = {
+        "SOPHIA_DATA_DIR": str(cli_data_dir),
+        "SOPHIA_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
+        "SOPHIA_POSTGRES_URL": f"postgresql://sophia:hunter2@127.0.0.1:{down}/test",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{down}",
+        "SOPHIA_JAEGER_UI": f"http://127.0.0.1:{down}",
+        "SOPHIA_SERVE_PORT": str(down),
+    }
+    done = sophia("info", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert "hunter2" not in done.stdout
+    assert info["data_dir"]["where"] == str(cli_data_dir)
+    assert info["data_dir"]["detail"] == "from SOPHIA_DATA_DIR"
+    assert info["warehouse"]["state"] == "ok"
+    assert info["warehouse"]["where"] == f"duckdb:///{str(cli_data_dir).lstrip('/')}/warehouse.duckdb"
+    assert info["redis"]["state"] == "ok"
+    assert info["checkpoints"]["where"] == f"postgresql://sophia:***@127.0.0.1:{down}/test"
+    assert info["checkpoints"]["state"] == "unreachable"
+    assert info["memory_index"]["state"] == "missing"
+    assert info["span_file"]["where"] == str(cli_data_dir / "traces.jsonl")
+    for name in ("otlp_endpoint", "jaeger_ui"):
+        assert info[name]["state"] == "unreachable", name
+    assert info["server"] == {
+        "name": "server",
+        "where": f"http://127.0.0.1:{down}",
+        "state": "not running",
+        "detail": "`sophia serve` listens here with these settings",
+    }
+    text = sophia("info", env=env)
+    assert text.returncode == 0 and "hunter2" not in text.stdout
+    assert f"  postgresql://sophia:***@127.0.0.1:{down}/test" in text.stdout.splitlines()
+
+
+def test_outside_the_project_the_data_dir_is_the_users(sophia: Sophia, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg")}
+    info = json.loads(sophia("info", "--json", env=env, cwd=elsewhere).stdout)
+    assert info["data_dir"]["where"] == str(tmp_path / "xdg" / "sophia")
+    assert "user data dir" in info["data_dir"]["detail"]
+
+
+def test_inside_the_project_it_is_the_project_roots(sophia: Sophia, project_dir: Path) -> None:
+    below = project_dir / "a" / "b"
+    below.mkdir(parents=True)
+    info = json.loads(sophia("info", "--json", cwd=below).stdout)
+    assert info["data_dir"]["where"] == str(project_dir / ".sophia")
+    assert info["warehouse"]["state"] == "ok"
+
+
+def test_redact_url_hides_passwords_and_secret_parameters() -> None:
+    assert redact_url("duckdb:///a/b.duckdb") == "duckdb:///a/b.duckdb"
+    assert redact_url("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
+    assert redact_url("redis://h:6379") == "redis://h:6379"
+    assert (
+        redact_url("snowflake://u:p%40ss@acct/db/s?warehouse=W&password=x")
+        == "snowflake://u:***@acct/db/s?warehouse=W&password=***"
+    )
+    assert redact_url("postgresql://u@h/db?token=abc") == "postgresql://u@h/db?token=***"
+    assert redact_url("http://[::1") == "<unparsable URL>"
