@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import BenchRow, main
-from bench.risk_eval import held_out, load_eval_set, macro_f1, score
 from nodes.risk_detector import Detection, RiskDetector
 from nodes.risk_taxonomy import STABLE_KEYS, Taxonomy, load_taxonomy
 from stores.memory.embeddings import HashingEmbeddings
+from tests.nodes.risk_scoring import held_out, load_eval_set, macro_f1, score
 
 PRECISION_FLOOR, RECALL_FLOOR = 0.85, 0.75
 THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4)

@@ -21,17 +21,9 @@ from typing import Any
 
 from rich.console import Console
 
-from stores.errors import (
-    CheckpointStoreError,
-    CircuitOpenError,
-    ConfigurationError,
-    InvalidInputError,
-    NothingToResumeError,
-    SophiaError,
-    UnknownGraphError,
-    UnknownThreadError,
-    WarehouseError,
-)
+from graphs.durable.errors import CheckpointStoreError, NothingToResumeError, UnknownThreadError
+from graphs.engine.errors import InvalidInputError, UnknownGraphError
+from stores.errors import CircuitOpenError, ConfigurationError, SophiaError, WarehouseError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

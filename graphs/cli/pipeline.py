@@ -44,7 +44,9 @@ def pipeline_table(rows: list[dict[str, Any]], as_of: dict[str, str] | None = No
         ("idle days", True),
     ):
         table.add_column(
-            name, justify="right" if right else "left", no_wrap=name in ("#", "deal", "amount")
+            name,
+            justify="right" if right else "left",
+            no_wrap=name in ("#", "deal", "amount", "status"),
         )
     for r in rows:
         style = _STYLE.get(r["status"], "")

@@ -66,11 +66,11 @@ def print_result(
     elif pipeline is not None:
         from graphs.cli.pipeline import pipeline_table
 
-        console.print(pipeline_table(pipeline, result.get("as_of")))
+        console.print(pipeline_table(pipeline, result.get("as_of")))  # its title says as of
         console.print(f"One deal in detail: `sophia run {graph} --deal ID`; all of it: `--json`.")
     elif deals:
         print_deal_table(console, graph, deals)
-    if result.get("as_of"):
+    if result.get("as_of") and (pipeline is None or paused or len(deals) == 1):
         as_of = result["as_of"]
         console.print(
             f"as of {as_of['at']} ({AS_OF_SOURCE.get(as_of['source'], '')})", markup=False

@@ -15,12 +15,7 @@ from typing import Any
 from graphs.engine.errors import GraphError, InvalidInputError, UnknownGraphError
 from graphs.server.encoding import JSON
 from graphs.server.limits import OverloadedError
-from stores.errors import (
-    CircuitOpenError,
-    PoolTimeoutError,
-    SophiaError,
-    WarehouseUnavailableError,
-)
+from stores.errors import CircuitOpenError, PoolTimeoutError, SophiaError, WarehouseUnavailableError
 
 logger = logging.getLogger(__name__)
 

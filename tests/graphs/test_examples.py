@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.local_services import free_port
 
 from graphs import Engine, langgraph_entry
+from stores.demo.local_redis import free_port
 from stores.settings import Settings
 from tests.graphs.http_process import http_process
 

@@ -2,7 +2,7 @@
 
 Floors (stated in the issue note): on the whole set, every one of the six risks has
 precision >= 0.85 and recall >= 0.75, and the macro F1 is >= 0.88. On the third of the
-set held out while the rules were written (`bench.risk_eval.held_out`), macro F1 >= 0.85.
+set held out while the rules were written (`risk_scoring.held_out`), macro F1 >= 0.85.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.risk_eval import held_out, load_eval_set, macro_f1, score
 from nodes.risk_detector import RiskDetector, load_detector
 from nodes.risk_taxonomy import STABLE_KEYS, TaxonomyError, load_taxonomy
+from tests.nodes.risk_scoring import held_out, load_eval_set, macro_f1, score
 
 PRECISION_FLOOR, RECALL_FLOOR, MACRO_F1_FLOOR, HELD_OUT_F1_FLOOR = 0.85, 0.75, 0.88, 0.85
 

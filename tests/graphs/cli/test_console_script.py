@@ -201,7 +201,7 @@ def test_ids_and_commands_are_never_wrapped(sophia: Sophia, cli_data_dir: Path) 
     assert re.fullmatch(r"run\s+[0-9a-f]{32}", run_line)
     assert re.fullmatch(r"trace\s+[0-9a-f]{32}", trace_line)
     assert f"  sophia trace {run_line.split()[1]}" in lines
-    assert "2 deals, worst first" in done.stdout  # several deals: one table
+    assert "pipeline: 2 deals ranked by risk" in done.stdout  # several deals: one table
 
 
 def test_graphs_shows_each_fields_type_default_and_meaning(sophia: Sophia, tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ def test_graphs_shows_each_fields_type_default_and_meaning(sophia: Sophia, tmp_p
     assert done.returncode == 0, done.stderr
     assert "any" not in done.stdout.split()
     text = " ".join(done.stdout.split())
-    assert "deal_ids array of string, 1-1000 items · default [\"D-00001\"]" in text
+    assert "deal_ids array of string, 1-1000 items · default []" in text
     assert "company_id string | null · default null Only this company's memories." in text
     assert 'source "gong" | "slack" | null · default null' in text
     fields = {

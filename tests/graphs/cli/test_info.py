@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.local_services import free_port
-
-from stores.urls import redact_url
+from stores.demo.local_redis import free_port
 from tests.conftest import RedisServer
 from tests.graphs.cli.conftest import Sophia
 
@@ -67,13 +65,3 @@ def test_inside_the_project_it_is_the_project_roots(sophia: Sophia, project_dir:
     assert info["warehouse"]["state"] == "ok"
 
 
-def test_redact_url_hides_passwords_and_secret_parameters() -> None:
-    assert redact_url("duckdb:///a/b.duckdb") == "duckdb:///a/b.duckdb"
-    assert redact_url("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
-    assert redact_url("redis://h:6379") == "redis://h:6379"
-    assert (
-        redact_url("snowflake://u:p%40ss@acct/db/s?warehouse=W&password=x")
-        == "snowflake://u:***@acct/db/s?warehouse=W&password=***"
-    )
-    assert redact_url("postgresql://u@h/db?token=abc") == "postgresql://u@h/db?token=***"
-    assert redact_url("http://[::1") == "<unparsable URL>"

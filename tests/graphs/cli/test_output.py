@@ -15,12 +15,9 @@ from graphs.cli.output import (
     print_copyable,
 )
 from graphs.cli.report import print_result, resume_commands, what_to_check
-from stores.errors import (
-    CheckpointStoreUnavailableError,
-    InvalidInputError,
-    UnknownGraphError,
-    WarehouseUnavailableError,
-)
+from graphs.durable.errors import CheckpointStoreUnavailableError
+from graphs.engine.errors import InvalidInputError, UnknownGraphError
+from stores.errors import WarehouseUnavailableError
 from stores.settings import Settings
 
 
@@ -85,13 +82,13 @@ def test_a_paused_result_ends_with_its_resume_commands() -> None:
 
 def test_each_failed_source_names_what_to_check() -> None:
     settings = Settings(
-        data_dir=Path("/d"), warehouse_url="snowflake://u:secret@acct/db/s", node_timeout_s=7
+        data_dir=Path("/d"), warehouse_url="snowflake://u:secret@acct/db/s", node_timeout_s=25
     )
     failed = {"node": "gong", "error": "QueryError", "message": "boom", "timed_out": False}
     hint = what_to_check(failed, settings)
     assert "SOPHIA_WAREHOUSE_URL (snowflake://u:***@acct/db/s)" in hint and "secret" not in hint
     late = {**failed, "error": "TimeoutError", "timed_out": True}
-    assert "SOPHIA_NODE_TIMEOUT_S (7 s)" in what_to_check(late, settings)
+    assert "SOPHIA_NODE_TIMEOUT_S (25 s)" in what_to_check(late, settings)
     breaker = {**failed, "error": "CircuitOpenError"}
     assert "breaker" in what_to_check(breaker, settings)
     memory = {"node": "memory", "error": "MemoryStoreError", "message": "x", "timed_out": False}

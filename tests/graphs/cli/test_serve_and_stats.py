@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bench.local_services import free_port
 
+from stores.demo.local_redis import free_port
 from tests.graphs.cli.conftest import SCRIPT, Sophia, clean_env, one_error_line
 from tests.graphs.http_process import http_process
 

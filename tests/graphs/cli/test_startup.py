@@ -14,7 +14,14 @@ import pytest
 
 from tests.graphs.cli.conftest import SCRIPT, clean_env, one_error_line
 
-HEAVY = ("langgraph", "langchain_core", "graphs.engine", "graphs.server", "uvicorn")
+HEAVY = (
+    "langgraph",
+    "langchain_core",
+    "graphs.engine.engine",
+    "graphs.workflows",
+    "graphs.server",
+    "uvicorn",
+)  # graphs.engine.errors (a few classes) is not the engine
 # help and argparse errors need neither rich nor the settings model (pydantic-settings
 # alone costs several interpreter starts)
 NOT_FOR_HELP = (*HEAVY, "rich", "stores", "pydantic", "httpx")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-EVAL_SET = Path(__file__).resolve().parent.parent / "tests" / "nodes" / "risk_eval.tsv"
+EVAL_SET = Path(__file__).resolve().parent / "risk_eval.tsv"
 
 
 @dataclass(frozen=True)
