@@ -26,8 +26,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -35,19 +34,26 @@ from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
-    SpanExporter,
 )
 from opentelemetry.sdk.trace.sampling import Sampler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from telemetry.file_exporter import JsonLinesSpanExporter
+from telemetry.otlp import (
+    endpoint_of,
+    metric_reader,
+    protocol_of,
+    resource_of,
+    span_exporter,
+)
+from telemetry.sdk_logs import ExporterLogs, quiet_final_collect
 from telemetry.switch import SwitchTracerProvider
 
 __all__ = [
@@ -64,8 +70,6 @@ logger = logging.getLogger(__name__)
 PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The Content-Type a ``/metrics`` response carrying :func:`prometheus_text` should use."""
 
-DEFAULT_SERVICE_NAME = "sophia"
-PROTOCOLS = ("http/protobuf", "grpc")
 
 SHUTDOWN_TIMEOUT_S = 1.0
 """How long `Telemetry.shutdown` waits for exporters before dropping what is left."""
@@ -106,7 +110,7 @@ class Telemetry:
         self._prometheus_registry = prometheus_registry
         self._closed = False
         self._local_processors = list(local_processors)
-        self._exporter_logs = _ExporterLogs(otlp_endpoint)
+        self._exporter_logs = ExporterLogs(otlp_endpoint)
         if otlp_endpoint:
             self._exporter_logs.attach()
 
@@ -170,7 +174,7 @@ class Telemetry:
                 reader.force_flush(5_000)
             except Exception as exc:  # an unreachable collector must not break shutdown
                 logger.warning("flushing metric reader %s failed: %s", type(reader).__name__, exc)
-            with _quiet_final_collect():
+            with quiet_final_collect():
                 self.meter_provider.remove_metric_reader(reader)  # also shuts the reader down
 
     def prometheus_text(self) -> bytes:
@@ -196,154 +200,6 @@ class Telemetry:
         tb: TracebackType | None,
     ) -> None:
         self.shutdown()
-
-
-class _ExporterLogs(logging.Filter):
-    """The OTLP exporters' own log lines, turned into one warning per configuration.
-
-    An unreachable collector makes the exporters log a line per retry and per batch (a
-    dozen per run). While attached, the first of them becomes one line naming the
-    endpoint and what to do; the rest are dropped.
-    """
-
-    LOGGERS = (
-        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-        "opentelemetry.exporter.otlp.proto.http.metric_exporter",
-        "opentelemetry.exporter.otlp.proto.grpc.exporter",
-        "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
-        "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
-        "opentelemetry.sdk._shared_internal",
-    )
-
-    def __init__(self, endpoint: str | None) -> None:
-        super().__init__()
-        self.endpoint = endpoint
-        self.dropped = 0
-        self.reported = False
-
-    def attach(self) -> None:
-        for name in self.LOGGERS:
-            logging.getLogger(name).addFilter(self)
-
-    def detach(self) -> None:
-        for name in self.LOGGERS:
-            logging.getLogger(name).removeFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        if self.reported:
-            self.dropped += 1
-            return False
-        self.reported = True
-        cause = _first_line(record.getMessage())
-        record.name, record.levelno, record.levelname = logger.name, logging.WARNING, "WARNING"
-        record.msg = (
-            "cannot export telemetry to the OTLP endpoint %s (%s); spans and metrics are "
-            "dropped while it does not answer: start the collector (Jaeger) or unset "
-            "OTEL_EXPORTER_OTLP_ENDPOINT"
-        )
-        record.args = (self.endpoint, cause)
-        return True
-
-
-_CAUSES = ("Connection refused", "Name or service not known", "timed out", "Connection reset")
-
-
-def _first_line(message: str, limit: int = 100) -> str:
-    """The gist of an exporter's error: a known cause, else its first line, shortened."""
-    for cause in _CAUSES:
-        if cause.lower() in message.lower():
-            return cause.lower()
-    line = message.splitlines()[0] if message else "no answer"
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-class _DropFinalCollectWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Cannot call collect on a MetricReader" not in record.getMessage()
-
-
-@contextmanager
-def _quiet_final_collect() -> Iterator[None]:
-    """Removing a periodic reader makes its thread try one last collect after it was
-    detached, which the SDK logs as a warning; we flushed just before, so drop it."""
-    sdk_logger = logging.getLogger("opentelemetry.sdk.metrics._internal.export")
-    quiet = _DropFinalCollectWarning()
-    sdk_logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        sdk_logger.removeFilter(quiet)
-
-
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
-def _protocol(explicit: str | None, signal: str) -> str:
-    protocol = explicit or _env(
-        f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"
-    )
-    protocol = (protocol or "http/protobuf").lower()
-    if protocol not in PROTOCOLS:
-        known = ", ".join(PROTOCOLS)
-        raise ValueError(f"unsupported OTLP protocol {protocol!r}; use one of {known}")
-    return protocol
-
-
-def _endpoint(explicit: str | None, protocol: str, signal: str) -> str | None:
-    """The URL to give the exporter for ``signal`` (TRACES or METRICS), or None: OTLP off."""
-    path = f"/v1/{signal.lower()}"
-    if explicit is None:
-        full = _env(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
-        if full:
-            return full
-        explicit = _env("OTEL_EXPORTER_OTLP_ENDPOINT")
-        if explicit is None:
-            return None
-    base = explicit.rstrip("/")
-    if protocol == "grpc" or base.endswith(path):
-        return base
-    return base + path
-
-
-def _resource(service_name: str | None, attributes: Mapping[str, Any] | None) -> Resource:
-    attrs: dict[str, Any] = dict(attributes or {})
-    if service_name:
-        attrs["service.name"] = service_name
-    resource = Resource.create(attrs)  # merges OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME
-    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
-    return resource
-
-
-def _span_exporter(protocol: str, endpoint: str) -> SpanExporter:
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
-
-        return Grpc(endpoint=endpoint)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
-
-    return Http(endpoint=endpoint)
-
-
-def _metric_reader(protocol: str, endpoint: str) -> MetricReader:
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-            OTLPMetricExporter as GrpcMetrics,
-        )
-
-        return PeriodicExportingMetricReader(GrpcMetrics(endpoint=endpoint))
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-        OTLPMetricExporter as HttpMetrics,
-    )
-
-    return PeriodicExportingMetricReader(HttpMetrics(endpoint=endpoint))
 
 
 def _install_globals(resource: Resource) -> tuple[SwitchTracerProvider, MeterProvider]:
@@ -409,11 +265,11 @@ def configure(
     Raises ValueError on an unsupported protocol.
     """
     global _active
-    trace_protocol = _protocol(otlp_protocol, "TRACES")
-    trace_endpoint = _endpoint(otlp_endpoint, trace_protocol, "TRACES")
-    metric_protocol = _protocol(otlp_protocol, "METRICS")
-    metric_endpoint = _endpoint(otlp_endpoint, metric_protocol, "METRICS")
-    resource = _resource(service_name, resource_attributes)
+    trace_protocol = protocol_of(otlp_protocol, "TRACES")
+    trace_endpoint = endpoint_of(otlp_endpoint, trace_protocol, "TRACES")
+    metric_protocol = protocol_of(otlp_protocol, "METRICS")
+    metric_endpoint = endpoint_of(otlp_endpoint, metric_protocol, "METRICS")
+    resource = resource_of(service_name, resource_attributes)
 
     with _lock:
         if _active is not None:
@@ -428,7 +284,7 @@ def configure(
             )
             provider.add_span_processor(local[-1])
         if trace_endpoint is not None:
-            exporter = _span_exporter(trace_protocol, trace_endpoint)
+            exporter = span_exporter(trace_protocol, trace_endpoint)
             provider.add_span_processor(BatchSpanProcessor(exporter))
         if console:
             out = sys.stderr if console is True else console
@@ -444,7 +300,7 @@ def configure(
             registry = CollectorRegistry(auto_describe=True)
             readers.append(PrometheusMetricReader(registry=registry))
         if metric_endpoint is not None:
-            readers.append(_metric_reader(metric_protocol, metric_endpoint))
+            readers.append(metric_reader(metric_protocol, metric_endpoint))
         for reader in readers:
             meter_provider.add_metric_reader(reader)
 

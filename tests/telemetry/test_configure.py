@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import telemetry
-from telemetry.setup import _endpoint
+from telemetry.otlp import endpoint_of as _endpoint
 from telemetry.switch import SwitchTracerProvider
 from tests.telemetry.otel_capture import Captured
 
