@@ -35,7 +35,14 @@ from telemetry.setup import (
     prometheus_text,
     shutdown,
 )
-from telemetry.spans import current_trace_id, iterate_in_span, node_span, run_span
+from telemetry.spans import (
+    current_trace_id,
+    iterate_in_span,
+    node_span,
+    run_span,
+    shared_links,
+    shared_work,
+)
 from telemetry.trace_file import TraceNotFoundError
 
 if TYPE_CHECKING:
@@ -71,6 +78,8 @@ __all__ = [
     "prometheus_text",
     "render_trace",
     "run_span",
+    "shared_links",
+    "shared_work",
     "shutdown",
     "trace_file_path",
     "use_monitor",

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode
 
 __all__ = [
     "NodeSpan",
@@ -31,6 +32,8 @@ __all__ = [
     "iterate_in_span",
     "node_span",
     "run_span",
+    "shared_links",
+    "shared_work",
 ]
 
 T = TypeVar("T")
@@ -51,6 +54,43 @@ def _engine_tracer() -> trace.Tracer:
     if _tracer is None:
         _tracer = trace.get_tracer(TRACER_NAME)
     return _tracer
+
+
+_RUN_SPAN = otel_context.create_key("sophia-run-span")
+_SHARED_LINKS = otel_context.create_key("sophia-shared-links")
+
+
+def _run_context(span: Span) -> otel_context.Context:
+    """A context with `span` current and remembered as the run's span."""
+    return otel_context.set_value(_RUN_SPAN, span, trace.set_span_in_context(span))
+
+
+@contextlib.contextmanager
+def shared_work(callers: Iterable[SpanContext]) -> Iterator[None]:
+    """Run the block as work several spans waited on (one batched statement for many nodes).
+
+    With two callers or more, spans started inside are children of the run's span, not of
+    whichever caller came first, and link to each caller (see `shared_links`). With one
+    caller (the block runs in its context: its spans nest under it), no run span in the
+    context, or tracing off, the block runs as it is.
+    """
+    run = otel_context.get_value(_RUN_SPAN)
+    links = tuple(Link(c) for c in {c.span_id: c for c in callers if c.is_valid}.values())
+    if run is None or len(links) < 2:
+        yield
+        return
+    ctx = otel_context.set_value(_SHARED_LINKS, links, _run_context(run))  # type: ignore[arg-type]
+    token = otel_context.attach(ctx)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def shared_links() -> tuple[Link, ...]:
+    """The links to the callers of the shared work in progress (empty outside `shared_work`)."""
+    links = otel_context.get_value(_SHARED_LINKS)
+    return links if isinstance(links, tuple) else ()
 
 
 def _is_control_flow(exc: BaseException) -> bool:
@@ -218,6 +258,11 @@ class RunSpan(_ScopedSpan):
         _record_outcome(span, exc)
         span.end()
 
+    def _enter(self) -> Span:
+        span = self._begin()
+        self._token = otel_context.attach(_run_context(span))
+        return span
+
     def _start(self) -> Span:
         parent = None
         if self.new_trace:
@@ -275,7 +320,7 @@ async def iterate_in_span(span: Span, source: AsyncIterator[T]) -> AsyncIterator
     """
     try:
         while True:
-            token = otel_context.attach(trace.set_span_in_context(span))
+            token = otel_context.attach(_run_context(span))
             try:
                 item = await anext(source)
             except StopAsyncIteration:
@@ -286,7 +331,7 @@ async def iterate_in_span(span: Span, source: AsyncIterator[T]) -> AsyncIterator
     finally:
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
-            token = otel_context.attach(trace.set_span_in_context(span))
+            token = otel_context.attach(_run_context(span))
             try:
                 await aclose()
             finally:

@@ -76,7 +76,6 @@ class TieredCache:
         max_backoff_s: float = 30.0,
         batch_size: int = 500,
         lock_ttl_s: float | None = None,
-        tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
         self.redis_url = redis_url
@@ -100,8 +99,7 @@ class TieredCache:
         self._loads = SingleFlight()
         self.loop: asyncio.AbstractEventLoop | None = None
         """The event loop the cache was opened on (None when closed)."""
-        # Providers default to the global ones (no-op until telemetry.configure()).
-        self._tracer = trace.get_tracer("sophia.cache", tracer_provider=tracer_provider)
+        # The meter provider defaults to the global one (no-op until telemetry.configure()).
         self._meter = metrics.get_meter("sophia.cache", meter_provider=meter_provider)
         self._meter_key: object = meter_provider if meter_provider is not None else "global"
         self._duration = self._meter.create_histogram(
@@ -175,25 +173,33 @@ class TieredCache:
         """Hits only: {key: value} for the keys found in L1 or L2 (one L2 round trip per batch)."""
         ns_ttl = self._namespaces.ttl(namespace)
         start = time.perf_counter()
-        with self._tracer.start_as_current_span("cache.get_many") as span:
-            span.set_attribute("sophia.cache.namespace", namespace)
-            rkeys = {k: self.redis_key(k, namespace) for k in keys}
-            got, l1_hits, l2_hits = await self._open_tiers().read_many(
-                list(rkeys.values()), namespace, ns_ttl
-            )
-            found = {k: got[rkey] for k, rkey in rkeys.items() if rkey in got}
-            misses = len(rkeys) - len(found)
+        rkeys = {k: self.redis_key(k, namespace) for k in keys}
+        got, l1_hits, l2_hits = await self._open_tiers().read_many(
+            list(rkeys.values()), namespace, ns_ttl
+        )
+        found = {k: got[rkey] for k, rkey in rkeys.items() if rkey in got}
+        misses = len(rkeys) - len(found)
+        elapsed = time.perf_counter() - start
+        self._stats.record_many(namespace, l1_hits, l2_hits, misses, elapsed)
+        self._duration.record(
+            elapsed * 1000,
+            {"sophia.cache.namespace": namespace, "sophia.cache.operation": "get_many"},
+        )
+        # An event on the caller's span, not a span of its own: a look-up is microseconds.
+        span = trace.get_current_span()
+        if span.is_recording():
             tier = "miss" if misses else ("l2" if l2_hits else "l1")
-            span.set_attribute("sophia.cache.tier", tier)
-            span.set_attribute("sophia.cache.hits", len(found))
-            span.set_attribute("sophia.cache.misses", misses)
-            elapsed = time.perf_counter() - start
-            self._stats.record_many(namespace, l1_hits, l2_hits, misses, elapsed)
-            self._duration.record(
-                elapsed * 1000,
-                {"sophia.cache.namespace": namespace, "sophia.cache.operation": "get_many"},
+            span.add_event(
+                "cache.get_many",
+                {
+                    "sophia.cache.namespace": namespace,
+                    "sophia.cache.tier": tier,
+                    "sophia.cache.hits": len(found),
+                    "sophia.cache.misses": misses,
+                    "sophia.cache.duration_ms": elapsed * 1000,
+                },
             )
-            return found
+        return found
 
     async def get_or_load(
         self, key: str, namespace: str, loader: Callable[[], Awaitable[Any]],
@@ -206,23 +212,30 @@ class TieredCache:
         """
         entry_ttl = self._namespaces.ttl(namespace, ttl)
         start = time.perf_counter()
-        with self._tracer.start_as_current_span("cache.get_or_load") as span:
-            span.set_attribute("sophia.cache.namespace", namespace)
-            try:
-                value, tier, joined = await self._get_or_join(
-                    self.redis_key(key, namespace), namespace, loader, entry_ttl
-                )
-            finally:
-                elapsed = time.perf_counter() - start
-                self._duration.record(
-                    elapsed * 1000,
-                    {"sophia.cache.namespace": namespace, "sophia.cache.operation": "get_or_load"},
-                )
-            span.set_attribute("sophia.cache.tier", tier)
-            span.set_attribute("sophia.cache.coalesced", joined)
-            # A waiter that joined another caller's load neither hit nor ran the loader.
-            self._stats.record(namespace, "coalesced" if joined else tier, elapsed)
-            return value
+        try:
+            value, tier, joined = await self._get_or_join(
+                self.redis_key(key, namespace), namespace, loader, entry_ttl
+            )
+        finally:
+            elapsed = time.perf_counter() - start
+            self._duration.record(
+                elapsed * 1000,
+                {"sophia.cache.namespace": namespace, "sophia.cache.operation": "get_or_load"},
+            )
+        # A waiter that joined another caller's load neither hit nor ran the loader.
+        self._stats.record(namespace, "coalesced" if joined else tier, elapsed)
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(
+                "cache.get_or_load",
+                {
+                    "sophia.cache.namespace": namespace,
+                    "sophia.cache.tier": tier,
+                    "sophia.cache.coalesced": joined,
+                    "sophia.cache.duration_ms": elapsed * 1000,
+                },
+            )
+        return value
 
     async def _get_or_join(
         self, rkey: str, namespace: str, loader: Callable[[], Awaitable[Any]], ttl: float

@@ -10,6 +10,7 @@ insertion order.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,6 @@ from stores.memory.hnsw import FloatArray, HnswIndex
 from stores.memory.items import ItemTable, Record
 from telemetry import monitor
 
-_tracer = trace.get_tracer("sophia.memory_store")
-
 
 def search(
     op: SearchOp, query: FloatArray | None, table: ItemTable, index: HnswIndex | None
@@ -35,17 +34,21 @@ def search(
     check(op.filter)
     if query is None or index is None:
         return _scan(op, table)
-    with (
-        _tracer.start_as_current_span("memory.search") as span,
-        monitor("memory.search", kind="vector_search"),
-    ):
+    started = time.perf_counter()
+    attributes: dict[str, Any] = {}
+    with monitor("memory.search", kind="vector_search"):
         wanted = max(op.offset + op.limit, 0)
-        kept = _vector_search(op, query, wanted, table, index, span)
+        kept = _vector_search(op, query, wanted, table, index, attributes)
         out = [_search_item(rec.item, score) for rec, score in kept[op.offset :]]
         if len(out) < op.limit:
             out.extend(_unscored(op, op.limit - len(out), table))
-        span.set_attribute("sophia.memory.results", len(out))
-        return out
+    # An event on the caller's span (the memory node's): one HNSW query is microseconds.
+    span = trace.get_current_span()
+    if span.is_recording():
+        attributes["sophia.memory.results"] = len(out)
+        attributes["sophia.memory.duration_ms"] = (time.perf_counter() - started) * 1000
+        span.add_event("memory.search", attributes)
+    return out
 
 
 def _vector_search(
@@ -54,7 +57,7 @@ def _vector_search(
     wanted: int,
     table: ItemTable,
     index: HnswIndex,
-    span: trace.Span,
+    attributes: dict[str, Any],
 ) -> list[tuple[Record, float]]:
     allowed = None
     if op.namespace_prefix:
@@ -87,9 +90,9 @@ def _vector_search(
         if len(best) >= wanted or len(labels) < k:
             break
         k *= 2
-    span.set_attribute("sophia.memory.k", k)
-    span.set_attribute("sophia.memory.ef", max(index.ef_search, k))
-    span.set_attribute("sophia.memory.strategy", strategy)
+    attributes["sophia.memory.k"] = k
+    attributes["sophia.memory.ef"] = max(index.ef_search, k)
+    attributes["sophia.memory.strategy"] = strategy
     return list(best.values())[:wanted]
 
 

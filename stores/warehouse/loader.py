@@ -15,6 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanContext
+
+import telemetry
 from stores.warehouse import provenance
 from stores.warehouse.row import Row
 
@@ -97,6 +101,7 @@ class Loader:
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0
         self._runs: dict[int, provenance.Provenance] = {}  # pending future -> its run
+        self._callers: dict[int, SpanContext] = {}  # pending future -> its caller's span
 
     def cache_key(self, key: Hashable) -> str:
         """The row-cache key of ``key``: ``"{table}.{column}={key!r}"``."""
@@ -110,6 +115,9 @@ class Loader:
         run = provenance.current()
         if run is not None:
             self._runs[id(fut)] = run
+        caller = trace.get_current_span().get_span_context()
+        if caller.is_valid:  # tracing on: the batch's statement links to every caller
+            self._callers[id(fut)] = caller
         if not self._scheduled:
             self._scheduled = True
             if self._window > 0:
@@ -133,13 +141,21 @@ class Loader:
 
     async def _run(self, batch: dict[Hashable, list[asyncio.Future[list[Row]]]]) -> None:
         self.batches += 1
+        callers = [
+            c for futures in batch.values() for f in futures
+            if (c := self._callers.pop(id(f), None)) is not None
+        ]  # fmt: skip
         try:
             hits = await self._cached([k for k in batch if k is not None])
             # Cache hits are answered at once, not after the misses' round trip.
             _settle(batch, hits)
             misses = [k for k in batch if k is not None and k not in hits]
             self._record_provenance(batch, hits)
-            fetched = await self._fetch_and_store(misses) if misses else {}
+            fetched = {}
+            if misses:
+                # one statement for every node that asked: under the run, linked to each
+                with telemetry.shared_work(callers):
+                    fetched = await self._fetch_and_store(misses)
         except Exception as exc:
             for futures in batch.values():
                 for fut in futures:

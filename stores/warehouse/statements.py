@@ -17,6 +17,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+import telemetry
 from stores.errors import SophiaError
 from stores.warehouse.backends import Backend
 from stores.warehouse.errors import QueryTimeoutError
@@ -50,7 +51,9 @@ class Statements:
         """Run one statement; all its rows. ``collection`` names the table for the span."""
         with (
             _tracer.start_as_current_span(
-                _span_name(sql, collection), kind=trace.SpanKind.CLIENT
+                _span_name(sql, collection),
+                kind=trace.SpanKind.CLIENT,
+                links=telemetry.shared_links(),  # the nodes a batched statement serves
             ) as span,
             self._monitor,
         ):

@@ -91,16 +91,21 @@ def test_namespace_and_filter_are_applied_inside_the_search() -> None:
     assert store.search(("b",), query="x", filter={"company": "solo"}) == []
 
 
-def test_search_reports_a_span_with_k_ef_and_results(
+def test_search_reports_an_event_with_k_ef_and_results(
     span_exporter: InMemorySpanExporter,
 ) -> None:
+    from opentelemetry import trace
+
     exporter = span_exporter
     store = hnsw_store()
     store.put_many([(("d",), str(i), {"text": words(i)}) for i in range(100)])
-    hits = store.search(("d",), query="alpha1", limit=4)
-    spans = [s for s in exporter.get_finished_spans() if s.name == "memory.search"]
-    assert spans, "no memory.search span"
-    attrs = spans[-1].attributes or {}
+    with trace.get_tracer("tests.memory").start_as_current_span("caller"):
+        hits = store.search(("d",), query="alpha1", limit=4)
+    assert not [s for s in exporter.get_finished_spans() if s.name == "memory.search"]
+    (caller,) = [s for s in exporter.get_finished_spans() if s.name == "caller"]
+    events = [e for e in caller.events if e.name == "memory.search"]
+    assert events, "no memory.search event on the caller's span"
+    attrs = events[-1].attributes or {}
     assert attrs["sophia.memory.k"] == 4
     assert attrs["sophia.memory.ef"] == 64
     assert attrs["sophia.memory.results"] == len(hits) == 4
