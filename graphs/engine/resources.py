@@ -19,6 +19,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 import telemetry
 from graphs.durable.store import Durable, open_durable, open_durable_with
@@ -71,6 +73,19 @@ async def open_resources(
     if options.configure_telemetry:
         tel = telemetry.configure(file_path=(s.data_dir / "traces.jsonl") if s.trace_file else None)
         stack.callback(tel.shutdown)
+    # Start-up work (pool warm-up, catalogue, index load) is one trace of its own.
+    with trace.get_tracer("sophia.engine").start_as_current_span(
+        "engine.open", context=otel_context.Context()
+    ):
+        return await _open_parts(stack, s, options, tel)
+
+
+async def _open_parts(
+    stack: contextlib.AsyncExitStack,
+    s: Settings,
+    options: OpenOptions,
+    tel: telemetry.Telemetry | None,
+) -> Opened:
     guards = ResilienceRegistry.from_settings(s)
     url = await warehouse_url(s, options)
     cache = await stack.enter_async_context(

@@ -45,3 +45,14 @@ async def test_a_review_is_one_trace_of_nodes_statements_and_events(
     # the deals' row is read by the HubSpot agent and the memory node in one statement
     (deals,) = [s for s in statements if s.name == "SELECT hubspot_deals"]
     assert {by_id[link.context.span_id].name for link in deals.links} >= {"hubspot", "memory"}
+
+
+async def test_opening_the_engine_is_one_trace_of_its_own(
+    settings: Settings, span_exporter: Any
+) -> None:
+    async with Engine(settings):
+        pass
+    spans = span_exporter.get_finished_spans()
+    roots = [s for s in spans if s.parent is None]
+    assert [r.name for r in roots] == ["engine.open"]  # no stray root SELECT spans
+    assert len({s.context.trace_id for s in spans}) == 1
