@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios and print (and optionally write) one table."""
     args = _parser().parse_args(argv)
     # The naive side breaches the monitor's thresholds by design: keep the table readable.
-    logging.getLogger("telemetry.monitor").setLevel(logging.ERROR)
+    logging.getLogger("telemetry.monitoring").setLevel(logging.ERROR)
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)  # piped or redirected: do not squeeze the table

@@ -46,7 +46,7 @@ from graphs.engine.engine import Engine
 from graphs.server.app import create_app
 from stores.settings import Settings
 
-logging.getLogger("telemetry.monitor").setLevel(logging.ERROR)  # no breach warnings
+logging.getLogger("telemetry.monitoring").setLevel(logging.ERROR)  # no breach warnings
 
 
 async def main():

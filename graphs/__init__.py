@@ -7,26 +7,23 @@ pay for LangGraph's import.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from telemetry.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from graphs.engine.engine import Engine, default_registry
+    from graphs.engine.engine import Engine
     from graphs.engine.registry import GraphRegistry, GraphSpec
+    from graphs.workflows import default_registry
 
 _LAZY = {
     "Engine": "graphs.engine.engine",
-    "default_registry": "graphs.engine.engine",
+    "default_registry": "graphs.workflows",
     "GraphRegistry": "graphs.engine.registry",
     "GraphSpec": "graphs.engine.registry",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'graphs' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["Engine", "GraphRegistry", "GraphSpec", "default_registry"]

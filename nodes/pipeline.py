@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 
 from nodes.clock import parse_time
 from nodes.context import Resources
+from nodes.selection import DEFAULT_LIMIT
 from nodes.stages import CLOSED, stage_label
 from nodes.state import DealReviewState
 
@@ -27,7 +28,6 @@ RISK_ORDER = {
     "won": 5,
     "not_found": 6,
 }
-DEFAULT_LIMIT = 50
 
 
 def selection_statement(selection: dict[str, Any]) -> tuple[str, list[Any]]:

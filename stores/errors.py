@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stores.lazy import lazy_exports
+from telemetry.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from stores.cache.errors import (

@@ -15,49 +15,65 @@ Importing this package does no I/O and installs nothing; :func:`configure` does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from telemetry.errors import SophiaError
-from telemetry.file_exporter import trace_file_path
-from telemetry.monitor import (
-    DEFAULT_THRESHOLDS_MS,
-    Monitor,
-    Monitored,
-    current_monitor,
-    monitor,
-    use_monitor,
-)
-from telemetry.setup import (
-    PROMETHEUS_CONTENT_TYPE,
-    Telemetry,
-    active_telemetry,
-    configure,
-    prometheus_text,
-    shutdown,
-)
-from telemetry.spans import (
-    current_trace_id,
-    iterate_in_span,
-    node_span,
-    run_span,
-    shared_links,
-    shared_work,
-)
-from telemetry.trace_file import TraceNotFoundError
+from telemetry.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from telemetry.errors import SophiaError
+    from telemetry.file_exporter import trace_file_path
+    from telemetry.monitoring import (
+        DEFAULT_THRESHOLDS_MS,
+        Monitor,
+        Monitored,
+        current_monitor,
+        monitor,
+        use_monitor,
+    )
+    from telemetry.setup import (
+        PROMETHEUS_CONTENT_TYPE,
+        Telemetry,
+        active_telemetry,
+        configure,
+        prometheus_text,
+        shutdown,
+    )
+    from telemetry.spans import (
+        current_trace_id,
+        iterate_in_span,
+        node_span,
+        run_span,
+        shared_links,
+        shared_work,
+    )
+    from telemetry.trace_file import TraceNotFoundError
     from telemetry.viewer import render_trace
 
-_LAZY = {"render_trace"}
+# Everything is imported on first use: the SDK and the exporters cost most of a second,
+# and `telemetry.errors` (the root error every package derives from) must stay cheap.
+_SOURCES = {
+    "SophiaError": "telemetry.errors",
+    "trace_file_path": "telemetry.file_exporter",
+    **dict.fromkeys(
+        ("DEFAULT_THRESHOLDS_MS", "Monitor", "Monitored", "current_monitor", "monitor",
+         "use_monitor"),
+        "telemetry.monitoring",
+    ),
+    **dict.fromkeys(
+        ("PROMETHEUS_CONTENT_TYPE", "Telemetry", "active_telemetry", "configure",
+         "prometheus_text", "shutdown"),
+        "telemetry.setup",
+    ),
+    **dict.fromkeys(
+        ("current_trace_id", "iterate_in_span", "node_span", "run_span", "shared_links",
+         "shared_work"),
+        "telemetry.spans",
+    ),
+    "TraceNotFoundError": "telemetry.trace_file",
+    "render_trace": "telemetry.viewer",
+}
 
-
-def __getattr__(name: str) -> Any:
-    # The viewer needs rich; import it only when the CLI asks for it.
-    if name in _LAZY:
-        from telemetry import viewer
-
-        return getattr(viewer, name)
-    raise AttributeError(f"module 'telemetry' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _SOURCES)
 
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The in-process half of the performance monitor: `Monitor`, a registry of sliding
 windows per operation, and the thresholds that decide a breach.
 
-Each `Monitor` belongs to its owner (an Engine); `telemetry.monitor.monitor()` reports
+Each `Monitor` belongs to its owner (an Engine); `telemetry.monitoring.monitor()` reports
 the durations it measures to the current one. Every recorded duration also goes to the
 OpenTelemetry histogram ``sophia.operation.duration`` (`record_histogram`).
 """

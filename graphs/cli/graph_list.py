@@ -80,7 +80,7 @@ def input_fields(input_model: Any) -> list[dict[str, Any]]:
 
 def main(args: argparse.Namespace) -> int:
     """Print the registered graphs (rich tables, or JSON with ``--json``)."""
-    from graphs.engine.engine import default_registry
+    from graphs.workflows import default_registry
 
     graphs = [
         {

@@ -19,7 +19,7 @@ from typing import NoReturn
 from graphs.cli import bench, emulator, graph_list, info, run, seed, serve, stats, threads, trace
 
 OPERATOR_LOGGERS = (
-    "telemetry.monitor",  # slow operations
+    "telemetry.monitoring",  # slow operations
     "stores.resilience",  # breaker state changes
     "stores.cache",  # Redis fallbacks
     "stores.warehouse.loader",

@@ -27,9 +27,8 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability, StateSnapshot, StreamMode
@@ -43,19 +42,18 @@ from graphs.engine.run_input import RunInput, run_config, validate_input
 from graphs.engine.run_scope import RunBook, StreamScope, result_of, run_scope
 from graphs.engine.runs_log import RunsLog
 from graphs.engine.threads import Threads, is_store_failure, store_unavailable
+from graphs.workflows import default_registry
 from nodes.context import Resources
 from stores.errors import SophiaError
 from stores.resilience.guards import ResilienceRegistry
 from stores.settings import Settings
 
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
 Compiled = CompiledStateGraph[Any, Any, Any, Any]
 
 
-def default_registry() -> GraphRegistry:
-    """The graphs that ship with the engine."""
-    from graphs.workflows import deal_review, memory_recall
-
-    return GraphRegistry([deal_review.SPEC, memory_recall.SPEC])
 
 
 class Engine:

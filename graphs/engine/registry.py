@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.graph import StateGraph
 from pydantic import BaseModel, ValidationError
 
 from graphs.engine.errors import InvalidInputError, UnknownGraphError
+
+if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
 
 
 @dataclass(frozen=True)

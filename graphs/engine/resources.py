@@ -15,9 +15,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -33,6 +32,9 @@ from stores.errors import ConfigurationError
 from stores.llm.select import open_models
 from stores.resilience.guards import ResilienceRegistry
 from stores.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 from stores.warehouse.backends.url import parse_warehouse_url
 from stores.warehouse.warehouse import Warehouse
 

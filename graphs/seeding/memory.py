@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from langchain_core.embeddings import Embeddings
-from rich.progress import Progress
 
 from nodes.memory import memory_namespace
 from stores.cache.tiered import TieredCache
@@ -101,6 +100,8 @@ async def seed_memory(settings: Settings, *, progress: Callable[[str], None] | N
     store = MemoryStore(
         index={"dims": DIMS, "embed": HashingEmbeddings(DIMS), "fields": ["text"]}, path=path
     )
+    from rich.progress import Progress
+
     url = settings.resolved_warehouse_url
     total = 0
     async with Warehouse.open(url if "?" in url else f"{url}?read_only=true") as wh:

@@ -9,45 +9,33 @@
 Every agent and analysis node is wrapped by `nodes.isolation.isolated`: a node that
 raises or times out leaves an error in the state and the run completes with the other
 branches' results.
+
+This module holds what a caller sees: the input model, the initial state and the shape of
+the result; the graph itself is built from `graphs.workflows.deal_review_graph` when an
+engine compiles it, so that listing graphs and checking input import no node code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from graphs.engine.registry import GraphSpec
-from nodes.analysis import communication_analysis, project_analysis, sales_analysis
-from nodes.clock import now_utc, parse_time
-from nodes.context import Resources
-from nodes.isolation import NodeFn, isolated
-from nodes.memory import deal_memory_agent
-from nodes.pipeline import DEFAULT_LIMIT, rank, select_deals
-from nodes.sources import gong_agent, hubspot_agent, linear_agent, slack_agent
-from nodes.state import DealReviewState
-from nodes.synthesis import synthesis
-from stores.demo.data import DEFAULT_DEAL_ID
-from stores.resilience.retry import RetrySettings, langgraph_retry_policy
+from nodes.selection import DEFAULT_LIMIT
+from stores.demo.ids import DEFAULT_DEAL_ID
 
-AGENTS: dict[str, NodeFn] = {
-    "hubspot": hubspot_agent,
-    "gong": gong_agent,
-    "slack": slack_agent,
-    "linear": linear_agent,
-}
-ANALYSES: dict[str, tuple[NodeFn, tuple[str, ...]]] = {
-    "sales_analysis": (sales_analysis, ("hubspot", "gong")),
-    "communication_analysis": (communication_analysis, ("slack",)),
-    "project_analysis": (project_analysis, ("linear",)),
-}
+if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
+
+    from nodes.isolation import NodeFn
+
+AGENT_NAMES = ("hubspot", "gong", "slack", "linear")
+"""The source agents, in the order reports list them."""
+ANALYSIS_NAMES = ("sales_analysis", "communication_analysis", "project_analysis")
 MAX_DEALS = 1000
-AGENT_RETRY = RetrySettings(attempts=2, initial_s=0.05, max_s=0.5)
-
-
 SELECTION_FIELDS = ("owner", "stages", "closing_before", "min_amount", "limit")
 
 
@@ -106,6 +94,8 @@ class DealReviewInput(BaseModel):
     @field_validator("as_of")
     @classmethod
     def _iso_time(cls, value: str | None) -> str | None:
+        from nodes.clock import parse_time
+
         return None if value is None else parse_time(value).isoformat()
 
     @model_validator(mode="after")
@@ -130,6 +120,8 @@ class DealReviewInput(BaseModel):
 def to_state(model: DealReviewInput) -> dict[str, Any]:
     """The initial state: the deals (or the selection that picks them), the as-of input,
     and the clock when the run was asked for (the default as-of of a real warehouse)."""
+    from nodes.clock import now_utc
+
     selection = model.selection()
     deal_ids = model.deal_ids or ([] if selection else [DEFAULT_DEAL_ID])
     return {
@@ -141,68 +133,32 @@ def to_state(model: DealReviewInput) -> dict[str, Any]:
     }
 
 
-def _route(state: DealReviewState) -> list[str]:
-    """Straight to the sources with named deals; through `select` with a selection."""
-    if state.get("selection") and not state.get("deal_ids"):
-        return ["select"]
-    return [*AGENTS, "memory"]
-
-
 def build_graph(
     agents: Mapping[str, NodeFn] | None = None,
     *,
     timeouts: Mapping[str, float] | None = None,
 ) -> StateGraph[Any, Any, Any, Any]:
-    """The uncompiled deal review graph.
+    """The uncompiled deal review graph (see `graphs.workflows.deal_review_graph`).
 
     `agents` replaces source agents by name (tests use it to make a branch slow or
     failing; users to plug in their own source); `timeouts` sets per-node timeouts in
     seconds (default: the engine's ``node_timeout_s``).
     """
-    chosen = {**AGENTS, **(agents or {})}
-    unknown = set(chosen) - set(AGENTS)
-    if unknown:
-        raise ValueError(f"unknown agents {sorted(unknown)}; the deal review has {sorted(AGENTS)}")
-    limits = dict(timeouts or {})
-    graph: StateGraph[Any, Any, Any, Any] = StateGraph(DealReviewState, context_schema=Resources)
-    # A source that fails transiently gets one more try through LangGraph's RetryPolicy,
-    # unless a guard already retried the error: a warehouse statement is retried by the
-    # warehouse guard alone (stores.resilience.budget), so it never runs 2 x 2 times.
-    retry = langgraph_retry_policy(AGENT_RETRY)
-    select = isolated("select", select_deals, timeout_s=limits.get("select"),
-                      retry_attempts=retry.max_attempts)  # fmt: skip
-    graph.add_node("select", select, retry_policy=retry)  # type: ignore[call-overload]
-    graph.add_conditional_edges(START, _route, ["select", *chosen, "memory"])
-    for name, fn in chosen.items():
-        node = isolated(name, fn, timeout_s=limits.get(name), retry_attempts=retry.max_attempts)
-        graph.add_node(name, node, retry_policy=retry)  # type: ignore[call-overload]
-        graph.add_edge("select", name)
-    for name, (fn, sources) in ANALYSES.items():
-        graph.add_node(name, isolated(name, fn, timeout_s=limits.get(name), kind="analysis"))  # type: ignore[call-overload]
-        graph.add_edge(list(sources), name)
-    # Memory recall runs beside the agents; synthesis waits for it and the analyses.
-    graph.add_node(
-        "memory",
-        isolated("memory", deal_memory_agent, timeout_s=limits.get("memory"), kind="vector_search"),
-    )  # type: ignore[call-overload]
-    graph.add_edge("select", "memory")
-    graph.add_node(
-        "synthesis",
-        isolated("synthesis", synthesis, timeout_s=limits.get("synthesis"), kind="analysis"),
-    )  # type: ignore[call-overload]
-    graph.add_edge([*ANALYSES, "memory"], "synthesis")
-    graph.add_edge("synthesis", END)
-    return graph
+    from graphs.workflows.deal_review_graph import build_graph as build
+
+    return build(agents, timeouts=timeouts)
 
 
 def shape_output(state: dict[str, Any]) -> dict[str, Any]:
     """Per deal: the facts of each source, the analyses and the report; the as-of time
     the review used; and the pipeline table (the deals ranked by risk, then amount)."""
+    from nodes.pipeline import rank
+
     deals: dict[str, Any] = {}
     for deal_id in state.get("deal_ids", []):
         deals[deal_id] = {
-            "facts": {src: (state.get(src) or {}).get(deal_id) for src in AGENTS},
-            "analysis": {k: (state.get(k) or {}).get(deal_id) for k in ANALYSES},
+            "facts": {src: (state.get(src) or {}).get(deal_id) for src in AGENT_NAMES},
+            "analysis": {k: (state.get(k) or {}).get(deal_id) for k in ANALYSIS_NAMES},
             "report": (state.get("report") or {}).get(deal_id),
             "memories": (state.get("memories") or {}).get(deal_id, []),
         }
@@ -225,3 +181,12 @@ SPEC = GraphSpec(
     to_state=to_state,
     shape_output=shape_output,
 )
+
+
+def __getattr__(name: str) -> Any:
+    # The node functions (AGENTS, ANALYSES) and AGENT_RETRY live with the graph.
+    if name in ("AGENTS", "ANALYSES", "AGENT_RETRY"):
+        from graphs.workflows import deal_review_graph
+
+        return getattr(deal_review_graph, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

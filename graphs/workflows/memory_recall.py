@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
-from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphs.engine.registry import GraphSpec
-from nodes.context import Resources
-from nodes.isolation import isolated
-from nodes.memory import memory_recall_node
 from nodes.state import NodeError, NodeTiming, merge_dicts
+
+if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
 
 
 class MemoryRecallInput(BaseModel):
@@ -47,6 +46,12 @@ class MemoryRecallState(TypedDict, total=False):
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
     """START → recall → END."""
+    from langgraph.graph import END, START, StateGraph
+
+    from nodes.context import Resources
+    from nodes.isolation import isolated
+    from nodes.memory import memory_recall_node
+
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(MemoryRecallState, context_schema=Resources)
     graph.add_node("recall", isolated("recall", memory_recall_node, kind="vector_search"))  # type: ignore[call-overload]
     graph.add_edge(START, "recall")

@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from aiocache import RedisCache
+from aiocache.serializers import BaseSerializer
 from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stores.cache.errors import RedisUnavailable
-from stores.cache.serialization import SafeSerializer
+from stores.cache.serialization import dumps, loads
 from stores.cache.stats import RedisHealth
 from stores.errors import ConfigurationError
 from stores.resilience.errors import CircuitOpenError
@@ -72,6 +73,23 @@ def _identity(value: Any) -> Any:
 
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+class SafeSerializer(BaseSerializer):
+    """aiocache serializer over `dumps`/`loads`: bytes in, bytes out, no pickle.
+
+    `loads(None)` is None (aiocache's miss); foreign bytes raise CacheSerializationError.
+    """
+
+    DEFAULT_ENCODING = None
+
+    def dumps(self, value: Any) -> bytes:
+        """Encode `value` with `stores.cache.serialization.dumps`."""
+        return dumps(value)
+
+    def loads(self, value: bytes | None) -> Any:
+        """Decode with `stores.cache.serialization.loads`; None stays None."""
+        return None if value is None else loads(value)
 
 
 class RedisTier:

@@ -22,7 +22,6 @@ from typing import Any
 
 import msgpack
 import numpy as np
-from aiocache.serializers import BaseSerializer
 
 from stores.cache.errors import CacheSerializationError
 
@@ -129,20 +128,3 @@ def loads(data: bytes | bytearray | memoryview) -> Any:
         return _unpack_inner(raw[1:])
     except Exception as exc:  # msgpack raises many types on corrupt input
         raise CacheSerializationError(f"corrupt Sophia cache value: {exc}") from exc
-
-
-class SafeSerializer(BaseSerializer):
-    """aiocache serializer over `dumps`/`loads`: bytes in, bytes out, no pickle.
-
-    `loads(None)` is None (aiocache's miss); foreign bytes raise CacheSerializationError.
-    """
-
-    DEFAULT_ENCODING = None
-
-    def dumps(self, value: Any) -> bytes:
-        """Encode `value` with the module-level `dumps`."""
-        return dumps(value)
-
-    def loads(self, value: bytes | None) -> Any:
-        """Decode with the module-level `loads`; None stays None."""
-        return None if value is None else loads(value)

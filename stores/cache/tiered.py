@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 
 from stores.cache.l1 import TinyLfuCore
-from stores.cache.l2 import RedisTier
 from stores.cache.namespaces import DEFAULT_TTLS, Namespaces
 from stores.cache.single_flight import SingleFlight
 from stores.cache.stats import CacheStats, RedisHealth
@@ -47,6 +46,7 @@ from stores.cache.tiers import MISS, Tiers
 from stores.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from stores.cache.l2 import RedisTier
     from stores.cache.langgraph_adapter import LangGraphCache
     from stores.resilience.call_guard import CallGuard
 
@@ -90,7 +90,7 @@ class TieredCache:
         self._health = RedisHealth(configured=redis_url is not None, backoff_s=backoff_s,
                                    max_backoff_s=max_backoff_s,
                                    own_backoff=guard is None)  # fmt: skip
-        self._l2 = None if redis_url is None else RedisTier(
+        self._l2 = None if redis_url is None else _redis_tier()(
             redis_url, self._health, pool_size=redis_pool_size, timeout_s=redis_timeout_s,
             guard=guard,
         )  # fmt: skip
@@ -379,3 +379,10 @@ class TieredCache:
         if namespace not in self._namespaces:
             self.register_namespace(namespace, ttl_s)
         return LangGraphCache(self, namespace)
+
+
+def _redis_tier() -> type[RedisTier]:
+    # redis-py and aiocache cost ~0.5 s to import: only a cache with an L2 pays for them.
+    from stores.cache.l2 import RedisTier
+
+    return RedisTier

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stores.cache import serialization
 from stores.cache.errors import CacheSerializationError, RedisUnavailable
 from stores.cache.l1 import TinyLfuCore
-from stores.cache.l2 import RedisTier
 from stores.cache.stats import CacheStats, RedisHealth
+
+if TYPE_CHECKING:
+    from stores.cache.l2 import RedisTier
 
 log = logging.getLogger(__name__)
 

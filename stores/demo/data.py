@@ -25,7 +25,6 @@ from stores.demo import phrases
 from stores.demo import vocabulary as v
 
 DEFAULT_SEED = 20261125
-DEFAULT_DEAL_ID = "D-00001"
 EPOCH = dt.datetime(2026, 11, 1, 9, 0, 0)
 
 METADATA_TABLE = "sophia_metadata"  # key/value rows; "demo_epoch": the time the data is as of

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stores.errors import ConfigurationError
-from stores.llm.cortex import CortexChat, CortexEmbeddings
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -65,6 +64,9 @@ def open_models(
             "Snowflake Cortex (SOPHIA_LLM / SOPHIA_EMBEDDINGS = cortex:<model>) needs a Snowflake "
             f"warehouse; SOPHIA_WAREHOUSE_URL points at {warehouse.backend}"
         )
+    if llm_choice or embed_choice:
+        # langchain-core's chat model base costs ~1 s to import: only when asked for.
+        from stores.llm.cortex import CortexChat, CortexEmbeddings
     llm = None
     if llm_choice is not None:
         guard = guards.guard(f"llm:{llm_choice.model}") if guards is not None else None

@@ -25,7 +25,7 @@ from stores.warehouse.lease import Lease
 from stores.warehouse.pool import ConnectionPool
 from stores.warehouse.row import Row
 from stores.warehouse.translate import call_translated
-from telemetry.monitor import monitor
+from telemetry.monitoring import monitor
 
 _tracer = trace.get_tracer("sophia.warehouse")
 

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import telemetry
-from telemetry.monitor import Monitor, use_monitor
+from telemetry.monitoring import Monitor, use_monitor
 from tests.telemetry.otel_capture import Captured
 
 

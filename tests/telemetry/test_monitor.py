@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from opentelemetry.sdk.metrics.export import HistogramDataPoint
 
-from telemetry.monitor import DEFAULT_THRESHOLDS_MS, Monitor, monitor, resolve_threshold
+from telemetry.monitoring import DEFAULT_THRESHOLDS_MS, Monitor, monitor, resolve_threshold
 from tests.telemetry.otel_capture import Captured
 
 
@@ -115,7 +115,7 @@ def test_breach_logs_warning_and_adds_span_event(
     from opentelemetry import trace
 
     tracer = trace.get_tracer("tests.monitor")
-    caplog.set_level(logging.WARNING, logger="telemetry.monitor")
+    caplog.set_level(logging.WARNING, logger="telemetry.monitoring")
     # threshold 0 ms: any measured duration is a breach, no sleeping needed
     with tracer.start_as_current_span("outer"), monitor("unit.slow", threshold_ms=0.0):
         sum(range(1000))
@@ -143,7 +143,7 @@ def test_breach_warnings_are_rate_limited_per_operation(
 ) -> None:
     clock = FakeClock()
     registry = Monitor(clock=clock, breach_log_interval_s=10.0)
-    caplog.set_level(logging.WARNING, logger="telemetry.monitor")
+    caplog.set_level(logging.WARNING, logger="telemetry.monitoring")
     slow = monitor("unit.burst", threshold_ms=0.0, registry=registry)
     other = monitor("unit.other", threshold_ms=0.0, registry=registry)
     for _ in range(5):

@@ -149,7 +149,7 @@ def test_no_slow_operation_warning_on_a_default_run(
     assert "status complete" in quiet.stdout
     shown = sophia("run", "deal_review", "-v", env=env)  # -v shows the operator's log
     assert shown.returncode == 0, shown.stderr
-    assert "WARNING telemetry.monitor: slow operation warehouse.snowflake.query" in shown.stderr
+    assert "WARNING telemetry.monitoring: slow operation warehouse.snowflake.query" in shown.stderr
 
 
 def test_a_failed_source_names_the_setting_to_check(

@@ -160,7 +160,9 @@ def test_unsupported_types_name_the_type() -> None:
 
 
 def test_aiocache_serializer_passes_misses_through() -> None:
-    ser = serialization.SafeSerializer()
+    from stores.cache.l2 import SafeSerializer
+
+    ser = SafeSerializer()
     assert ser.encoding is None
     assert ser.loads(None) is None
     assert ser.loads(ser.dumps({"x": (1, 2)})) == {"x": (1, 2)}

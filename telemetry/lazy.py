@@ -1,7 +1,7 @@
 """Names a module exports but imports only on first use (a PEP 562 ``__getattr__``).
 
-``import stores`` and ``import stores.errors`` stay cheap: the warehouse, the cache and
-their libraries load when a name from them is first touched, not before.
+``import telemetry``, ``import stores`` and ``import graphs`` stay cheap: the SDK, the
+warehouse, the cache and their libraries load when a name is first touched, not before.
 """
 
 from __future__ import annotations
