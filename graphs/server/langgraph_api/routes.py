@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 
 from graphs.server.encoding import JSON
 from graphs.server.langgraph_api import models as m
+from graphs.server.langgraph_api.assistant_routes import assistant_routes
 from graphs.server.langgraph_api.endpoint import (
     TAG,
     answers,
@@ -36,33 +37,14 @@ from graphs.server.langgraph_api.endpoint import (
 )
 from graphs.server.langgraph_api.run_routes import run_routes
 from graphs.server.langgraph_api.views import (
-    assistant,
     assistant_id_of,
     empty_state,
-    graph_of,
     state_of,
     thread_of,
 )
 from graphs.server.openapi import Answer, Operation
 
 __all__ = ["assistant_id_of", "sdk_routes"]
-
-
-# -- assistants ---------------------------------------------------------------------
-async def search_assistants(request: Request, body: m.AssistantSearch) -> Response:
-    """``POST /assistants/search``: the graphs, filtered by ``graph_id``/``name``."""
-    engine = engine_of(request)
-    wanted = body.graph_id or body.name
-    names = [n for n in engine.graph_names() if wanted in (None, n)]
-    found = names[body.offset : body.offset + body.limit]
-    return JSON([assistant(engine.spec(n)) for n in found])
-
-
-async def get_assistant(request: Request) -> Response:
-    """``GET /assistants/{assistant_id}``."""
-    engine = engine_of(request)
-    name = graph_of(engine, request.path_params["assistant_id"])
-    return JSON(assistant(engine.spec(name)))
 
 
 # -- threads ------------------------------------------------------------------------
@@ -112,18 +94,10 @@ async def thread_history(request: Request, body: m.HistoryRequest) -> Response:
 
 def sdk_routes() -> list[BaseRoute]:
     """The LangGraph SDK API routes; the app must set ``app.state.engine`` (open)."""
-    one, many = Answer("The object.", m.Assistant), Answer("The objects.", m.Assistant, many=True)
     thread, threads = Answer("The thread.", m.Thread), Answer("The threads.", m.Thread, many=True)
     state = Answer("The checkpoint.", m.ThreadState)
     states = Answer("Checkpoints, newest first.", m.ThreadState, many=True)
     routes = [
-        sdk_route("/assistants/search", "POST", search_assistants, Operation(
-            "sdk_search_assistants", "The graphs as assistants", TAG,
-            answers({200: many}, 413, 422), body=m.AssistantSearch,
-        )),
-        sdk_route("/assistants/{assistant_id}", "GET", get_assistant, Operation(
-            "sdk_get_assistant", "One assistant", TAG, answers({200: one}, 404),
-        )),
         sdk_route("/threads", "POST", create_thread, Operation(
             "sdk_create_thread", "Create a thread", TAG,
             answers({200: thread}, 409, 413, 422, 503), body=m.ThreadCreate,
@@ -144,4 +118,4 @@ def sdk_routes() -> list[BaseRoute]:
             answers({200: states}, 404, 413, 422, 503), body=m.HistoryRequest,
         )),
     ]  # fmt: skip
-    return [*routes, *run_routes()]
+    return [*routes, *run_routes(), *assistant_routes()]
