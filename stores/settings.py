@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -88,6 +89,23 @@ class Settings(BaseSettings):
         default="checkpoints.sqlite",
         description="The SQLite checkpoint file, relative to the data dir (or absolute); "
         "used when postgres_url is unset.",
+    )
+
+    store_embedder: Literal["hashing", "minilm"] = Field(
+        default="hashing",
+        description="The embedder of the LangGraph API's store (semantic search): the local "
+        "hashing embedder, or all-MiniLM-L6-v2 (the optional minilm extra).",
+    )
+    store_distance: Literal["cosine", "l2", "inner_product"] = Field(
+        default="cosine", description="How the store's vector search ranks items."
+    )
+    store_default_ttl_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="TTL of store items put without one; unset: they never expire.",
+    )
+    store_sweep_minutes: float = Field(
+        default=5.0, gt=0, description="How often expired store items are deleted."
     )
 
     @model_validator(mode="after")

@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute
 from graphs.server.encoding import JSON
 from graphs.server.langgraph_api import models as m
 from graphs.server.langgraph_api.assistant_routes import assistant_routes
+from graphs.server.langgraph_api.cron_routes import cron_routes
 from graphs.server.langgraph_api.endpoint import (
     TAG,
     answers,
@@ -36,6 +37,7 @@ from graphs.server.langgraph_api.endpoint import (
     thread_record,
 )
 from graphs.server.langgraph_api.run_routes import run_routes
+from graphs.server.langgraph_api.store_routes import store_routes
 from graphs.server.langgraph_api.views import (
     assistant_id_of,
     empty_state,
@@ -118,4 +120,4 @@ def sdk_routes() -> list[BaseRoute]:
             answers({200: states}, 404, 413, 422, 503), body=m.HistoryRequest,
         )),
     ]  # fmt: skip
-    return [*routes, *run_routes(), *assistant_routes()]
+    return [*routes, *run_routes(), *assistant_routes(), *store_routes(), *cron_routes()]

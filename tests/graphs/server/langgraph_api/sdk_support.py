@@ -107,4 +107,5 @@ def live(settings: Settings, **options: Any) -> Iterator[ServerThread]:
     app = create_app(settings, registry=registry(), **options)
     app.add_middleware(CallerFromHeaders)
     with ServerThread(app) as server:
+        server.app = app  # type: ignore[attr-defined]  # the tests read its state
         yield server
