@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from graphs.durable.errors import AssistantExistsError
-from graphs.durable.sql import Row, Sql, from_json, now_iso, to_json
+from graphs.durable.sql import Row, Sql, from_json, now_iso, to_json, where
 
 _CREATE = (
     "CREATE TABLE IF NOT EXISTS sophia_assistants ("
@@ -229,15 +229,9 @@ class AssistantStore:
     ) -> list[AssistantRecord]:
         """The assistants (of `owner`; of `graph_id`, when given), newest first. The API
         filters by name and metadata and pages in process (assistants are few)."""
-        where, params = ["1 = 1"], []
-        if owner is not None:
-            where.append("owner = ?")
-            params.append(owner)
-        if graph_id is not None:
-            where.append("graph_id = ?")
-            params.append(graph_id)
+        clause, params = where(owner=owner, graph_id=graph_id)
         rows = await self.sql.rows(
-            f"SELECT {_COLUMNS} FROM sophia_assistants WHERE {' AND '.join(where)}"  # noqa: S608
+            f"SELECT {_COLUMNS} FROM sophia_assistants WHERE {clause}"  # noqa: S608
             " ORDER BY created_at DESC",
             params,
         )

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from graphs.durable.sql import Row, Sql, from_json, now_iso, to_json
+from graphs.durable.sql import Row, Sql, from_json, now_iso, to_json, where
 
 OnRunCompleted = Literal["delete", "keep"]
 
@@ -168,18 +168,10 @@ class CronStore:
     ) -> list[CronRecord]:
         """Crons matching every filter given, newest first. The API filters metadata,
         sorts and pages in process."""
-        where: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        for column, value in (("owner", owner), ("assistant_id", assistant_id),
-                              ("thread_id", thread_id)):  # fmt: skip
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if enabled is not None:
-            where.append("enabled = ?")
-            params.append(int(enabled))
+        clause, params = where(owner=owner, assistant_id=assistant_id, thread_id=thread_id,
+                               enabled=None if enabled is None else int(enabled))  # fmt: skip
         rows = await self.sql.rows(
-            f"SELECT {_COLUMNS} FROM sophia_crons WHERE {' AND '.join(where)}"  # noqa: S608
+            f"SELECT {_COLUMNS} FROM sophia_crons WHERE {clause}"  # noqa: S608
             " ORDER BY created_at DESC",
             params,
         )

@@ -62,6 +62,15 @@ class Sql:
                 await self.run(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
+def where(**equal: Any) -> tuple[str, list[Any]]:
+    """``col = ? AND ...`` for each keyword whose value is not None (keywords are column
+    names of our own statements, never input), and the values to bind; ``1 = 1`` when
+    every value is None."""
+    given = {column: value for column, value in equal.items() if value is not None}
+    clause = " AND ".join(f"{column} = ?" for column in given) or "1 = 1"
+    return clause, list(given.values())
+
+
 def to_json(value: Any) -> str:
     """JSON text for a column (dates as ISO strings)."""
     return json.dumps(value, default=_iso, ensure_ascii=False, separators=(",", ":"))
