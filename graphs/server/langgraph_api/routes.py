@@ -5,17 +5,19 @@ Mount it beside the engine's own routes (the Engine is read from
 
     Starlette(routes=[*own_routes, *sdk_routes()], lifespan=...)
 
-Each registered graph is an assistant (``assistant_id`` is a uuid5 of its name; the name
-itself is accepted too). Served: assistants search/get; threads create/get/search,
-state, history; runs ``wait`` and ``stream`` (modes ``values`` and ``updates``, in the
-SDK's server-sent events: ``metadata`` first, then one event per chunk named by its
-mode, ``error`` on failure), stateless (``/runs/...``) and on a thread; background
-``create``, ``get``, ``list``, ``join``, ``cancel``; resuming an interrupt with
-``command={"resume": ...}``. Bodies are the models of `.models`; errors answer
-``{"detail": ...}`` (`.errors`): 404 unknown assistant, thread or run; 409 a thread
-already exists or is busy (``multitask_strategy`` 'reject', the default; 'enqueue'
-queues, 'interrupt' and 'rollback' cancel the running run, which keeps its completed
-supersteps); 422 bad input; 503 the checkpoint store is down.
+and run `.services.sdk_services(app)` in the lifespan for the store and the cron
+scheduler. Each registered graph has a system assistant (``assistant_id`` is a uuid5 of
+its name; the name itself is accepted too); saved assistants, the store and crons are
+`.assistant_routes`, `.store_routes` and `.cron_routes`. Served here: threads
+create/get/search, state, history; runs ``wait`` and ``stream`` (modes ``values`` and
+``updates``, in the SDK's server-sent events: ``metadata`` first, then one event per
+chunk named by its mode, ``error`` on failure), stateless (``/runs/...``) and on a
+thread; background ``create``, ``get``, ``list``, ``join``, ``cancel``; resuming an
+interrupt with ``command={"resume": ...}``. Bodies are the models of `.models`; errors
+answer ``{"detail": ...}`` (`.errors`): 404 unknown assistant, thread or run; 409 a
+thread already exists or is busy (``multitask_strategy`` 'reject', the default;
+'enqueue' queues, 'interrupt' and 'rollback' cancel the running run, which keeps its
+completed supersteps); 422 bad input; 503 the checkpoint store is down.
 """
 
 from __future__ import annotations
