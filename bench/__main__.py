@@ -42,6 +42,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "soak": ("bench.soak", "concurrent runs with random faults: nothing lost"),
     "durable": ("bench.durable", "LangGraph SDK API vs langgraph dev; checkpoint costs"),
     "sse": ("bench.sse_writer", "event-stream writer: hand-written vs sse-starlette"),
+    "store_api": ("bench.store_api", "store search via the API: InMemoryStore scan vs HNSW"),
 }
 # Long or needing extra tools: run with --only NAME (soak: up to 10 minutes; durable:
 # `langgraph dev` from a separate environment, see bench/durable.py).

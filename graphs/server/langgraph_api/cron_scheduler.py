@@ -118,7 +118,8 @@ class CronScheduler:
             stream_mode=payload.get("stream_mode"),
         )
         config = run_config(assistant.config, payload.get("config"))
-        # TODO(runs part): pass owner=cron.owner once RunManager.start records owners.
+        # The run belongs to cron.owner: RunManager.start takes no owner yet (the work on
+        # issue 18 gives runs owners); pass it there when it does.
         run, _ = await self.runs().start(
             assistant.graph, assistant.assistant_id, thread_id, body, config=config
         )
