@@ -104,7 +104,7 @@ class VersionSearch(_Request):
 class SetLatest(_Request):
     """``POST /assistants/{assistant_id}/latest``."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
 def _flag(value: Any) -> str:
