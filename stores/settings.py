@@ -164,6 +164,23 @@ class Settings(BaseSettings):
         "it); unset: the local hashing embedder.",
     )
 
+    store_embedder: Literal["hashing", "minilm"] = Field(
+        default="hashing",
+        description="The embedder of the LangGraph API's store (semantic search): the local "
+        "hashing embedder, or all-MiniLM-L6-v2 (the optional minilm extra).",
+    )
+    store_distance: Literal["cosine", "l2", "inner_product"] = Field(
+        default="cosine", description="How the store's vector search ranks items."
+    )
+    store_default_ttl_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="TTL of store items put without one; unset: they never expire.",
+    )
+    store_sweep_minutes: float = Field(
+        default=5.0, gt=0, description="How often expired store items are deleted."
+    )
+
     @model_validator(mode="after")
     def _timeouts_nest(self) -> Settings:
         self.statement_budget()

@@ -45,3 +45,12 @@ class ThreadBusyError(ThreadError):
 
 class NothingToResumeError(ThreadError):
     """A resume was asked for a thread that is neither interrupted nor unfinished."""
+
+
+class AssistantExistsError(SophiaError):
+    """An assistant with this id already exists (create with ``if_exists='raise'``), or
+    belongs to another tenant."""
+
+    def __init__(self, assistant_id: str) -> None:
+        super().__init__(f"assistant {assistant_id!r} already exists")
+        self.assistant_id = assistant_id

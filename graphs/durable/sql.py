@@ -15,18 +15,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from graphs.durable.errors import CheckpointStoreError
+
 Dialect = Literal["sqlite", "postgres"]
 Row = tuple[Any, ...]
 Execute = Callable[[str, tuple[Any, ...], bool], Awaitable[list[Row]]]
 """(statement with ? placeholders, bound values, fetch rows?) -> rows."""
+Statement = tuple[str, tuple[Any, ...]]
+ExecuteAll = Callable[[Sequence[Statement]], Awaitable[list[list[Row]]]]
+"""Bound statements run in one transaction (all or none) -> each one's rows."""
 
 
 @dataclass(frozen=True)
 class Sql:
-    """How the control tables are reached: `execute` one bound statement, in `dialect`."""
+    """How the control tables are reached: `execute` one bound statement, in `dialect`;
+    `execute_all` several in one transaction (None: the backend offers none)."""
 
     execute: Execute
     dialect: Dialect
+    execute_all: ExecuteAll | None = None
+
+    async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """Run `statements` in one transaction (all or none); each one's rows (a statement
+        without a result has none). A later statement sees what the earlier ones wrote."""
+        if self.execute_all is None:
+            raise CheckpointStoreError("this checkpoint store runs no transactions")
+        return await self.execute_all([(sql, tuple(params)) for sql, params in statements])
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of one query."""
@@ -46,6 +60,15 @@ class Sql:
         for name, kind in columns.items():
             if name not in present:
                 await self.run(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def where(**equal: Any) -> tuple[str, list[Any]]:
+    """``col = ? AND ...`` for each keyword whose value is not None (keywords are column
+    names of our own statements, never input), and the values to bind; ``1 = 1`` when
+    every value is None."""
+    given = {column: value for column, value in equal.items() if value is not None}
+    clause = " AND ".join(f"{column} = ?" for column in given) or "1 = 1"
+    return clause, list(given.values())
 
 
 def to_json(value: Any) -> str:

@@ -22,20 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from graphs.durable.assistants import AssistantStore
+from graphs.durable.crons import CronStore
 from graphs.durable.errors import (
     CheckpointStoreError,
     CheckpointStoreUnavailableError,
 )
 from graphs.durable.runs import RunStore
 from graphs.durable.serde import checkpoint_serializer
-from graphs.durable.sql import Sql
+from graphs.durable.sql import Sql, Statement
 from graphs.durable.threads import ThreadStore
 from stores.settings import Settings
 from stores.urls import redact_url
@@ -46,8 +48,8 @@ PG_CONNECT_TIMEOUT_S = 3
 
 @dataclass
 class Durable:
-    """The open checkpoint store: LangGraph's checkpointer, and the thread and run records
-    in tables beside the checkpoints (same database)."""
+    """The open checkpoint store: LangGraph's checkpointer, and the thread, run, assistant
+    and cron records in tables beside the checkpoints (same database)."""
 
     checkpointer: BaseCheckpointSaver[Any]
     sql: Sql
@@ -56,12 +58,16 @@ class Durable:
     _setup: Callable[[], Awaitable[None]]
     threads: ThreadStore = field(init=False)
     runs: RunStore = field(init=False)
+    assistants: AssistantStore = field(init=False)
+    crons: CronStore = field(init=False)
     _ready: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.threads = ThreadStore(self.sql)
         self.runs = RunStore(self.sql)
+        self.assistants = AssistantStore(self.sql)
+        self.crons = CronStore(self.sql)
 
     async def ensure_ready(self) -> None:
         """Create the tables once; CheckpointStoreUnavailableError if the store is down."""
@@ -74,6 +80,8 @@ class Durable:
                 await self._setup()
                 await self.threads.setup()
                 await self.runs.setup()
+                await self.assistants.setup()
+                await self.crons.setup()
             except CheckpointStoreError:
                 raise
             except Exception as exc:
@@ -143,13 +151,31 @@ async def _open_sqlite(path: str) -> AsyncIterator[Durable]:
                     conn.commit()
                 return rows
 
+        def run_all(statements: Sequence[Statement]) -> list[list[tuple[Any, ...]]]:
+            with saver.lock:  # one implicit transaction: committed at the end, or rolled back
+                try:
+                    out = [[tuple(r) for r in conn.execute(sql, params).fetchall()]
+                           for sql, params in statements]  # fmt: skip
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+                return out
+
         async def execute(sql: str, params: tuple[Any, ...], fetch: bool) -> list[tuple[Any, ...]]:
             try:
                 return await saver.run(run_sql, sql, params, fetch)
             except Exception as exc:
                 raise CheckpointStoreError(f"SQLite checkpoint store {path}: {exc}") from exc
 
-        durable = Durable(saver, Sql(execute, "sqlite"), "sqlite", path, saver.asetup)
+        async def execute_all(statements: Sequence[Statement]) -> list[list[tuple[Any, ...]]]:
+            try:
+                return await saver.run(run_all, statements)
+            except Exception as exc:
+                raise CheckpointStoreError(f"SQLite checkpoint store {path}: {exc}") from exc
+
+        sql = Sql(execute, "sqlite", execute_all)
+        durable = Durable(saver, sql, "sqlite", path, saver.asetup)
         await durable.ensure_ready()
         yield durable
     finally:
@@ -193,7 +219,23 @@ async def _open_postgres(url: str) -> AsyncIterator[Durable]:
                     f"Postgres checkpoint store {location}: {type(exc).__name__}: {exc}"
                 ) from exc
 
-        yield Durable(saver, Sql(execute, "postgres"), "postgres", location, saver.setup)
+        async def execute_all(statements: Sequence[Statement]) -> list[list[tuple[Any, ...]]]:
+            try:
+                async with pool.connection() as conn, conn.transaction():
+                    out = []
+                    for sql, params in statements:
+                        cur = await conn.execute(sql.replace("?", "%s"), params)
+                        rows = await cur.fetchall() if cur.description is not None else []
+                        out.append([tuple(r.values()) if isinstance(r, dict) else tuple(r)
+                                    for r in rows])  # fmt: skip
+                return out
+            except Exception as exc:
+                raise CheckpointStoreUnavailableError(
+                    f"Postgres checkpoint store {location}: {type(exc).__name__}: {exc}"
+                ) from exc
+
+        sql = Sql(execute, "postgres", execute_all)
+        yield Durable(saver, sql, "postgres", location, saver.setup)
     finally:
         await pool.close()
 
@@ -220,13 +262,25 @@ async def open_durable_with(checkpointer: BaseCheckpointSaver[Any]) -> AsyncIter
                 await conn.commit()
             return rows
 
+        async def execute_all(statements: Sequence[Statement]) -> list[list[tuple[Any, ...]]]:
+            async with lock:
+                try:
+                    out = []
+                    for sql, params in statements:
+                        async with conn.execute(sql, params) as cursor:
+                            out.append([tuple(r) for r in await cursor.fetchall()])
+                except BaseException:
+                    await conn.rollback()
+                    raise
+                await conn.commit()
+            return out
+
         async def setup() -> None:
             maybe = getattr(checkpointer, "setup", None)
             if maybe is not None:
                 await maybe()
 
-        yield Durable(
-            checkpointer, Sql(execute, "sqlite"), "custom", type(checkpointer).__name__, setup
-        )
+        yield Durable(checkpointer, Sql(execute, "sqlite", execute_all), "custom",
+                      type(checkpointer).__name__, setup)  # fmt: skip
     finally:
         await conn.close()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -267,8 +267,12 @@ class Engine:
         command: Command[Any] | None = None,
         modes: tuple[StreamMode, ...] = ("values",),
         run_id: str | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[tuple[str, Any]]:
         """LangGraph's own ``(mode, chunk)`` stream of a run (the LangGraph API serves these).
+
+        `config` adds ``tags``, ``recursion_limit`` and ``configurable`` keys to the run's
+        LangGraph config (`graphs.engine.run_input.run_config`; the engine's own keys win).
 
         Without `thread_id` the run uses the checkpoint-free graph and `input` is
         validated (None: the default input). With `thread_id`: `command` (e.g.
@@ -293,7 +297,7 @@ class Engine:
             else:
                 graph_input = self.validate(name, input, threaded=True).state
         async for mode, chunk in self._stream(
-            name, graph_input, thread_id, modes, run_id or uuid.uuid4().hex
+            name, graph_input, thread_id, modes, run_id or uuid.uuid4().hex, config
         ):
             if mode in modes:
                 yield mode, chunk
@@ -305,6 +309,7 @@ class Engine:
         thread_id: str | None,
         modes: tuple[StreamMode, ...],
         run_id: str,
+        config: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[tuple[str, Any]]:
         """``("metadata", {run_id, trace_id})``, the chunks of `modes`, ``("end", result)``."""
         spec = self.spec(name)
@@ -315,7 +320,7 @@ class Engine:
             graph_input,
             context=self.resources,
             stream_mode=list(dict.fromkeys(("values", *modes))),
-            config=run_config(run_id, thread_id, graph=name),
+            config=run_config(run_id, thread_id, graph=name, extra=config),
             durability=durability,
         )
         final: Any = graph_input if isinstance(graph_input, dict) else None

@@ -10,6 +10,7 @@ recursion limit live here, once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,18 +55,32 @@ def validate_input(spec: GraphSpec, raw: Any, *, threaded: bool) -> RunInput:
 
 
 def run_config(
-    run_id: str | None = None, thread_id: str | None = None, *, graph: str | None = None
+    run_id: str | None = None,
+    thread_id: str | None = None,
+    *,
+    graph: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> RunnableConfig:
     """The LangGraph config of a run (on `thread_id`, if given).
 
     The run's id, graph and thread also go into ``metadata``, which LangGraph copies into
     every checkpoint the run writes (so checkpoints can be listed or deleted per run).
+    `extra` (an assistant's or a caller's config, checked by the caller) may set
+    ``tags``, ``recursion_limit`` and ``configurable`` keys; the thread id stays the
+    engine's.
     """
-    config: RunnableConfig = {"recursion_limit": RECURSION_LIMIT}
+    extra = extra or {}
+    limit = extra.get("recursion_limit") or RECURSION_LIMIT
+    config: RunnableConfig = {"recursion_limit": int(limit)}
+    if extra.get("tags"):
+        config["tags"] = list(extra["tags"])
+    configurable = dict(extra.get("configurable") or {})
     metadata: dict[str, Any] = {}
     if thread_id is not None:
-        config["configurable"] = {"thread_id": thread_id}
+        configurable["thread_id"] = thread_id
         metadata["thread_id"] = thread_id
+    if configurable:
+        config["configurable"] = configurable
     if run_id is not None:
         config["run_id"] = uuid.UUID(run_id)
         metadata["run_id"] = run_id

@@ -28,6 +28,7 @@ from graphs.server.dashboard.routes import dashboard_routes
 from graphs.server.errors import HttpError, internal
 from graphs.server.graph_routes import graph_routes
 from graphs.server.langgraph_api.routes import sdk_routes
+from graphs.server.langgraph_api.services import sdk_services
 from graphs.server.limits import ConcurrencyLimiter, InFlightRuns
 from graphs.server.openapi import documented
 from graphs.server.ops_routes import ops_routes
@@ -85,7 +86,8 @@ def create_app(
             else:
                 app.state.engine = engine
             try:
-                yield
+                async with sdk_services(app):  # the API's store and cron scheduler
+                    yield
             finally:
                 if not await app.state.in_flight.wait_idle(shutdown_grace_s):
                     logger.warning(

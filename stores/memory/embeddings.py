@@ -280,7 +280,8 @@ class MiniLMEmbeddings(Embeddings):
 
 
 class FieldEmbedder:
-    """Turns a store's puts and queries into unit vectors (what `MemoryStore` indexes).
+    """Turns a store's puts and queries into vectors (what `MemoryStore` indexes): unit
+    vectors for the cosine distance, the embedder's own for ``l2``/``inner_product``.
 
     The texts of a put are found at the index ``fields`` (or the put's own
     ``index=[...]``; ``index=False`` means none) with LangGraph's path syntax
@@ -290,9 +291,13 @@ class FieldEmbedder:
     raise `MemoryStoreError` with the cause chained.
     """
 
-    def __init__(self, embeddings: Embeddings, dims: int, fields: Sequence[str]) -> None:
+    def __init__(
+        self, embeddings: Embeddings, dims: int, fields: Sequence[str], *, unit: bool = True
+    ) -> None:
         self.embeddings = embeddings
         self.dims = dims
+        self.unit = unit
+        """Whether vectors are made unit length (cosine) or kept as embedded (l2, ip)."""
         self.fields = list(fields)
         self._paths = [(p, tokenize_path(p)) if p != "$" else (p, p) for p in self.fields]
 
@@ -344,7 +349,7 @@ class FieldEmbedder:
             vectors = [self.embeddings.embed_query(q) for q in queries]
         except Exception as exc:
             raise MemoryStoreError(f"embedding a search query failed: {exc}") from exc
-        return dict(zip(queries, normalize(vectors, self.dims), strict=True))
+        return dict(zip(queries, normalize(vectors, self.dims, unit=self.unit), strict=True))
 
     async def aembed_queries(self, queries: Sequence[str]) -> dict[str, FloatArray]:
         """Async `embed_queries` (concurrently)."""
@@ -354,11 +359,11 @@ class FieldEmbedder:
             vectors = await asyncio.gather(*(self.embeddings.aembed_query(q) for q in queries))
         except Exception as exc:
             raise MemoryStoreError(f"embedding a search query failed: {exc}") from exc
-        return dict(zip(queries, normalize(vectors, self.dims), strict=True))
+        return dict(zip(queries, normalize(vectors, self.dims, unit=self.unit), strict=True))
 
     def _by_text(self, texts: list[str], vectors: Any) -> dict[str, FloatArray]:
         if len(vectors) != len(texts):
             raise MemoryStoreError(
                 f"embedder returned {len(vectors)} vectors for {len(texts)} texts"
             )
-        return dict(zip(texts, normalize(vectors, self.dims), strict=True))
+        return dict(zip(texts, normalize(vectors, self.dims, unit=self.unit), strict=True))

@@ -4,12 +4,14 @@ Every item may own several vectors in the HNSW index (one per embedded field); t
 maps each vector's label back to its item, counts the items per namespace that have no
 vector (searches pad short results with them, as LangGraph's in-memory store does),
 numbers namespaces (the index's group ids) and keeps the `FieldIndex` of equality filters
-current. It does no locking: `MemoryStore` holds its `RWLock` around every call.
+current, and knows when each item expires (`stores.memory.ttl`). It does no locking of
+its own beyond the expiry heap's: `MemoryStore` holds its `RWLock` around every call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,16 +22,24 @@ from langgraph.store.base import Item, ListNamespacesOp
 from stores.memory.field_index import FieldIndex
 from stores.memory.filters import namespace_matches
 from stores.memory.hnsw import FloatArray, HnswIndex
+from stores.memory.ttl import Expiries, expiry
 
 Namespace = tuple[str, ...]
 
 
 @dataclass(slots=True)
 class Record:
-    """One item and the labels of its vectors (none if it is not indexed)."""
+    """One item, the labels of its vectors (none if it is not indexed) and, when it has a
+    TTL, its TTL in minutes and the epoch second it expires at."""
 
     item: Item
     labels: list[int] = field(default_factory=list)
+    ttl: float | None = None
+    expires_at: float | None = None
+
+    def expired(self, now: float) -> bool:
+        """Whether the item's time is up at `now`."""
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(slots=True)
@@ -40,6 +50,8 @@ class PreparedPut:
     key: str
     value: dict[str, Any] | None
     vectors: FloatArray | None
+    ttl: float | None = None
+    """Minutes the item lives after its last write or refreshing read (None: forever)."""
 
 
 class ItemTable:
@@ -53,6 +65,9 @@ class ItemTable:
         self._ns_ids: dict[Namespace, int] = {}
         self._ns_list: list[Namespace] = []
         self._unindexed: dict[Namespace, int] = {}
+        self.expiries = Expiries()
+        self.clock: Callable[[], float] = time.time
+        """Wall-clock epoch seconds, for TTLs (the store may give its own)."""
 
     # -- reads --------------------------------------------------------------------------
 
@@ -60,10 +75,33 @@ class ItemTable:
         """How many items the table holds."""
         return sum(len(items) for items in self.data.values())
 
+    def record(self, namespace: Namespace, key: str) -> Record | None:
+        """The record under ``namespace``/``key``, if any."""
+        return self.data.get(namespace, {}).get(key)
+
     def get(self, namespace: Namespace, key: str) -> Item | None:
         """The item under ``namespace``/``key``, if any."""
         record = self.data.get(namespace, {}).get(key)
         return record.item if record is not None else None
+
+    # -- expiry -------------------------------------------------------------------------
+
+    def refresh(self, namespace: Namespace, key: str, now: float) -> None:
+        """Restart the TTL of the item (a refreshing read); nothing if it has none."""
+        record = self.record(namespace, key)
+        if record is not None and record.ttl is not None:
+            record.expires_at = expiry(record.ttl, now)
+            self.expiries.push(record.expires_at, namespace, key)
+
+    def expired(self, now: float) -> list[tuple[Namespace, str]]:
+        """The items whose time is up at `now` (their heap entries are consumed)."""
+        out: list[tuple[Namespace, str]] = []
+        for at, namespace, key in self.expiries.pop_due(now):
+            record = self.record(namespace, key)
+            # A refreshed or rewritten item has a newer entry; this one is stale.
+            if record is not None and record.expires_at == at:
+                out.append((namespace, key))
+        return out
 
     def namespaces_under(self, prefix: Namespace) -> list[Namespace]:
         """Namespaces holding items that start with ``prefix``."""
@@ -94,6 +132,12 @@ class ItemTable:
         else:
             namespaces = sorted(namespaces)
         return namespaces[op.offset : op.offset + op.limit]
+
+    def sweep(self, now: float, index: HnswIndex | None) -> int:
+        """Delete the items whose time is up at `now`; how many."""
+        gone = self.expired(now)
+        self.apply([PreparedPut(ns, key, None, None) for ns, key in gone], index)
+        return len(gone)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -131,8 +175,9 @@ class ItemTable:
             record = Record(
                 Item(value=put.value, key=put.key, namespace=put.namespace,
                      created_at=created, updated_at=now),
-                new_labels,
+                new_labels, put.ttl, expiry(put.ttl, self.clock()),
             )  # fmt: skip
+            self.expiries.push(record.expires_at, put.namespace, put.key)
             if items is None:
                 items = self.data[put.namespace] = {}
             group = self._namespace_id(put.namespace)
@@ -178,7 +223,7 @@ class ItemTable:
         """The table as plain data for a snapshot's meta (``namespaces`` and ``items``)."""
         records = [
             [self._ns_ids[ns], key, rec.item.value, rec.item.created_at,
-             rec.item.updated_at, rec.labels]
+             rec.item.updated_at, rec.labels, rec.ttl, rec.expires_at]
             for ns, items in self.data.items()
             for key, rec in items.items()
         ]  # fmt: skip
@@ -190,11 +235,13 @@ class ItemTable:
         table = cls()
         table._ns_list = [tuple(ns) for ns in meta["namespaces"]]
         table._ns_ids = {ns: i for i, ns in enumerate(table._ns_list)}
-        for ns_id, key, value, created, updated, labels in meta["items"]:
+        for ns_id, key, value, created, updated, labels, *expiring in meta["items"]:
             ns = table._ns_list[ns_id]
+            ttl, expires_at = expiring if expiring else (None, None)  # older snapshots
             record = Record(Item(value=value, key=key, namespace=ns, created_at=created,
-                                 updated_at=updated), list(labels))  # fmt: skip
+                                 updated_at=updated), list(labels), ttl, expires_at)  # fmt: skip
             table.data.setdefault(ns, {})[key] = record
+            table.expiries.push(expires_at, ns, key)
             for label in labels:
                 table.owners[label] = record
             if not labels:

@@ -1,4 +1,5 @@
-"""`search`: a `SearchOp` answered from an `ItemTable` and its HNSW index.
+"""Reads answered from an `ItemTable` and its HNSW index: `run_reads` (a batch's gets,
+searches and namespace listings) and `search` (one `SearchOp`).
 
 With a query vector: the namespace prefix and the equality conditions of the filter
 (top-level or dotted keys, str/int/bool values) become a label mask (numpy and the
@@ -11,17 +12,59 @@ insertion order.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from langgraph.store.base import Item, SearchItem, SearchOp
+from langgraph.store.base import (
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+)
 from opentelemetry import trace
 
+from stores.memory.errors import MemoryStoreError
 from stores.memory.field_index import FieldIndex
 from stores.memory.filters import check, matches
 from stores.memory.hnsw import FloatArray, HnswIndex
 from stores.memory.items import ItemTable, Record
 from telemetry import monitor
+
+
+def run_reads(
+    ops: Sequence[Op],
+    queries: Mapping[str, FloatArray],
+    table: ItemTable,
+    index: HnswIndex | None,
+) -> list[Result]:
+    """One result per op (None for a put); reads refresh the TTLs of what they return
+    when the op says so. The caller holds the store's lock for reading."""
+    results: list[Result] = []
+    now = table.clock()
+    for op in ops:
+        if isinstance(op, GetOp):
+            item = table.get(op.namespace, op.key)
+            if item is not None and op.refresh_ttl:
+                table.refresh(op.namespace, op.key, now)
+            results.append(item)
+        elif isinstance(op, SearchOp):
+            found = search(op, queries.get(op.query) if op.query else None, table, index)
+            if op.refresh_ttl:
+                for hit in found:
+                    table.refresh(hit.namespace, hit.key, now)
+            results.append(found)
+        elif isinstance(op, ListNamespacesOp):
+            results.append(table.list_namespaces(op))
+        elif isinstance(op, PutOp):
+            results.append(None)
+        else:
+            raise MemoryStoreError(f"unknown store operation {type(op).__name__}")
+    return results
 
 
 def search(

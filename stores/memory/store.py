@@ -10,8 +10,8 @@ fields, several vectors per item with the best score per item, search without a 
   strings (other pairs never match instead of raising), an unknown operator is a
   `MemoryStoreError`;
 
-* vector search is approximate (HNSW, cosine; scores are cosine similarities in
-  [-1, 1]); namespace prefix and ``filter`` are applied *inside* the graph walk through
+* vector search is approximate (HNSW; cosine by default, scores are cosine similarities);
+  namespace prefix and ``filter`` are applied *inside* the graph walk through
   hnswlib's label filter, not by over-fetching. The namespace prefix and the
   equality conditions (``{"company_id": "c1"}`` or ``{"$eq": ...}`` on str/int/bool)
   become a label mask computed with numpy and a field index; other conditions are
@@ -23,56 +23,39 @@ fields, several vectors per item with the best score per item, search without a 
 * an update keeps the item's ``created_at``; an update with ``index=False`` drops the
   item's old vectors (InMemoryStore would keep searching the stale ones);
 * ``list_namespaces`` lists namespaces that hold at least one item;
-* TTLs are not supported (``refresh_ttl`` is accepted and ignored, as InMemoryStore).
-
-Defaults M=16, ef_construction=64, ef_search=64 were chosen with
-``uv run python -m bench.vector_search --sweep`` (20,000 vectors of 384 dims, 200
-queries, recall@10 against exact search, build rate on 2 shared cores):
-
-=============================  =========  =========  ===============
-data                           M/ef_c/ef  recall@10  build vectors/s
-=============================  =========  =========  ===============
-clustered (50 clusters)        16/64/64   1.000      ~5,200
-hashed short texts             16/64/64   0.999      ~5,500
-hashed short texts             16/100/64  1.000      ~3,500
-hashed short texts             12/64/64   0.994      ~5,800
-hashed short texts             16/64/32   0.980      ~5,500
-hashed short texts             8/64/64    0.970      ~6,600
-=============================  =========  =========  ===============
-
-ef_construction=100 buys no recall for 1.6x the build time; M=8 or ef=32 lose recall.
-Search p50 is ~0.2 ms at this size. tests/stores/memory/test_memory_store_recall.py checks
-recall@10 >= 0.95 with the defaults on 64-dim isotropic clusters.
+* TTLs work as LangGraph's `TTLConfig` describes (``ttl`` minutes on a put, refreshed by
+  reads, ``default_ttl``, a sweeper: `stores.memory.ttl`); an expired item is never
+  returned, even before the sweeper deletes it (InMemoryStore has no TTLs);
+* ``index={"distance_type": "l2" | "inner_product"}`` ranks by those distances instead
+  of cosine, with the scores LangGraph's Postgres store gives;
+* ops handed to `batch` directly are checked as the public methods check them
+  (`stores.memory.ops`), and list namespaces work as tuples.
 
 Concurrency: a readers-writer lock guards the index and the items; searches share it,
 writes hold it alone in slices of ``write_chunk`` items so searches interleave with a
-large bulk load. The async methods do all locked work in a worker thread
-(`asyncio.to_thread`), so the event loop never waits on the index.
-
-The items and their vectors' labels are `stores.memory.items`, a search over them
-`stores.memory.search`; this module is the `BaseStore` around them, with persistence.
+large bulk load. The async methods do all locked work in a worker thread, so the event
+loop never waits on the index. Items are `stores.memory.items`, reads
+`stores.memory.search`, the index and its measured defaults `stores.memory.hnsw`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
     BaseStore,
-    GetOp,
     IndexConfig,
-    ListNamespacesOp,
     Op,
     PutOp,
     Result,
-    SearchOp,
+    TTLConfig,
     ensure_embeddings,
 )
 
@@ -83,13 +66,16 @@ from stores.memory.hnsw import (
     DEFAULT_EF_SEARCH,
     DEFAULT_EXACT_THRESHOLD,
     DEFAULT_M,
+    Distance,
     FloatArray,
     HnswIndex,
 )
 from stores.memory.items import ItemTable, Namespace, PreparedPut
+from stores.memory.ops import bulk_puts, checked, dedupe_puts, prepare_puts, queries_of
 from stores.memory.rwlock import RWLock
-from stores.memory.search import search
+from stores.memory.search import run_reads
 from stores.memory.snapshot import has_snapshot, read_snapshot, write_meta, write_snapshot
+from stores.memory.ttl import TtlSweeper, sweep_interval_s
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +87,8 @@ class MemoryStore(BaseStore):
 
     Args:
         index: ``{"dims": int, "embed": Embeddings | callable, "fields": [...]}`` as for
-            LangGraph stores; None: a key-value store without vector search.
+            LangGraph stores, and ``"distance_type"`` (cosine, l2 or inner_product, as
+            LangGraph's Postgres store); None: a key-value store without vector search.
         path: directory for `save`/`load`; ``async with`` loads it when present and
             saves on exit when anything changed.
         m, ef_construction, ef_search, max_elements: HNSW parameters (see the module
@@ -111,9 +98,12 @@ class MemoryStore(BaseStore):
         write_chunk: items applied per exclusive-lock hold.
         exact_threshold: allowed-set size at or below which a search is an exact scan.
         num_threads: hnswlib threads for adding a batch (-1: all cores).
+        ttl: LangGraph's `TTLConfig` (``default_ttl`` and ``sweep_interval_minutes`` in
+            minutes, ``refresh_on_read``); a put's own ``ttl`` works without it.
+        clock: wall-clock epoch seconds, for TTLs.
     """
 
-    supports_ttl = False
+    supports_ttl = True
 
     def __init__(
         self,
@@ -128,8 +118,13 @@ class MemoryStore(BaseStore):
         write_chunk: int = 512,
         exact_threshold: int = DEFAULT_EXACT_THRESHOLD,
         num_threads: int = -1,
+        ttl: TTLConfig | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path) if path is not None else None
+        self.ttl_config = ttl
+        self.clock = clock
+        self._sweeper: TtlSweeper | None = None
         self.batch_size = max(1, batch_size)
         self.write_chunk = max(1, write_chunk)
         self._params = {"ef_search": ef_search, "exact_threshold": exact_threshold,
@@ -143,19 +138,19 @@ class MemoryStore(BaseStore):
                 raise MemoryStoreError("index config needs 'dims' and 'embed'")
             self.index_config = dict(index)
             self.embeddings = ensure_embeddings(index["embed"])
-            self._embedder = FieldEmbedder(
-                self.embeddings, int(index["dims"]), index.get("fields") or ["$"]
-            )
+            distance = cast(Distance, self.index_config.get("distance_type") or "cosine")
+            self._embedder = FieldEmbedder(self.embeddings, int(index["dims"]),
+                                           index.get("fields") or ["$"],
+                                           unit=distance == "cosine")  # fmt: skip
             self._index = HnswIndex(
                 int(index["dims"]), m=m, ef_construction=ef_construction,
                 ef_search=ef_search, max_elements=max_elements, num_threads=num_threads,
-                exact_threshold=exact_threshold,
+                exact_threshold=exact_threshold, distance=distance,
             )  # fmt: skip
         self._lock = RWLock()
         self._items = ItemTable()
+        self._items.clock = clock
         self._dirty = False
-
-    # ------------------------------------------------------------- properties
 
     @property
     def dirty(self) -> bool:
@@ -169,10 +164,8 @@ class MemoryStore(BaseStore):
     def stats(self) -> dict[str, Any]:
         """Counts and index parameters, for diagnostics."""
         with self._lock.read():
-            out: dict[str, Any] = {
-                "items": self._items.count(),
-                "namespaces": len(self._items.data),
-            }
+            out: dict[str, Any] = {"items": self._items.count(),
+                                   "namespaces": len(self._items.data)}  # fmt: skip
             if self._index is not None:
                 out |= {"vectors": self._index.live_count, "capacity": self._index.capacity,
                         "m": self._index.m, "ef_construction": self._index.ef_construction,
@@ -182,11 +175,16 @@ class MemoryStore(BaseStore):
     # ---------------------------------------------------------------- batches
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        """Run ``ops``: reads see the state before this batch's puts (as InMemoryStore)."""
-        ops = list(ops)
-        queries = self._embedder.embed_queries(_queries(ops)) if self._embedder else {}
+        """Run ``ops``: reads see the state before this batch's puts (as InMemoryStore).
+
+        `InvalidNamespace` (LangGraph's `InvalidNamespaceError`) for a bad namespace.
+        """
+        ops = checked(ops)
+        if self._items.expiries.due(self.clock()):
+            self.sweep_ttl()
+        queries = self._embedder.embed_queries(queries_of(ops)) if self._embedder else {}
         results = self._run_reads(ops, queries)
-        puts = _dedupe_puts(ops)
+        puts = dedupe_puts(ops)
         for start in range(0, len(puts), self.batch_size):
             chunk = puts[start : start + self.batch_size]
             self._apply(self._prepare(chunk, self._embed_puts(chunk)))
@@ -194,10 +192,12 @@ class MemoryStore(BaseStore):
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async `batch`: embeddings awaited, index and item work done in a worker thread."""
-        ops = list(ops)
-        queries = await self._embedder.aembed_queries(_queries(ops)) if self._embedder else {}
+        ops = checked(ops)
+        if self._items.expiries.due(self.clock()):
+            await asyncio.to_thread(self.sweep_ttl)
+        queries = await self._embedder.aembed_queries(queries_of(ops)) if self._embedder else {}
         results = await asyncio.to_thread(self._run_reads, ops, queries)
-        puts = _dedupe_puts(ops)
+        puts = dedupe_puts(ops)
         for start in range(0, len(puts), self.batch_size):
             chunk = puts[start : start + self.batch_size]
             texts = await self._embedder.aembed_puts(chunk) if self._embedder else {}
@@ -216,10 +216,7 @@ class MemoryStore(BaseStore):
         ``progress`` is called with the number of items stored after each batch.
         """
         for start in range(0, len(items), self.batch_size):
-            chunk = [
-                PutOp(ns, str(k), v, index=index)
-                for ns, k, v in items[start : start + self.batch_size]
-            ]
+            chunk = self._bulk(items[start : start + self.batch_size], index)
             self._apply(self._prepare(chunk, self._embed_puts(chunk)))
             if progress is not None:
                 progress(len(chunk))
@@ -233,14 +230,18 @@ class MemoryStore(BaseStore):
     ) -> None:
         """Async `put_many`; the event loop stays free while batches are embedded and added."""
         for start in range(0, len(items), self.batch_size):
-            chunk = [
-                PutOp(ns, str(k), v, index=index)
-                for ns, k, v in items[start : start + self.batch_size]
-            ]
+            chunk = self._bulk(items[start : start + self.batch_size], index)
             texts = await self._embedder.aembed_puts(chunk) if self._embedder else {}
             await asyncio.to_thread(self._apply, self._prepare(chunk, texts))
             if progress is not None:
                 progress(len(chunk))
+
+    def _bulk(
+        self,
+        items: Sequence[tuple[Namespace, str, Mapping[str, Any]]],
+        index: Literal[False] | list[str] | None,
+    ) -> list[PutOp]:
+        return bulk_puts(items, index, (self.ttl_config or {}).get("default_ttl"))
 
     # ------------------------------------------------------------------ writes
 
@@ -248,15 +249,7 @@ class MemoryStore(BaseStore):
         return self._embedder.embed_puts(puts) if self._embedder is not None else {}
 
     def _prepare(self, puts: Sequence[PutOp], vectors: dict[str, FloatArray]) -> list[PreparedPut]:
-        prepared = []
-        for op in puts:
-            if op.value is None:
-                prepared.append(PreparedPut(op.namespace, op.key, None, None))
-                continue
-            texts = self._embedder.texts(op) if self._embedder is not None else []
-            rows = np.stack([vectors[t] for t in texts]) if texts else None
-            prepared.append(PreparedPut(op.namespace, op.key, dict(op.value), rows))
-        return prepared
+        return prepare_puts(puts, vectors, self._embedder)
 
     def _apply(self, prepared: Sequence[PreparedPut]) -> None:
         for start in range(0, len(prepared), self.write_chunk):
@@ -265,24 +258,39 @@ class MemoryStore(BaseStore):
         if prepared:
             self._dirty = True
 
-    # ------------------------------------------------------------------- reads
-
     def _run_reads(self, ops: Sequence[Op], queries: Mapping[str, FloatArray]) -> list[Result]:
-        results: list[Result] = []
         with self._lock.read():
-            for op in ops:
-                if isinstance(op, GetOp):
-                    results.append(self._items.get(op.namespace, op.key))
-                elif isinstance(op, SearchOp):
-                    query = queries.get(op.query) if op.query else None
-                    results.append(search(op, query, self._items, self._index))
-                elif isinstance(op, ListNamespacesOp):
-                    results.append(self._items.list_namespaces(op))
-                elif isinstance(op, PutOp):
-                    results.append(None)
-                else:
-                    raise MemoryStoreError(f"unknown store operation {type(op).__name__}")
-        return results
+            return run_reads(ops, queries, self._items, self._index)
+
+    # --------------------------------------------------------------------- TTL
+
+    def sweep_ttl(self) -> int:
+        """Delete every item whose TTL is up; how many were deleted."""
+        with self._lock.write():
+            gone = self._items.sweep(self.clock(), self._index)
+        self._dirty = self._dirty or bool(gone)
+        return gone
+
+    async def asweep_ttl(self) -> int:
+        """`sweep_ttl` in a worker thread."""
+        return await asyncio.to_thread(self.sweep_ttl)
+
+    async def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> asyncio.Task[None]:
+        """Delete expired items every `sweep_interval_minutes` (default: the TTL config's
+        ``sweep_interval_minutes``, else 5) until `stop_ttl_sweeper` or the store closes.
+        Returns the sweeper's task (the running one if it was started already)."""
+        if self._sweeper is not None and not self._sweeper.task.done():
+            return self._sweeper.task
+        interval_s = sweep_interval_s(self.ttl_config, sweep_interval_minutes)
+        self._sweeper = TtlSweeper(self.asweep_ttl, interval_s)
+        return self._sweeper.task
+
+    async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Stop the sweeper; whether it stopped within `timeout` seconds (or never ran)."""
+        sweeper, self._sweeper = self._sweeper, None
+        return True if sweeper is None else await sweeper.stop(timeout)
 
     # ------------------------------------------------------------ persistence
 
@@ -334,7 +342,10 @@ class MemoryStore(BaseStore):
         if meta["index"] is not None:
             if embed is None:
                 raise MemoryStoreError(f"the snapshot at {root} has a vector index: pass embed=")
-            index = {"dims": int(meta["index"]["dims"]), "embed": embed, "fields": meta["fields"]}
+            state = meta["index"]
+            index = cast(IndexConfig, {"dims": int(state["dims"]), "embed": embed,
+                                       "fields": meta["fields"],
+                                       "distance_type": state.get("distance")})  # fmt: skip
         store = cls(index=index, path=root, **options)
         store._load_from(snap, meta)
         return store
@@ -347,12 +358,14 @@ class MemoryStore(BaseStore):
         with self._lock.write():
             if state is not None:
                 assert self._index is not None
-                if int(state["dims"]) != self._index.dims:
-                    raise MemoryStoreError(
-                        f"snapshot at {root} has dims={state['dims']}, store has {self._index.dims}"
-                    )
+                distance = state.get("distance", "cosine")
+                theirs = f"dims={state['dims']}, distance={distance}"
+                ours = f"dims={self._index.dims}, distance={self._index.distance}"
+                if theirs != ours:
+                    raise MemoryStoreError(f"snapshot at {root} has {theirs}, store has {ours}")
                 self._index = HnswIndex.load(snap, state, **self._params)
             self._items = ItemTable.restore(meta)
+            self._items.clock = self.clock
             self._dirty = False
 
     def _target(self, path: Path | str | None) -> Path:
@@ -379,19 +392,7 @@ class MemoryStore(BaseStore):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Save to `path` when the store changed."""
+        """Stop the TTL sweeper; save to `path` when the store changed."""
+        await self.stop_ttl_sweeper()
         if self.path is not None and self._dirty:
             await asyncio.to_thread(self.save)
-
-
-def _queries(ops: Sequence[Op]) -> list[str]:
-    return list(dict.fromkeys(op.query for op in ops if isinstance(op, SearchOp) and op.query))
-
-
-def _dedupe_puts(ops: Sequence[Op]) -> list[PutOp]:
-    puts: dict[tuple[Namespace, str], PutOp] = {}
-    for op in ops:
-        if isinstance(op, PutOp):
-            puts.pop((op.namespace, op.key), None)  # last write wins, in last-write order
-            puts[(op.namespace, op.key)] = op
-    return list(puts.values())

@@ -51,10 +51,15 @@ def engine_of(request: Request) -> Engine:
 
 def runs_of(request: Request) -> RunManager:
     """The app's run manager (made on first use, for the app's current engine)."""
-    state = request.app.state
+    return app_runs(request.app)
+
+
+def app_runs(app: Any) -> RunManager:
+    """The run manager of `app` (made on first use, for the app's current engine)."""
+    state = app.state
     manager: RunManager | None = getattr(state, "sdk_runs", None)
-    if manager is None or manager.engine is not engine_of(request):
-        manager = state.sdk_runs = RunManager(engine_of(request))
+    if manager is None or manager.engine is not state.engine:
+        manager = state.sdk_runs = RunManager(state.engine)
     return manager
 
 

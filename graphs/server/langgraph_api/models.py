@@ -40,15 +40,6 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class AssistantSearch(_Request):
-    """``POST /assistants/search``."""
-
-    graph_id: str | None = None
-    name: str | None = None
-    limit: Limit = 10
-    offset: Offset = 0
-
-
 class ThreadCreate(_Request):
     """``POST /threads``."""
 
@@ -129,12 +120,12 @@ class InterruptInfo(BaseModel):
 
 
 class Assistant(BaseModel):
-    """A registered graph, as an assistant."""
+    """An assistant: a saved configuration of a graph, or a graph's system assistant."""
 
     assistant_id: str
     graph_id: str
     name: str
-    description: str
+    description: str | None
     config: dict[str, Any]
     context: dict[str, Any]
     metadata: dict[str, Any]

@@ -5,17 +5,19 @@ Mount it beside the engine's own routes (the Engine is read from
 
     Starlette(routes=[*own_routes, *sdk_routes()], lifespan=...)
 
-Each registered graph is an assistant (``assistant_id`` is a uuid5 of its name; the name
-itself is accepted too). Served: assistants search/get; threads create/get/search,
-state, history; runs ``wait`` and ``stream`` (modes ``values`` and ``updates``, in the
-SDK's server-sent events: ``metadata`` first, then one event per chunk named by its
-mode, ``error`` on failure), stateless (``/runs/...``) and on a thread; background
-``create``, ``get``, ``list``, ``join``, ``cancel``; resuming an interrupt with
-``command={"resume": ...}``. Bodies are the models of `.models`; errors answer
-``{"detail": ...}`` (`.errors`): 404 unknown assistant, thread or run; 409 a thread
-already exists or is busy (``multitask_strategy`` 'reject', the default; 'enqueue'
-queues, 'interrupt' and 'rollback' cancel the running run, which keeps its completed
-supersteps); 422 bad input; 503 the checkpoint store is down.
+and run `.services.sdk_services(app)` in the lifespan for the store and the cron
+scheduler. Each registered graph has a system assistant (``assistant_id`` is a uuid5 of
+its name; the name itself is accepted too); saved assistants, the store and crons are
+`.assistant_routes`, `.store_routes` and `.cron_routes`. Served here: threads
+create/get/search, state, history; runs ``wait`` and ``stream`` (modes ``values`` and
+``updates``, in the SDK's server-sent events: ``metadata`` first, then one event per
+chunk named by its mode, ``error`` on failure), stateless (``/runs/...``) and on a
+thread; background ``create``, ``get``, ``list``, ``join``, ``cancel``; resuming an
+interrupt with ``command={"resume": ...}``. Bodies are the models of `.models`; errors
+answer ``{"detail": ...}`` (`.errors`): 404 unknown assistant, thread or run; 409 a
+thread already exists or is busy (``multitask_strategy`` 'reject', the default;
+'enqueue' queues, 'interrupt' and 'rollback' cancel the running run, which keeps its
+completed supersteps); 422 bad input; 503 the checkpoint store is down.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from starlette.routing import BaseRoute
 
 from graphs.server.encoding import JSON
 from graphs.server.langgraph_api import models as m
+from graphs.server.langgraph_api.assistant_routes import assistant_routes
+from graphs.server.langgraph_api.cron_routes import cron_routes
 from graphs.server.langgraph_api.endpoint import (
     TAG,
     answers,
@@ -35,34 +39,16 @@ from graphs.server.langgraph_api.endpoint import (
     thread_record,
 )
 from graphs.server.langgraph_api.run_routes import run_routes
+from graphs.server.langgraph_api.store_routes import store_routes
 from graphs.server.langgraph_api.views import (
-    assistant,
     assistant_id_of,
     empty_state,
-    graph_of,
     state_of,
     thread_of,
 )
 from graphs.server.openapi import Answer, Operation
 
 __all__ = ["assistant_id_of", "sdk_routes"]
-
-
-# -- assistants ---------------------------------------------------------------------
-async def search_assistants(request: Request, body: m.AssistantSearch) -> Response:
-    """``POST /assistants/search``: the graphs, filtered by ``graph_id``/``name``."""
-    engine = engine_of(request)
-    wanted = body.graph_id or body.name
-    names = [n for n in engine.graph_names() if wanted in (None, n)]
-    found = names[body.offset : body.offset + body.limit]
-    return JSON([assistant(engine.spec(n)) for n in found])
-
-
-async def get_assistant(request: Request) -> Response:
-    """``GET /assistants/{assistant_id}``."""
-    engine = engine_of(request)
-    name = graph_of(engine, request.path_params["assistant_id"])
-    return JSON(assistant(engine.spec(name)))
 
 
 # -- threads ------------------------------------------------------------------------
@@ -112,18 +98,10 @@ async def thread_history(request: Request, body: m.HistoryRequest) -> Response:
 
 def sdk_routes() -> list[BaseRoute]:
     """The LangGraph SDK API routes; the app must set ``app.state.engine`` (open)."""
-    one, many = Answer("The object.", m.Assistant), Answer("The objects.", m.Assistant, many=True)
     thread, threads = Answer("The thread.", m.Thread), Answer("The threads.", m.Thread, many=True)
     state = Answer("The checkpoint.", m.ThreadState)
     states = Answer("Checkpoints, newest first.", m.ThreadState, many=True)
     routes = [
-        sdk_route("/assistants/search", "POST", search_assistants, Operation(
-            "sdk_search_assistants", "The graphs as assistants", TAG,
-            answers({200: many}, 413, 422), body=m.AssistantSearch,
-        )),
-        sdk_route("/assistants/{assistant_id}", "GET", get_assistant, Operation(
-            "sdk_get_assistant", "One assistant", TAG, answers({200: one}, 404),
-        )),
         sdk_route("/threads", "POST", create_thread, Operation(
             "sdk_create_thread", "Create a thread", TAG,
             answers({200: thread}, 409, 413, 422, 503), body=m.ThreadCreate,
@@ -144,4 +122,4 @@ def sdk_routes() -> list[BaseRoute]:
             answers({200: states}, 404, 413, 422, 503), body=m.HistoryRequest,
         )),
     ]  # fmt: skip
-    return [*routes, *run_routes()]
+    return [*routes, *run_routes(), *assistant_routes(), *store_routes(), *cron_routes()]

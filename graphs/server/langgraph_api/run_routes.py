@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from graphs.server.caller import caller_of
 from graphs.server.encoding import JSON
 from graphs.server.langgraph_api import models as m
+from graphs.server.langgraph_api.assistants import assistant_settings, run_config
 from graphs.server.langgraph_api.endpoint import (
     TAG,
     answers,
@@ -25,7 +27,7 @@ from graphs.server.langgraph_api.endpoint import (
 )
 from graphs.server.langgraph_api.errors import ApiError
 from graphs.server.langgraph_api.runs import RunExecution
-from graphs.server.langgraph_api.views import graph_of, run_of
+from graphs.server.langgraph_api.views import run_of
 from graphs.server.openapi import Answer, Operation
 from graphs.server.sse import event_stream
 
@@ -38,10 +40,12 @@ say: ``app.state.config.shutdown_grace_s``)."""
 async def _start(
     request: Request, body: m.RunCreate, *, subscribe: bool
 ) -> tuple[RunExecution, Any]:
-    graph = graph_of(engine_of(request), body.assistant_id)
+    assistant = await assistant_settings(engine_of(request), body.assistant_id, caller_of(request))
     thread_id = request.path_params.get("thread_id")
+    config = run_config(assistant.config, body.config)
     return await runs_of(request).start(
-        graph, body.assistant_id, thread_id, body, subscribe=subscribe
+        assistant.graph, assistant.assistant_id, thread_id, body, subscribe=subscribe,
+        config=config,
     )
 
 

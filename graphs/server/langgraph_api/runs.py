@@ -94,8 +94,10 @@ class RunManager:
         body: RunCreate,
         *,
         subscribe: bool = False,
+        config: dict[str, Any] | None = None,
     ) -> tuple[RunExecution, asyncio.Queue[Any] | None]:
         """Validate and start a run; with `subscribe` also a queue of its stream chunks.
+        `config` (tags, recursion_limit, configurable) goes to the run's LangGraph config.
 
         Raises UnknownThreadError, InvalidInputError or ThreadBusyError before the run
         starts; the caller maps them to 404, 422 and 409.
@@ -139,7 +141,7 @@ class RunManager:
         if thread_id is not None:
             self.active.setdefault(thread_id, run)
         run.task = asyncio.create_task(
-            self._execute(run, run_input, command, modes), name=f"run-{record.run_id}"
+            self._execute(run, run_input, command, modes, config), name=f"run-{record.run_id}"
         )
         return run, queue
 
@@ -149,6 +151,7 @@ class RunManager:
         run_input: Any,
         command: Command[Any] | None,
         modes: tuple[StreamMode, ...],
+        config: dict[str, Any] | None = None,
     ) -> None:
         record = run.record
         lock = (
@@ -171,6 +174,7 @@ class RunManager:
                     command=command,
                     modes=wanted,
                     run_id=uuid.UUID(record.run_id).hex,
+                    config=config,
                 ):
                     _absorb(run, mode, chunk)
                     if mode in modes:

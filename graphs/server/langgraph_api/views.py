@@ -15,7 +15,6 @@ from graphs.engine.engine import Engine
 from graphs.engine.registry import GraphSpec
 from graphs.engine.run_record import LANGGRAPH_STATUS, error_text
 from graphs.server.langgraph_api import models as m
-from graphs.server.langgraph_api.errors import ApiError
 from graphs.server.langgraph_api.runs import RunExecution, RunManager
 
 ASSISTANT_NS = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -25,14 +24,6 @@ EPOCH = "2025-01-01T00:00:00+00:00"
 def assistant_id_of(graph: str) -> str:
     """The stable assistant id of graph `graph`."""
     return str(uuid.uuid5(ASSISTANT_NS, graph))
-
-
-def graph_of(engine: Engine, assistant_id: str) -> str:
-    """The graph an assistant id (or graph name) names; ApiError 404 when none does."""
-    for name in engine.graph_names():
-        if assistant_id in (name, assistant_id_of(name)):
-            return name
-    raise ApiError(404, f"assistant {assistant_id!r} not found")
 
 
 def assistant(spec: GraphSpec) -> m.Assistant:

@@ -214,8 +214,6 @@ def test_namespace_validation_comes_from_basestore() -> None:
         ours.put(("a.b",), "k", {"text": "x"})
     with pytest.raises(InvalidNamespaceError):
         ours.put((), "k", {"text": "x"})
-    with pytest.raises(NotImplementedError):
-        ours.put(("a",), "k", {"text": "x"}, ttl=5)
     ours.put(("a",), "k", {"text": "x"}, ttl=None)
     assert ours.get(("a",), "k", refresh_ttl=False) is not None
     assert ours.search(("a",), refresh_ttl=True)

@@ -120,7 +120,7 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(MemoryStoreError, match="embed="):
         MemoryStore.load(tmp_path / "mem")
     other = MemoryStore(index={"dims": 32, "embed": HashingEmbeddings(32)}, path=tmp_path / "mem")
-    with pytest.raises(MemoryStoreError, match="dims=64, store has 32"):
+    with pytest.raises(MemoryStoreError, match="dims=64, distance=cosine, store has dims=32"):
         asyncio.run(other.__aenter__())
     with pytest.raises(MemoryStoreError, match="no path"):
         build().save()
