@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from stores.demo import phrases
 from stores.demo import vocabulary as v
+from stores.demo.ids import DEFAULT_DEAL_ID as DEFAULT_DEAL_ID  # the deal an empty input reviews
 
 DEFAULT_SEED = 20261125
 EPOCH = dt.datetime(2026, 11, 1, 9, 0, 0)
