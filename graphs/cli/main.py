@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from graphs.cli import keys as cli_keys
 from graphs.cli import stats as stats_view
 from graphs.cli import threads as cli_durable
 from stores.errors import SophiaError
@@ -65,8 +66,22 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes, each with its own engine (default 1; about one per core)",
     )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow serving a non-loopback address without authentication",
+    )
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="on SIGTERM, seconds running runs get to finish (default 30); the rest resume "
+        "on the next start",
+    )
 
     cli_durable.add_commands(sub)
+    cli_keys.add_commands(sub)
 
     stats = sub.add_parser("stats", help="live figures of a running `sophia serve`")
     stats_view.add_arguments(stats)
@@ -108,8 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from graphs.server.app import serve
 
-            serve(host=args.host, port=args.port, workers=args.workers)
+            serve(host=args.host, port=args.port, workers=args.workers,
+                  insecure=args.insecure, shutdown_grace_s=args.grace)  # fmt: skip
             return 0
+        if args.command == cli_keys.COMMAND:
+            return asyncio.run(cli_keys.run_command(args))
         if args.command in cli_durable.COMMANDS:
             return asyncio.run(cli_durable.run_command(args))
         if args.command == "stats":

@@ -33,6 +33,7 @@ from graphs.durable.errors import (
     CheckpointStoreError,
     CheckpointStoreUnavailableError,
 )
+from graphs.durable.keys import KeyStore
 from graphs.durable.runs import RunStore
 from graphs.durable.serde import checkpoint_serializer
 from graphs.durable.sql import Sql
@@ -46,8 +47,8 @@ PG_CONNECT_TIMEOUT_S = 3
 
 @dataclass
 class Durable:
-    """The open checkpoint store: LangGraph's checkpointer, and the thread and run records
-    in tables beside the checkpoints (same database)."""
+    """The open checkpoint store: LangGraph's checkpointer, and the thread, run and API key
+    records in tables beside the checkpoints (same database)."""
 
     checkpointer: BaseCheckpointSaver[Any]
     sql: Sql
@@ -56,12 +57,14 @@ class Durable:
     _setup: Callable[[], Awaitable[None]]
     threads: ThreadStore = field(init=False)
     runs: RunStore = field(init=False)
+    keys: KeyStore = field(init=False)
     _ready: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.threads = ThreadStore(self.sql)
         self.runs = RunStore(self.sql)
+        self.keys = KeyStore(self.sql)
 
     async def ensure_ready(self) -> None:
         """Create the tables once; CheckpointStoreUnavailableError if the store is down."""
@@ -74,6 +77,7 @@ class Durable:
                 await self._setup()
                 await self.threads.setup()
                 await self.runs.setup()
+                await self.keys.setup()
             except CheckpointStoreError:
                 raise
             except Exception as exc:

@@ -15,6 +15,7 @@ from typing import Any
 from graphs.engine.errors import GraphError, InvalidInputError, UnknownGraphError
 from graphs.server.encoding import JSON
 from graphs.server.limits import OverloadedError
+from graphs.server.quotas import QuotaExceededError
 from stores.errors import (
     CircuitOpenError,
     PoolTimeoutError,
@@ -67,6 +68,13 @@ def overloaded(exc: OverloadedError) -> HttpError:
     """503 ``overloaded`` with Retry-After."""
     return HttpError(
         503, "overloaded", str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+    )
+
+
+def over_quota(exc: QuotaExceededError) -> HttpError:
+    """429 ``quota_exceeded`` with Retry-After."""
+    return HttpError(
+        429, "quota_exceeded", str(exc), headers={"Retry-After": str(exc.retry_after_s)}
     )
 
 

@@ -20,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from graphs.engine.registry import GraphSpec
+from nodes import approval
 from nodes.analysis import communication_analysis, project_analysis, sales_analysis
 from nodes.context import Resources
 from nodes.isolation import NodeFn, isolated
@@ -42,6 +43,9 @@ ANALYSES: dict[str, tuple[NodeFn, tuple[str, ...]]] = {
     "project_analysis": (project_analysis, ("linear",)),
 }
 MAX_DEALS = 1000
+SERVER_OWNED = frozenset({
+    *AGENTS, *ANALYSES, "memories", "report", "require_approval", "errors", "timings",
+})  # fmt: skip
 AGENT_RETRY = RetrySettings(attempts=2, initial_s=0.05, max_s=0.5)
 
 
@@ -138,4 +142,10 @@ SPEC = GraphSpec(
     build=build_graph,
     input_model=DealReviewInput,
     shape_output=shape_output,
+    # What the nodes computed, the report with its approvals, and the approval gate: a
+    # command may not write them (only the deal ids are the caller's to change), nor jump
+    # past the approval step; an approval is answered by a checked decision whose
+    # reviewer is the answering caller.
+    server_owned=SERVER_OWNED,
+    resume_validators={approval.KIND: approval.approval_answer},
 )
