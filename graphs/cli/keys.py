@@ -106,7 +106,7 @@ def _table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="API keys")
     for column in ("id", "prefix", "name", "tenant", "graphs", "access", "quotas", "created",
                    "revoked"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "prefix"))  # copied by hand
     for row in rows:
         quotas = (f"{row['max_concurrent_runs'] or '-'} at once, "
                   f"{row['runs_per_minute'] or '-'}/min")  # fmt: skip

@@ -1,9 +1,11 @@
 """``sophia stats [--watch] [--url URL]``: the dashboard's figures in the terminal (rich).
 
 Reads ``GET /dashboard/data`` of a running ``sophia serve`` (default
-http://127.0.0.1:8000) and draws the same figures as the page: latency per operation
-against its threshold, the warehouse pool, the cache, the breakers and the recent runs.
-With ``--watch`` it refreshes every ``interval`` seconds until interrupted.
+http://127.0.0.1:8000; with ``--key``, or ``SOPHIA_API_KEY``, when it requires keys) and
+draws the same figures as the page: latency per operation against its threshold, the
+warehouse pool, the cache, the breakers and the recent runs. With ``--watch`` it
+refreshes every ``interval`` seconds until interrupted. Every value from the server is
+shown as text, never read as rich markup (a node named ``[/]`` is shown as such).
 
 Wire-up in graphs/cli.py::
 
@@ -17,12 +19,14 @@ Wire-up in graphs/cli.py::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
 import httpx
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -57,11 +61,19 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def fetch(url: str = DEFAULT_URL, timeout_s: float = 5.0) -> dict[str, Any]:
+def _t(value: Any, style: str = "") -> Text:
+    """`value` as plain text: whatever it holds is shown, not interpreted as markup."""
+    return Text("-" if value is None else str(value), style=style)
+
+
+def fetch(
+    url: str = DEFAULT_URL, timeout_s: float = 5.0, api_key: str | None = None
+) -> dict[str, Any]:
     """The figures from ``{url}/dashboard/data``; StatsUnavailableError naming why not."""
     endpoint = url.rstrip("/") + "/dashboard/data"
+    headers = {"x-api-key": api_key} if api_key else {}
     try:
-        response = httpx.get(endpoint, timeout=timeout_s)
+        response = httpx.get(endpoint, timeout=timeout_s, headers=headers)
     except httpx.HTTPError as exc:
         raise StatsUnavailableError(
             f"cannot reach {endpoint} ({type(exc).__name__}: {exc}); is `sophia serve` running?"
@@ -86,9 +98,9 @@ def _operations(data: dict[str, Any]) -> Table:
         over = op.get("p95") is not None and op["p95"] > op["threshold_ms"]
         style = "red" if over else ""
         table.add_row(
-            op["group"],
-            op["operation"],
-            str(op.get("count", 0)),
+            _t(op["group"]),
+            _t(op["operation"]),
+            _t(op.get("count", 0)),
             _ms(op.get("p50")),
             Text(_ms(op.get("p95")), style=style),
             _ms(op.get("p99")),
@@ -105,9 +117,10 @@ def _pool_and_breakers(data: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     util = wh.get("utilisation", 0.0)
     target = wh.get("utilisation_target", 0.8)
-    table.add_row("pool size / max", f"{wh.get('size', '-')} / {wh.get('max_size', '-')}")
+    table.add_row("pool size / max", _t(f"{wh.get('size', '-')} / {wh.get('max_size', '-')}"))
     table.add_row(
-        "in use / idle / waiters", f"{wh.get('in_use')} / {wh.get('idle')} / {wh.get('waiting')}"
+        "in use / idle / waiters",
+        _t(f"{wh.get('in_use')} / {wh.get('idle')} / {wh.get('waiting')}"),
     )
     table.add_row(
         f"utilisation (target < {_pct(target)})",
@@ -117,8 +130,8 @@ def _pool_and_breakers(data: dict[str, Any]) -> Table:
         changed = b.get("state_changed_at")
         when = time.strftime("%H:%M:%S", time.localtime(changed)) if changed else "-"
         table.add_row(
-            f"breaker {b['name']} (since {when})",
-            Text(b["state"], style=STATE_STYLE.get(b["state"], "")),
+            _t(f"breaker {b['name']} (since {when})"),
+            _t(b["state"], STATE_STYLE.get(str(b["state"]), "")),
         )
     return table
 
@@ -128,19 +141,20 @@ def _cache(data: dict[str, Any]) -> Table:
     redis = (cache.get("redis") or {}).get("state", "disabled")
     target = cache.get("hit_ratio_target", 0.85)
     table = Table(
-        title=f"Cache (redis {redis}, evictions {cache.get('evictions', 0)})", expand=True
+        title=escape(f"Cache (redis {redis}, evictions {cache.get('evictions', 0)})"),
+        expand=True,
     )
     for col in ("namespace", "requests", f"hit ratio (>= {_pct(target)})", "L1", "L2", "evictions"):
         table.add_column(col, justify="left" if col == "namespace" else "right")
     for ns in cache.get("namespaces", []):
         ok = ns["hit_ratio"] >= target
         table.add_row(
-            ns["namespace"],
-            str(ns["requests"]),
+            _t(ns["namespace"]),
+            _t(ns["requests"]),
             Text(_pct(ns["hit_ratio"]), style="green" if ok else "red"),
             _pct(ns["l1_hit_ratio"]),
             _pct(ns["l2_hit_ratio"]),
-            str(ns["evictions"]),
+            _t(ns["evictions"]),
         )
     return table
 
@@ -149,17 +163,17 @@ def _runs(data: dict[str, Any], limit: int) -> Table:
     runs = data.get("runs", {})
     totals = runs.get("totals", {})
     title = "Recent runs ({})".format(", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
-    table = Table(title=title, expand=True)
+    table = Table(title=escape(title), expand=True)
     for col in ("finished", "graph", "status", "duration", "failed sources", "trace"):
         table.add_column(col)
     for r in runs.get("recent", [])[:limit]:
         table.add_row(
             time.strftime("%H:%M:%S", time.localtime(r["finished_at"])),
-            r["graph"],
-            Text(r["status"], style=STATE_STYLE.get(r["status"], "")),
+            _t(r["graph"]),
+            _t(r["status"], STATE_STYLE.get(str(r["status"]), "")),
             _ms(r["duration_ms"]),
-            ", ".join(r["failed_sources"]) or (r.get("error") or ""),
-            r.get("trace_id") or "-",
+            _t(", ".join(map(str, r["failed_sources"])) or (r.get("error") or "")),
+            _t(r.get("trace_id")),
         )
     return table
 
@@ -181,23 +195,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watch", action="store_true", help="refresh until interrupted")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"the server (default {DEFAULT_URL})")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    parser.add_argument(
+        "--key", default=None, help="an API key (default: SOPHIA_API_KEY), if the server needs one"
+    )
 
 
 def main(args: argparse.Namespace, console: Console | None = None) -> int:
     """Run ``sophia stats``; exit status 0, or 1 when the server cannot be read."""
     console = console or Console()
+    key = getattr(args, "key", None) or os.environ.get("SOPHIA_API_KEY")
     if not args.watch:
         try:
-            console.print(render(fetch(args.url)))
+            console.print(render(fetch(args.url, api_key=key)))
         except StatsUnavailableError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(Text("error: ", style="red") + _t(exc))
             return 1
         return 0
     with Live(console=console, refresh_per_second=4, screen=False) as live:
         try:
             while True:
                 try:
-                    live.update(render(fetch(args.url)))
+                    live.update(render(fetch(args.url, api_key=key)))
                 except StatsUnavailableError as exc:
                     live.update(Text(f"error: {exc} (retrying)", style="red"))
                 time.sleep(max(0.5, args.interval))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from graphs.server.caller import Caller
 from graphs.server.security import SecuritySettings
@@ -55,12 +56,13 @@ class JwtVerifier:
         keys: dict[str | None, Any] = {}
         try:
             if settings.jwt_key_file is not None:
-                keys[None] = settings.jwt_key_file.read_bytes()
+                # Parsed once: PyJWT would parse a PEM on every token otherwise.
+                keys[None] = load_pem_public_key(settings.jwt_key_file.read_bytes())
             if settings.jwks_file is not None:
                 jwks = jwt.PyJWKSet.from_json(settings.jwks_file.read_text())
                 for key in jwks.keys:
                     keys[key.key_id] = key
-        except (OSError, jwt.PyJWTError) as exc:
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
             raise ConfigurationError(f"cannot load the JWT keys: {type(exc).__name__}") from exc
         return cls(keys, algorithms, settings.jwt_audience, settings.jwt_issuer,
                    settings.jwt_tenant_claim)  # fmt: skip

@@ -64,6 +64,21 @@ def auth_preflight(
     return line
 
 
+def uvicorn_limits(security: SecuritySettings, shutdown_grace_s: float) -> dict[str, Any]:
+    """The uvicorn settings that bound connections: the cap (``limit_concurrency``), the
+    keep-alive and header timeouts, and how long shutdown waits for open requests."""
+    from graphs.server.protocol import HeaderTimeoutProtocol
+
+    return {
+        "limit_concurrency": security.max_connections,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "timeout_graceful_shutdown": math.ceil(shutdown_grace_s),
+        "http": functools.partial(
+            HeaderTimeoutProtocol, header_timeout_s=security.header_timeout_s
+        ),
+    }
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -97,20 +112,12 @@ def serve(
     import uvicorn
 
     from graphs.server.app import create_app
-    from graphs.server.protocol import HeaderTimeoutProtocol
 
     if workers < 1:
         raise ConfigurationError(f"workers must be >= 1, got {workers}")
     security = security or SecuritySettings()
     auth_preflight(settings or Settings(), security, host, insecure)
-    limits: dict[str, Any] = {
-        "limit_concurrency": security.max_connections,
-        "timeout_keep_alive": KEEP_ALIVE_S,
-        "timeout_graceful_shutdown": math.ceil(shutdown_grace_s),
-        "http": functools.partial(
-            HeaderTimeoutProtocol, header_timeout_s=security.header_timeout_s
-        ),
-    }
+    limits = uvicorn_limits(security, shutdown_grace_s)
     if workers == 1:
         options = {"auto_seed": True, "shutdown_grace_s": shutdown_grace_s, **app_options}
         app = create_app(settings or Settings(), security=security, host=host,
