@@ -166,7 +166,8 @@ async def join_run(request: Request) -> Response:
         await asyncio.sleep(POLL_S)
         record = await durable.runs.get(record.run_id, owner=owner) or record
     if record.status in ("failed", "timeout", "cancelled"):
-        return JSON({"__error__": {"error": record.status, "message": record.error or ""}})
+        message = f"the run ended {record.status}; the server log has details"
+        return JSON({"__error__": {"error": record.status, "message": message}})
     thread = await thread_record(request, request.path_params["thread_id"])
     values = dict(thread.values or {})
     if thread.interrupts:

@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.types import Command, StreamMode
 
-from graphs.durable.errors import ThreadBusyError, UnknownThreadError
+from graphs.durable.errors import CheckpointStoreError, ThreadBusyError, UnknownThreadError
 from graphs.durable.runs import RESUME_FLAG
 from graphs.engine.commands import StateSchema, check_command
-from graphs.engine.errors import InvalidInputError
+from graphs.engine.errors import GraphError, InvalidInputError
 from graphs.engine.run_input import RunInput
 from graphs.engine.run_record import RunRecord
 from graphs.server.caller import Caller
@@ -249,7 +249,7 @@ class RunManager:
                 run.error = {"error": "timeout", "message": message}
             else:
                 record.finish("failed", duration_ms=_ms_since(started), error=exc)
-                run.error = {"error": type(exc).__name__, "message": str(exc)}
+                run.error = _public_error(exc, record.run_id)
             if not isinstance(exc, InvalidInputError):
                 logger.warning("run %s failed: %s", record.run_id, record.error)
             await self._publish(run, ("error", run.error))
@@ -367,6 +367,16 @@ class RunManager:
         ticket = self.admission.reserve(SYSTEM, force=True)
         modes = stream_modes(run.record.kwargs.get("stream_mode"))
         self._launch(run, run_input, command, modes, ticket)
+
+
+def _public_error(exc: Exception, run_id: str) -> dict[str, str]:
+    """What a caller is told of a failed run: the engine's own input errors as they are;
+    anything else by kind only (its text may name files or hosts: the log has it)."""
+    if isinstance(exc, GraphError):
+        return {"error": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, CheckpointStoreError):
+        return {"error": "CheckpointStoreError", "message": "the checkpoint store is unavailable"}
+    return {"error": "internal", "message": f"run {run_id} failed; the server log has details"}
 
 
 def _command_json(command: Command[Any] | None) -> dict[str, Any] | None:
