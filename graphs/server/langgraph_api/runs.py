@@ -125,13 +125,13 @@ class RunManager:
                 run_input = engine.validate(graph_id, body.input, threaded=True)
             if body.command is not None:
                 command = await self._command(caller, graph_id, thread_id, body.command)
-            busy = self.active.get(thread_id)
-            if busy is not None and strategy == "reject":
-                raise ThreadBusyError(thread_id, busy.record.run_id)
+        busy = self.active.get(thread_id) if thread_id is not None else None
+        if busy is not None and strategy == "reject":
+            raise ThreadBusyError(busy.record.thread_id or "", busy.record.run_id)
+        ticket = self.admission.reserve(caller)  # before anything changes: 429/503 here
+        try:
             if busy is not None and strategy in ("interrupt", "rollback"):
                 await self.cancel(busy)
-        ticket = self.admission.reserve(caller)
-        try:
             record = RunRecord(
                 run_id=str(uuid.uuid4()),
                 graph=graph_id,
