@@ -37,6 +37,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "vector_search": ("bench.vector_search", "linear scan vs HNSW"),
     "memory": ("bench.memory", "load everything vs stream / batch"),
     "load": ("bench.load", "HTTP service under 100 concurrent users"),
+    "auth": ("bench.auth", "per-request cost of the key check: open vs API key vs JWT"),
     "resilience": ("bench.resilience", "fail fast while open, recovery time"),
     "tracing": ("bench.tracing", "deal review with tracing on vs off"),
     "soak": ("bench.soak", "concurrent runs with random faults: nothing lost"),

@@ -7,6 +7,10 @@ under the data dir, no Redis), and drives `users` concurrent clients, each posti
 Reports throughput, latency percentiles and the error rate. The client and the server
 share the machine's cores, so the figures are a floor of what the server can do.
 
+Authentication is on, as in production: an API key is made in the data dir before the
+server starts and every request sends it (``--auth off`` serves open, for comparison;
+`bench.auth` measures the key check itself).
+
     uv run python -m bench.load            # 30 s
     uv run python -m bench.load --quick    # 5 s
 """
@@ -29,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import BenchRow, print_table
+from graphs.durable.store import open_durable
 from graphs.seeding.warehouse import seed_warehouse
 from stores.demo import data as demo_data
 from stores.demo.local_redis import free_port
@@ -109,12 +114,13 @@ async def _wait_started(client: httpx.AsyncClient, process: subprocess.Popen[byt
         print(f"warning: /readyz says {ready.text}", file=sys.stderr)
 
 
-def _start_server(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def _start_server(data_dir: Path, port: int, workers: int, auth: bool) -> subprocess.Popen[bytes]:
     """`sophia serve`'s app in a subprocess, with `workers` worker processes."""
     env = {
         k: v for k, v in os.environ.items() if k not in ("SOPHIA_WAREHOUSE_URL", "SOPHIA_REDIS_URL")
     }
     env["SOPHIA_DATA_DIR"] = str(data_dir)
+    env["SOPHIA_AUTH"] = "on" if auth else "off"
     code = (
         "from graphs.server.app import serve; "
         f"serve('127.0.0.1', {port}, workers={workers}, log_level='warning', access_log=False)"
@@ -129,6 +135,7 @@ async def drive(
     think_s: tuple[float, float] = (0.0, 0.0),
     deals: int = demo_data.DemoSizes().deals,
     seed: int = 1,
+    headers: dict[str, str] | None = None,
 ) -> tuple[Tally, float]:
     """Run `users` concurrent clients against `base_url` for `seconds`; (tally, elapsed).
 
@@ -137,7 +144,8 @@ async def drive(
     """
     deal_ids = [f"D-{i:05d}" for i in range(1, deals + 1)]
     limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60,
+                                 headers=headers) as client:  # fmt: skip
         warm = Tally()  # a short warm-up, not counted: first statements, JIT-less caches
         await asyncio.gather(
             *(
@@ -195,10 +203,20 @@ def _rows(label: str, tally: Tally, elapsed: float) -> list[BenchRow]:
     ]
 
 
-async def run(quick: bool, data_dir: Path | None = None, workers: int = 1) -> list[BenchRow]:
+async def _key(settings: Settings) -> str:
+    """A new API key in the data dir's store (the server then requires keys)."""
+    async with open_durable(settings) as durable:
+        await durable.ensure_ready()
+        return (await durable.keys.create("bench.load"))[1]
+
+
+async def run(
+    quick: bool, data_dir: Path | None = None, workers: int = 1, auth: bool = True
+) -> list[BenchRow]:
     """Seed, serve, then 100 users per scenario for 30 s each (quick: 5 s); the rows.
 
-    `workers` > 1 serves with that many uvicorn worker processes (one Engine each).
+    `workers` > 1 serves with that many uvicorn worker processes (one Engine each);
+    `auth` False serves without authentication (for comparison).
     """
     seconds = 5.0 if quick else 30.0
     rows: list[BenchRow] = []
@@ -208,18 +226,20 @@ async def run(quick: bool, data_dir: Path | None = None, workers: int = 1) -> li
         if not (root / "warehouse.duckdb").exists():
             print(f"seeding the demo warehouse under {root} ...", file=sys.stderr)
             await seed_warehouse(settings)
+        headers = {"x-api-key": await _key(settings)} if auth else {}
         port = free_port()
-        process = _start_server(root, port, workers)
+        process = _start_server(root, port, workers, auth)
         base_url = f"http://127.0.0.1:{port}"
         try:
-            async with httpx.AsyncClient(base_url=base_url, timeout=5) as probe:
+            async with httpx.AsyncClient(base_url=base_url, timeout=5, headers=headers) as probe:
                 await _wait_started(probe, process)
             for label, (users, think_s) in SCENARIOS.items():
-                tally, elapsed = await drive(base_url, seconds, users=users, think_s=think_s)
+                tally, elapsed = await drive(base_url, seconds, users=users, think_s=think_s,
+                                             headers=headers)  # fmt: skip
                 rows += _rows(f"{label}, {seconds:g}s", tally, elapsed)
                 if tally.errors:
                     print(f"{label}: errors {tally.errors}", file=sys.stderr)
-            async with httpx.AsyncClient(base_url=base_url, timeout=5) as probe:
+            async with httpx.AsyncClient(base_url=base_url, timeout=5, headers=headers) as probe:
                 http_stats = (await probe.get("/stats")).json().get("http", {})
             print(f"server admission figures: {http_stats}", file=sys.stderr)
         finally:
@@ -243,9 +263,12 @@ def main() -> None:
         help="seed here once and reuse (default: a temporary dir)",
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--auth", choices=["on", "off"], default="on",
+                        help="require an API key (default) or serve open")  # fmt: skip
     args = parser.parse_args()
-    rows = asyncio.run(run(args.quick, args.data_dir, args.workers))
-    title = f"load: deal reviews against `sophia serve` ({args.workers} worker(s))"
+    rows = asyncio.run(run(args.quick, args.data_dir, args.workers, args.auth == "on"))
+    title = (f"load: deal reviews against `sophia serve` ({args.workers} worker(s), "
+             f"auth {args.auth})")  # fmt: skip
     print_table(rows, title=title)
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
+
+# typing_extensions' TypedDict: pydantic validates it on Python 3.11 too, which is how the
+# LangGraph API checks a command's state update against this schema.
+from typing_extensions import TypedDict
 
 
 def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:

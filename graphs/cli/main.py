@@ -16,7 +16,19 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
-from graphs.cli import bench, emulator, graph_list, info, run, seed, serve, stats, threads, trace
+from graphs.cli import (
+    bench,
+    emulator,
+    graph_list,
+    info,
+    keys,
+    run,
+    seed,
+    serve,
+    stats,
+    threads,
+    trace,
+)
 
 OPERATOR_LOGGERS = (
     "telemetry.monitoring",  # slow operations
@@ -31,7 +43,7 @@ OPERATOR_LOGGERS = (
 """Loggers whose warnings are for whoever operates a server, not for a person at the CLI:
 below ERROR they show only with ``-v`` (``sophia serve`` always logs them)."""
 
-COMMANDS = (run, graph_list, threads, seed, info, trace, stats, serve, emulator, bench)
+COMMANDS = (run, graph_list, threads, seed, info, trace, stats, serve, keys, emulator, bench)
 
 
 class Parser(argparse.ArgumentParser):

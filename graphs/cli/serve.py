@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from graphs.cli.arguments import port, positive_int
+from graphs.cli.arguments import port, positive_float, positive_int
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -39,6 +39,19 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=1,
         help="worker processes, each with its own engine (default 1; about one per core)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow serving a non-loopback address without authentication",
+    )
+    parser.add_argument(
+        "--grace",
+        type=positive_float,
+        default=30.0,
+        metavar="S",
+        help="on SIGTERM, seconds running runs get to finish (default 30); the rest resume "
+        "on the next start",
     )
     parser.set_defaults(handler=main)
 
@@ -80,5 +93,11 @@ def main(args: argparse.Namespace) -> int:
     check_port(host, chosen)
     from graphs.server.app import serve
 
-    serve(host=host, port=chosen, workers=args.workers)
+    serve(
+        host=host,
+        port=chosen,
+        workers=args.workers,
+        insecure=args.insecure,
+        shutdown_grace_s=args.grace,
+    )
     return 0

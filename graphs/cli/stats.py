@@ -54,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the figures as JSON (with --watch: one JSON line per refresh)",
     )
+    parser.add_argument(
+        "--key",
+        default=None,
+        help="an API key, when the server requires one (default: SOPHIA_API_KEY)",
+    )
 
 
 def server_url(settings: Settings) -> str:
@@ -78,12 +83,15 @@ def main(args: argparse.Namespace, console: Console | None = None) -> int:
         from stores.settings import Settings
 
         url = server_url(Settings())
+    import os
+
     console = console or stdout_console()
     as_json = bool(getattr(args, "json", False))
+    key = getattr(args, "key", None) or os.environ.get("SOPHIA_API_KEY")
     if args.watch:
         emit = (lambda data: print_json(data, compact=True)) if as_json else None
-        return stats_view.watch(url, args.interval, console, emit=emit)
-    data = stats_view.fetch(url)
+        return stats_view.watch(url, args.interval, console, emit=emit, api_key=key)
+    data = stats_view.fetch(url, api_key=key)
     if as_json:
         print_json(data)
     else:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -52,17 +53,28 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def fetch(url: str, timeout_s: float = 5.0) -> dict[str, Any]:
+def _t(value: Any, style: str = "") -> Text:
+    """`value` as plain text: whatever the server sent is shown, never read as markup."""
+    return Text("-" if value is None else str(value), style=style)
+
+
+def fetch(url: str, timeout_s: float = 5.0, api_key: str | None = None) -> dict[str, Any]:
     """The figures from ``{url}/dashboard/data``; StatsUnavailableError naming why not."""
     endpoint = url.rstrip("/") + "/dashboard/data"
+    headers = {"x-api-key": api_key} if api_key else {}
     try:
-        response = httpx.get(endpoint, timeout=timeout_s)
+        response = httpx.get(endpoint, timeout=timeout_s, headers=headers)
     except httpx.HTTPError as exc:
         raise StatsUnavailableError(
             f"cannot reach {endpoint} ({type(exc).__name__}: {exc}); is `sophia serve` "
             "running? Give its address with --url, or set SOPHIA_SERVE_HOST/SOPHIA_SERVE_PORT "
             "as for `sophia serve`"
         ) from exc
+    if response.status_code in (401, 403):
+        raise StatsUnavailableError(
+            f"{endpoint} wants an API key (HTTP {response.status_code}): give one with --key, "
+            "or set SOPHIA_API_KEY (`sophia keys create` makes one)"
+        )
     if response.status_code != 200:
         raise StatsUnavailableError(
             f"{endpoint} answered HTTP {response.status_code}: {response.text[:200]}; is "
@@ -95,11 +107,11 @@ def _operations(data: dict[str, Any]) -> Table:
     for op in ops:
         if op["group"] != current:
             current = op["group"]
-            table.add_row(Text(str(groups.get(current, (99, current))[1]), style="dim"))
+            table.add_row(_t(groups.get(current, (99, current))[1], "dim"))
         over = op.get("p95") is not None and op["p95"] > op["threshold_ms"]
         table.add_row(
-            "  " + op["operation"],
-            str(op.get("count", 0)),
+            _t("  " + str(op["operation"])),
+            _t(op.get("count", 0)),
             _ms(op.get("p50")),
             Text(_ms(op.get("p95")), style="red" if over else ""),
             _ms(op.get("p99")),
@@ -116,9 +128,10 @@ def _pool_and_breakers(data: dict[str, Any]) -> Table:
     table.add_column("value", justify="right", no_wrap=True)
     util = wh.get("utilisation", 0.0)
     target = wh.get("utilisation_target", 0.8)
-    table.add_row("pool size / max", f"{wh.get('size', '-')} / {wh.get('max_size', '-')}")
+    table.add_row("pool size / max", _t(f"{wh.get('size', '-')} / {wh.get('max_size', '-')}"))
     table.add_row(
-        "in use / idle / waiters", f"{wh.get('in_use')} / {wh.get('idle')} / {wh.get('waiting')}"
+        "in use / idle / waiters",
+        _t(f"{wh.get('in_use')} / {wh.get('idle')} / {wh.get('waiting')}"),
     )
     table.add_row(
         f"utilisation (target < {_pct(target)})",
@@ -128,8 +141,8 @@ def _pool_and_breakers(data: dict[str, Any]) -> Table:
         changed = b.get("state_changed_at")
         when = time.strftime("%H:%M:%S", time.localtime(changed)) if changed else "-"
         table.add_row(
-            f"breaker {b['name']} (since {when})",
-            Text(b["state"], style=STATE_STYLE.get(b["state"], "")),
+            _t(f"breaker {b['name']} (since {when})"),
+            _t(b["state"], STATE_STYLE.get(str(b["state"]), "")),
         )
     return table
 
@@ -139,8 +152,10 @@ def _cache(data: dict[str, Any]) -> Table:
     redis = (cache.get("redis") or {}).get("state", "disabled")
     target = cache.get("hit_ratio_target", 0.85)
     table = _table(
-        f"Cache (redis {redis}, evictions {cache.get('evictions', 0)}; "
-        f"hit ratio target >= {_pct(target)})"
+        escape(
+            f"Cache (redis {redis}, evictions {cache.get('evictions', 0)}; "
+            f"hit ratio target >= {_pct(target)})"
+        )
     )
     table.add_column("namespace", no_wrap=True)
     for col in ("requests", "hit ratio", "L1", "L2", "evictions"):
@@ -148,12 +163,12 @@ def _cache(data: dict[str, Any]) -> Table:
     for ns in cache.get("namespaces", []):
         ok = ns["hit_ratio"] >= target
         table.add_row(
-            ns["namespace"],
-            str(ns["requests"]),
+            _t(ns["namespace"]),
+            _t(ns["requests"]),
             Text(_pct(ns["hit_ratio"]), style="green" if ok else "red"),
             _pct(ns["l1_hit_ratio"]),
             _pct(ns["l2_hit_ratio"]),
-            str(ns["evictions"]),
+            _t(ns["evictions"]),
         )
     return table
 
@@ -164,7 +179,7 @@ def _runs(data: dict[str, Any], limit: int) -> Table:
     title = "Recent runs ({}; trace: a prefix `sophia trace` takes)".format(
         ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "none yet"
     )
-    table = _table(title)
+    table = _table(escape(title))
     table.add_column("finished", no_wrap=True)
     table.add_column("graph", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -174,11 +189,11 @@ def _runs(data: dict[str, Any], limit: int) -> Table:
     for r in runs.get("recent", [])[:limit]:
         table.add_row(
             time.strftime("%H:%M:%S", time.localtime(r["finished_at"])),
-            r["graph"],
-            Text(r["status"], style=STATE_STYLE.get(r["status"], "")),
+            _t(r["graph"]),
+            _t(r["status"], STATE_STYLE.get(str(r["status"]), "")),
             _ms(r["duration_ms"]),
-            (r.get("trace_id") or "-")[:TRACE_PREFIX],
-            ", ".join(r["failed_sources"]) or (r.get("error") or ""),
+            _t((r.get("trace_id") or "-")[:TRACE_PREFIX]),
+            _t(", ".join(map(str, r["failed_sources"])) or (r.get("error") or "")),
         )
     return table
 
@@ -204,6 +219,7 @@ def watch(
     console: Console,
     *,
     emit: Callable[[dict[str, Any]], None] | None = None,
+    api_key: str | None = None,
 ) -> int:
     """Refresh the figures every `interval_s` until interrupted (0).
 
@@ -214,7 +230,7 @@ def watch(
         try:
             while True:
                 try:
-                    emit(fetch(url))
+                    emit(fetch(url, api_key=api_key))
                 except StatsUnavailableError as exc:  # stdout stays JSON lines only
                     sys.stderr.write(f"error: {exc} (retrying)\n")
                 time.sleep(max(0.5, interval_s))
@@ -224,9 +240,9 @@ def watch(
         try:
             while True:
                 try:
-                    live.update(render(fetch(url)))
+                    live.update(render(fetch(url, api_key=api_key)))
                 except StatsUnavailableError as exc:
-                    live.update(Text(f"error: {exc} (retrying)", style="red"))
+                    live.update(_t(f"error: {exc} (retrying)", "red"))
                 time.sleep(max(0.5, interval_s))
         except KeyboardInterrupt:
             return 0

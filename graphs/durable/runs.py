@@ -7,6 +7,8 @@ for it, and a restart loses no record. Rows hold `graphs.engine.run_record.RunRe
 
 from __future__ import annotations
 
+import builtins
+import time
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
@@ -25,6 +27,8 @@ _CREATE = (
 _FIELDS = [f.name for f in fields(RunRecord)]
 _COLUMNS = ", ".join([*_FIELDS, "owner"])
 _JSON = {"metadata", "kwargs", "failed_sources"}
+RESUME_FLAG = "resume_on_start"
+"""The kwargs key marking a run the next start of the service resumes."""
 
 
 def _row_of(record: RunRecord, owner: str | None) -> tuple[Any, ...]:
@@ -107,6 +111,40 @@ class RunStore:
             (*params, limit, offset),
         )
         return [_record_of(r)[0] for r in rows]
+
+    async def resumable(self, limit: int = 1000) -> builtins.list[tuple[RunRecord, str | None]]:
+        """Runs a shutdown left to be resumed (``pending``, marked ``resume_on_start`` in
+        their kwargs), oldest first, each with its owner."""
+        rows = await self.sql.rows(
+            f"SELECT {_COLUMNS} FROM sophia_runs WHERE status = 'pending'"  # noqa: S608
+            " ORDER BY created_at LIMIT ?",
+            (limit,),
+        )
+        found = [_record_of(r) for r in rows]
+        return [(record, owner) for record, owner in found if record.kwargs.get(RESUME_FLAG)]
+
+    async def claim(self, run_id: str) -> bool:
+        """Take a pending run for this process (it becomes ``running``); False when another
+        process took it first."""
+        rows = await self.sql.rows(
+            "UPDATE sophia_runs SET status = 'running', updated_at = ?"
+            " WHERE run_id = ? AND status = 'pending' RETURNING run_id",
+            (time.time(), run_id),
+        )
+        return bool(rows)
+
+    async def abandon(self, before: float, error: str) -> builtins.list[str]:
+        """Mark ``failed`` (with `error`) every run still ``pending`` or ``running`` that was
+        last updated before `before` (epoch seconds): runs of a process that died. Their
+        thread ids (None for thread-less runs)."""
+        now = time.time()
+        rows = await self.sql.rows(
+            "UPDATE sophia_runs SET status = 'failed', error = ?, updated_at = ?,"
+            " finished_at = ? WHERE status IN ('pending', 'running') AND updated_at < ?"
+            " RETURNING thread_id",
+            (error, now, now, before),
+        )
+        return [r[0] for r in rows]
 
     async def delete(self, run_id: str, *, owner: str | None = None) -> bool:
         """Delete the run's record; whether it existed (for `owner`, when given)."""

@@ -35,6 +35,7 @@ from graphs.durable.errors import (
     CheckpointStoreError,
     CheckpointStoreUnavailableError,
 )
+from graphs.durable.keys import KeyStore
 from graphs.durable.runs import RunStore
 from graphs.durable.serde import checkpoint_serializer
 from graphs.durable.sql import Sql, Statement
@@ -48,8 +49,8 @@ PG_CONNECT_TIMEOUT_S = 3
 
 @dataclass
 class Durable:
-    """The open checkpoint store: LangGraph's checkpointer, and the thread, run, assistant
-    and cron records in tables beside the checkpoints (same database)."""
+    """The open checkpoint store: LangGraph's checkpointer, and the thread, run, assistant,
+    cron and API key records in tables beside the checkpoints (same database)."""
 
     checkpointer: BaseCheckpointSaver[Any]
     sql: Sql
@@ -60,6 +61,7 @@ class Durable:
     runs: RunStore = field(init=False)
     assistants: AssistantStore = field(init=False)
     crons: CronStore = field(init=False)
+    keys: KeyStore = field(init=False)
     _ready: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -68,6 +70,7 @@ class Durable:
         self.runs = RunStore(self.sql)
         self.assistants = AssistantStore(self.sql)
         self.crons = CronStore(self.sql)
+        self.keys = KeyStore(self.sql)
 
     async def ensure_ready(self) -> None:
         """Create the tables once; CheckpointStoreUnavailableError if the store is down."""
@@ -82,6 +85,7 @@ class Durable:
                 await self.runs.setup()
                 await self.assistants.setup()
                 await self.crons.setup()
+                await self.keys.setup()
             except CheckpointStoreError:
                 raise
             except Exception as exc:

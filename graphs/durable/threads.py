@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from graphs.durable.errors import CheckpointStoreError, ThreadExistsError
 from graphs.durable.sql import Row, Sql, from_json, now_iso, to_json
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+_STATUSES = frozenset(get_args(ThreadStatus))
 
 _CREATE = (
     "CREATE TABLE IF NOT EXISTS sophia_threads ("
@@ -60,18 +61,34 @@ class ThreadRecord:
 
     @classmethod
     def from_row(cls, row: Row) -> ThreadRecord:
-        """A record from a row of `_COLUMNS`, in that order."""
+        """A record from a row of `_COLUMNS`, in that order.
+
+        A row whose stored JSON cannot be read (written by something else, or damaged)
+        is the thread with status ``error`` saying so: it never fails a listing of the
+        other threads.
+        """
+        try:
+            metadata = from_json(row[2], {})
+            values = from_json(row[7])
+            interrupts = from_json(row[8], {})
+            config = from_json(row[9], {})
+        except ValueError:
+            return cls(
+                thread_id=row[0], graph_id=row[1], metadata={}, created_at=row[3],
+                updated_at=row[4], owner=row[5], status="error",
+                error="the thread's stored state cannot be read",
+            )  # fmt: skip
         return cls(
             thread_id=row[0],
             graph_id=row[1],
-            metadata=from_json(row[2], {}),
+            metadata=metadata if isinstance(metadata, dict) else {},
             created_at=row[3],
             updated_at=row[4],
             owner=row[5],
-            status=row[6] or "idle",
-            values=from_json(row[7]),
-            interrupts=from_json(row[8], {}),
-            config=from_json(row[9], {}),
+            status=row[6] if row[6] in _STATUSES else "idle",
+            values=values,
+            interrupts=interrupts if isinstance(interrupts, dict) else {},
+            config=config if isinstance(config, dict) else {},
             error=row[10],
             state_updated_at=row[11],
         )
@@ -207,12 +224,20 @@ class ThreadStore:
         owner: str | None = None,
         ids: Sequence[str] | None = None,
         status: ThreadStatus | None = None,
+        graphs: Collection[str] | None = None,
     ) -> list[ThreadRecord]:
-        """Threads (of `owner`, when given), most recently updated first, in one query."""
+        """Threads (of `owner`, when given; of `graphs` or not run yet, when given), most
+        recently updated first, in one query."""
         where, params = ["1 = 1"], []
         if owner is not None:
             where.append("owner = ?")
             params.append(owner)
+        if graphs is not None:
+            names = sorted(graphs)
+            marks = ", ".join("?" * len(names))
+            where.append(f"(graph_id IS NULL OR graph_id IN ({marks}))" if names
+                         else "graph_id IS NULL")  # fmt: skip
+            params.extend(names)
         if ids is not None:
             if not ids:
                 return []

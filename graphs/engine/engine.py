@@ -172,6 +172,11 @@ class Engine:
             raise EngineNotOpenError()
         return graph
 
+    def state_schema(self, name: str) -> type:
+        """The state schema of graph `name` (its ``StateGraph``'s TypedDict or model)."""
+        schema: type = self.compiled(name).builder.state_schema
+        return schema
+
     def validate(self, name: str, raw: Any, *, threaded: bool = False) -> RunInput:
         """`raw` validated for graph `name`; pass the result to `invoke`/`stream` as input.
 

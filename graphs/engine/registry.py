@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,8 @@ from graphs.engine.errors import InvalidInputError, UnknownGraphError
 
 if TYPE_CHECKING:
     from langgraph.graph import StateGraph
+ResumeValidator = Callable[[Any, "str | None"], Any]
+"""(the answer sent, who sent it) -> the value the graph receives; ValueError if invalid."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,13 @@ class GraphSpec:
     `nodes.context.Resources`); `input_model` validates the caller's input and
     `to_state` turns it into the graph's initial state; `shape_output` turns the final
     state into the result dict (the engine adds ``run_id``, ``trace_id`` and ``errors``).
+
+    What callers may do to a paused or finished thread through a command
+    (`graphs.engine.commands`): `server_owned` names the state keys only the graph's
+    nodes may write (a command's ``update`` touching one is refused); `goto_targets` the
+    nodes a command may jump to (none: ``goto`` is refused); `resume_validators` maps an
+    interrupt's ``kind`` to the function that checks the answer to it, given the
+    answering caller's identity, and returns the value the graph receives.
     """
 
     name: str
@@ -30,6 +39,9 @@ class GraphSpec:
     input_model: type[BaseModel]
     to_state: Callable[[Any], dict[str, Any]] = field(default=lambda model: model.model_dump())
     shape_output: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda s: dict(s))
+    server_owned: frozenset[str] = frozenset()
+    goto_targets: frozenset[str] = frozenset()
+    resume_validators: Mapping[str, ResumeValidator] = field(default_factory=dict)
 
     def validate(self, raw: Any) -> dict[str, Any]:
         """The initial state for `raw` input, or InvalidInputError naming each bad field."""

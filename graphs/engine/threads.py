@@ -7,6 +7,7 @@ part of the `Engine` that knows threads; the Engine's public methods delegate to
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,7 +19,9 @@ from graphs.durable.errors import (
     UnknownThreadError,
 )
 from graphs.durable.store import Durable
+from graphs.durable.threads import ThreadStatus
 from graphs.engine.run_input import run_config
+from graphs.engine.run_record import error_text
 from graphs.engine.run_scope import result_of, run_scope
 from stores.errors import SophiaError
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from graphs.engine.engine import Engine
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def is_store_failure(exc: BaseException) -> bool:
@@ -77,17 +81,54 @@ class Threads:
         spec = engine.spec(name)
         await self.prepare(name, thread_id)
         graph = engine.compiled(name, threaded=True)
-        with run_scope(engine.run_book, name, run_id, thread_id=thread_id) as run:
-            final = await self.guard_store(
-                graph.ainvoke(
-                    graph_input,
-                    context=engine.resources,
-                    config=run_config(run_id, thread_id, graph=name),
-                    durability="sync",
+        try:
+            with run_scope(engine.run_book, name, run_id, thread_id=thread_id) as run:
+                final = await self.guard_store(
+                    graph.ainvoke(
+                        graph_input,
+                        context=engine.resources,
+                        config=run_config(run_id, thread_id, graph=name),
+                        durability="sync",
+                    )
                 )
-            )
-            result = run.finish(result_of(spec, dict(final)))
+                result = run.finish(result_of(spec, dict(final)))
+        except Exception as exc:
+            await self.settle(name, thread_id, error=error_text(exc))
+            raise
+        await self.settle(name, thread_id)
         return {"interrupts": [], **result, "thread_id": thread_id}
+
+    async def settle(self, name: str, thread_id: str, *, error: str | None = None) -> None:
+        """Write how the thread's last run ended into its row: the status (``error`` when
+        the run failed, ``interrupted`` when it waits for an answer, else ``idle``) and
+        the values and pending interrupts of its latest checkpoint (one read), so that
+        listing threads reads no checkpoint. Never raises: a thread whose state cannot
+        be read or written is recorded as ``error`` saying so."""
+        threads = self._engine.durable.threads
+        try:
+            snapshot = await self.get_state(name, thread_id)
+            interrupts = {
+                task.id: [{"value": i.value, "id": i.id} for i in task.interrupts]
+                for task in snapshot.tasks
+                if task.interrupts
+            }
+            status: ThreadStatus = (
+                "error" if error else ("interrupted" if interrupts else "idle")
+            )
+            await threads.set_status(
+                thread_id, status, values=dict(snapshot.values or {}), interrupts=interrupts,
+                error=error,
+            )  # fmt: skip
+        except Exception as exc:
+            logger.warning("thread %s: its state cannot be recorded: %s", thread_id,
+                           error_text(exc))  # fmt: skip
+            try:
+                await threads.set_status(
+                    thread_id, "error", error="the thread's stored state cannot be read"
+                )
+            except Exception as again:
+                logger.warning("thread %s: status not recorded: %s", thread_id,
+                               error_text(again))  # fmt: skip
 
     async def resume(self, name: str, thread_id: str, value: Any, run_id: str) -> dict[str, Any]:
         """Answer the thread's interrupt with `value`, or continue its unfinished run."""

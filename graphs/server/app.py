@@ -9,29 +9,44 @@ dashboard (`graphs.server.dashboard.routes`) and the LangGraph server API
 (`graphs.server.langgraph_api.routes`). The service's own errors are JSON bodies
 ``{"error": code, "message": ...}`` (`graphs.server.errors`) and never carry a stack
 trace; `serve` (`graphs.server.serve`) runs the app with uvicorn.
+
+In front of every route (`graphs.server.guard`): the Host and Origin checks, CORS when
+configured, and authentication (`graphs.server.auth`; settings:
+`graphs.server.security.SecuritySettings`). Every run, from any route, is admitted by
+one `graphs.server.limits.Admission` (per-key quotas, the queue bound, run slots).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from graphs.durable.store import Durable
 from graphs.engine.engine import Engine
+from graphs.engine.errors import EngineNotOpenError
 from graphs.engine.registry import GraphRegistry
+from graphs.server.auth import Authenticator
 from graphs.server.dashboard.routes import dashboard_routes
 from graphs.server.errors import HttpError, internal
 from graphs.server.graph_routes import graph_routes
+from graphs.server.guard import SecurityMiddleware, cors_middleware
+from graphs.server.jwt_auth import JwtVerifier
 from graphs.server.langgraph_api.routes import sdk_routes
+from graphs.server.langgraph_api.runs import RunManager
 from graphs.server.langgraph_api.services import sdk_services
-from graphs.server.limits import ConcurrencyLimiter, InFlightRuns
+from graphs.server.limits import Admission, ConcurrencyLimiter, InFlightRuns
 from graphs.server.openapi import documented
 from graphs.server.ops_routes import ops_routes
+from graphs.server.quotas import Quotas
+from graphs.server.security import SecurityPolicy, SecuritySettings, resolve_policy
 from graphs.server.serve import app_from_env, serve
 from stores.settings import Settings
 
@@ -60,52 +75,92 @@ def create_app(
     request_timeout_s: float = HttpConfig.request_timeout_s,
     shutdown_grace_s: float = HttpConfig.shutdown_grace_s,
     auto_seed: bool = False,
+    security: SecuritySettings | None = None,
+    host: str = "127.0.0.1",
+    insecure: bool = False,
 ) -> Starlette:
     """The ASGI app.
 
     Without `engine`, one Engine on `settings` (default: from the environment) is opened
-    in the app's lifespan and closed on shutdown, after in-flight runs finish (waiting at
-    most `shutdown_grace_s`). A given `engine` must already be open; the caller owns it.
-    At most `max_concurrency` runs execute at once and `max_waiting` more queue; beyond
-    that requests get 503 with Retry-After. A run longer than `request_timeout_s` gets 504.
+    in the app's lifespan and closed on shutdown. A given `engine` must already be open;
+    the caller owns it. At most `max_concurrency` runs execute at once and `max_waiting`
+    more queue; beyond that requests get 503 with Retry-After. A run longer than
+    `request_timeout_s` gets 504 (a LangGraph API run ends ``timeout``).
+
+    `security` (default: from ``SOPHIA_*``) says how callers authenticate; `host` is the
+    address the app is served on (the default Host allow-list, and whether it may run
+    without authentication: only on loopback unless `insecure`). Startup fails with
+    ConfigurationError when the app would serve beyond loopback without authentication.
+
+    On shutdown no run starts any more; runs in flight get `shutdown_grace_s` to finish;
+    LangGraph API runs still going are then stopped and, on a thread, resumed from their
+    last checkpoint when the service starts again.
     """
     config = HttpConfig(max_concurrency, max_waiting, request_timeout_s, shutdown_grace_s)
+    security = security or SecuritySettings()
+    policy = resolve_policy(security, host, insecure)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.config = config
-        app.state.limiter = ConcurrencyLimiter(max_concurrency, max_waiting)
-        app.state.in_flight = InFlightRuns()
+        state = app.state
+        state.config, state.security = config, security
+        state.limiter = ConcurrencyLimiter(max_concurrency, max_waiting)
+        state.in_flight = InFlightRuns()
+        quotas = Quotas(security.key_max_concurrent_runs, security.key_runs_per_minute)
+        state.admission = Admission(state.limiter, quotas, state.in_flight)
         async with contextlib.AsyncExitStack() as stack:
             if engine is None:
                 opened = settings or Settings()
-                app.state.engine = await stack.enter_async_context(
+                state.engine = await stack.enter_async_context(
                     Engine(opened, registry=registry, auto_seed=auto_seed,
                            configure_telemetry=True, freeze_gc=opened.gc_freeze)
                 )  # fmt: skip
             else:
-                app.state.engine = engine
+                state.engine = engine
+            state.auth = await _authenticator(state.engine, security, policy)
+            runs = state.sdk_runs = RunManager(
+                state.engine, admission=state.admission, timeout_s=request_timeout_s
+            )
+            await runs.recover()
             try:
                 async with sdk_services(app):  # the API's store and cron scheduler
                     yield
             finally:
-                if not await app.state.in_flight.wait_idle(shutdown_grace_s):
-                    logger.warning(
-                        "shutting down with %d runs still in flight after %gs",
-                        app.state.in_flight.count,
-                        shutdown_grace_s,
-                    )
-                # Background runs of the LangGraph SDK API stop before the engine closes.
-                sdk_runs = getattr(app.state, "sdk_runs", None)
-                if sdk_runs is not None:
-                    await sdk_runs.aclose()
+                await _drain(state.in_flight, runs, shutdown_grace_s)
 
     routes = documented([*graph_routes(), *ops_routes(), *dashboard_routes(), *sdk_routes()])
     return Starlette(
         routes=list(routes),
         lifespan=lifespan,
+        middleware=[*cors_middleware(policy), Middleware(SecurityMiddleware, policy=policy)],
         exception_handlers={Exception: _unhandled, 404: _not_found, 405: _not_allowed},
     )
+
+
+async def _authenticator(
+    engine: Engine, security: SecuritySettings, policy: SecurityPolicy
+) -> Authenticator:
+    jwt = await asyncio.to_thread(JwtVerifier.load, security)
+    try:
+        durable: Durable | None = engine.durable
+    except EngineNotOpenError:  # a caller's engine that is closed: nothing will verify
+        durable = None
+    auth = Authenticator(
+        durable.keys if durable is not None else None, jwt, mode=security.auth,
+        may_run_open=policy.may_run_open, bind_host=policy.bind_host,
+        ready=durable.ensure_ready if durable is not None else None,
+    )  # fmt: skip
+    await auth.start()
+    (logger.info if auth.required else logger.warning)("%s", auth.describe())
+    return auth
+
+
+async def _drain(in_flight: InFlightRuns, runs: RunManager, grace_s: float) -> None:
+    """Let runs in flight finish within `grace_s`; suspend the LangGraph API runs left."""
+    await asyncio.gather(in_flight.wait_idle(grace_s), runs.drain(grace_s))
+    if in_flight.count:
+        logger.warning("shutting down with %d runs still in flight after %gs",
+                       in_flight.count, grace_s)  # fmt: skip
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

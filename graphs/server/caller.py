@@ -31,6 +31,15 @@ class Caller:
     """The graphs this caller may run or read; None: every graph."""
     read_only: bool = False
     """Whether the caller may only read (no runs, no edits)."""
+    max_concurrent_runs: int | None = None
+    """Runs this caller may have executing or queued at once; None: no quota of its own."""
+    runs_per_minute: int | None = None
+    """Runs this caller may start in any 60 s; None: no quota of its own."""
+
+    @property
+    def quota_key(self) -> str | None:
+        """What the caller's quotas are counted by: its key, else its tenant (a JWT's)."""
+        return self.key_id or (f"tenant:{self.tenant}" if self.tenant is not None else None)
 
     def may_use(self, graph: str) -> bool:
         """Whether the caller may run or read graph `graph`."""

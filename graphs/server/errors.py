@@ -15,7 +15,13 @@ from typing import Any
 from graphs.engine.errors import GraphError, InvalidInputError, UnknownGraphError
 from graphs.server.encoding import JSON
 from graphs.server.limits import OverloadedError
-from stores.errors import CircuitOpenError, PoolTimeoutError, SophiaError, WarehouseUnavailableError
+from graphs.server.quotas import QuotaExceededError
+from stores.errors import (
+    CircuitOpenError,
+    PoolTimeoutError,
+    SophiaError,
+    WarehouseUnavailableError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +68,13 @@ def overloaded(exc: OverloadedError) -> HttpError:
     """503 ``overloaded`` with Retry-After."""
     return HttpError(
         503, "overloaded", str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+    )
+
+
+def over_quota(exc: QuotaExceededError) -> HttpError:
+    """429 ``quota_exceeded`` with Retry-After."""
+    return HttpError(
+        429, "quota_exceeded", str(exc), headers={"Retry-After": str(exc.retry_after_s)}
     )
 
 

@@ -1,16 +1,17 @@
 """The graph routes: ``GET /graphs``, ``POST /graphs/{name}/invoke`` and ``.../stream``.
 
-A request is checked before it takes a run slot (404 unknown graph, 400 bad JSON, 413
-too large, 422 invalid input); the input is validated once (`Engine.validate`) and the
-`RunInput` handed to the engine. A W3C ``traceparent`` header is continued into the
-run's trace. Errors answer `graphs.server.errors.HttpError` bodies.
+A request is checked before it takes a run slot (404 unknown graph, 403 a graph the
+caller's key does not cover, 400 bad JSON, 413 too large, 415 not JSON, 408 too slow,
+422 invalid input); the input is validated once (`Engine.validate`) and the `RunInput`
+handed to the engine. The run is then admitted (`graphs.server.limits.Admission`: 429
+over the key's quota, 503 when the queue is full). A W3C ``traceparent`` header is
+continued into the run's trace. Errors answer `graphs.server.errors.HttpError` bodies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -25,19 +26,22 @@ from graphs.engine.engine import Engine
 from graphs.engine.errors import GraphError
 from graphs.engine.run_input import RunInput
 from graphs.server import models
+from graphs.server.body import BODY_TIMEOUT_S, BodyError, read_json
+from graphs.server.caller import caller_of
 from graphs.server.encoding import JSON, EncodingError
 from graphs.server.errors import (
     HttpError,
     graph_error,
+    over_quota,
     overloaded,
     run_failure,
     run_timeout,
 )
-from graphs.server.limits import OverloadedError
+from graphs.server.limits import Admission, OverloadedError, Ticket
 from graphs.server.openapi import Answer, ApiRoute, Operation
+from graphs.server.quotas import QuotaExceededError
 from graphs.server.sse import event_stream
 
-MAX_BODY_BYTES = 1024 * 1024
 TRACEPARENT = {"traceparent": "W3C trace context of the caller; the run's trace continues it."}
 
 
@@ -46,10 +50,15 @@ def _error(description: str) -> Answer:
 
 
 RUN_ERRORS: dict[int, Answer] = {
-    400: _error("The body is not valid JSON."),
+    400: _error("The body is not valid JSON (or nests too deep, or holds a lone surrogate "
+                "or a number beyond a double)."),
     404: _error("No graph of that name; the body lists the known ones."),
+    408: _error("The body did not arrive in time."),
     413: _error("The body is larger than the server accepts."),
+    415: _error("The body is not application/json."),
     422: _error("The input does not match the graph's input schema."),
+    429: Answer("Over the key's quota; see Retry-After.", models.ErrorBody,
+                headers=("Retry-After",)),
     500: _error("Internal failure; the body names the run id, the log has the details."),
     503: Answer(
         "Overloaded or a dependency is unavailable; see Retry-After.",
@@ -65,38 +74,34 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-async def _read_body(request: Request) -> Any:
-    """The JSON body (``{}`` when empty), bounded in size: HttpError 413 or 400."""
-    too_large = HttpError(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HttpError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
-
-
 async def _prepare(request: Request) -> tuple[str, RunInput]:
-    """(graph name, validated input), or HttpError 404, 400/413, 422 before any slot."""
+    """(graph name, validated input), or HttpError 404/403, 400/408/413/415, 422 before
+    any slot."""
     name = request.path_params["name"]
     engine = _engine(request)
     try:
         engine.spec(name)
-        payload = await _read_body(request)
-        return name, engine.validate(name, payload)
+        if not caller_of(request).may_use(name):
+            raise HttpError(403, "forbidden", f"this key may not use graph {name}")
+        security = getattr(request.app.state, "security", None)
+        timeout_s = security.body_timeout_s if security is not None else BODY_TIMEOUT_S
+        payload = await read_json(request, timeout_s=timeout_s)
+        return name, engine.validate(name, {} if payload is None else payload)
     except GraphError as exc:
         raise graph_error(exc) from exc
+    except BodyError as exc:
+        raise HttpError(exc.status, exc.code, exc.message) from exc
+
+
+def _admit(request: Request) -> Ticket:
+    """The run's admission ticket; HttpError 429 (quota) or 503 (queue full)."""
+    admission: Admission = request.app.state.admission
+    try:
+        return admission.reserve(caller_of(request))
+    except QuotaExceededError as exc:
+        raise over_quota(exc) from exc
+    except OverloadedError as exc:
+        raise overloaded(exc) from exc
 
 
 @contextlib.contextmanager
@@ -110,12 +115,12 @@ def _caller_trace(headers: dict[str, str]) -> Iterator[None]:
 
 
 async def list_graphs(request: Request) -> Response:
-    """``GET /graphs``: names, descriptions and input JSON Schemas."""
-    engine = _engine(request)
+    """``GET /graphs``: names, descriptions and input JSON Schemas (of the caller's graphs)."""
+    engine, caller = _engine(request), caller_of(request)
     graphs = [
         models.GraphInfo(name=spec.name, description=spec.description,
                          input_schema=spec.input_schema())
-        for spec in map(engine.spec, engine.graph_names())
+        for spec in map(engine.spec, engine.graph_names()) if caller.may_use(spec.name)
     ]  # fmt: skip
     return JSON(models.GraphList(graphs=graphs))
 
@@ -124,18 +129,15 @@ async def invoke(request: Request) -> Response:
     """``POST /graphs/{name}/invoke``: run to completion, answer the result."""
     try:
         name, run_input = await _prepare(request)
+        ticket = _admit(request)
     except HttpError as exc:
         return exc.response()
-    state = request.app.state
     run_id = uuid.uuid4().hex
-    timeout_s = state.config.request_timeout_s
+    timeout_s = request.app.state.config.request_timeout_s
     try:
-        async with asyncio.timeout(timeout_s) as deadline:
-            async with state.limiter.slot():
-                with state.in_flight.track(), _caller_trace(dict(request.headers)):
-                    result = await _engine(request).invoke(name, run_input, run_id=run_id)
-    except OverloadedError as exc:
-        return overloaded(exc).response()
+        async with asyncio.timeout(timeout_s) as deadline, ticket:
+            with _caller_trace(dict(request.headers)):
+                result = await _engine(request).invoke(name, run_input, run_id=run_id)
     except TimeoutError as exc:
         failure = run_timeout(run_id, timeout_s) if deadline.expired() else None
         return (failure or run_failure(exc, run_id, name)).response()
@@ -155,13 +157,15 @@ async def stream(request: Request) -> Response:
     """
     try:
         name, run_input = await _prepare(request)
+        ticket = _admit(request)
     except HttpError as exc:
         return exc.response()
     state = request.app.state
     try:
-        await state.limiter.acquire()
-    except OverloadedError as exc:
-        return overloaded(exc).response()
+        await ticket.enter()
+    except BaseException:
+        ticket.leave()
+        raise
     run_id = uuid.uuid4().hex
     headers = dict(request.headers)
     engine = _engine(request)
@@ -169,7 +173,7 @@ async def stream(request: Request) -> Response:
     async def events() -> AsyncIterator[tuple[str, Any]]:
         # The body runs in the response's own task: make the caller's trace current here.
         timeout_s = state.config.request_timeout_s
-        with _caller_trace(headers), state.in_flight.track():
+        with _caller_trace(headers):
             try:
                 async with asyncio.timeout(timeout_s) as deadline:
                     updates = engine.stream(name, run_input, run_id=run_id)
@@ -186,7 +190,7 @@ async def stream(request: Request) -> Response:
                 failure = run_timeout(run_id, timeout_s) if expired else None
                 yield "error", (failure or run_failure(exc, run_id, name)).body()
 
-    return event_stream(events(), on_close=state.limiter.release,
+    return event_stream(events(), on_close=ticket.leave,
                         grace_s=state.config.request_timeout_s)  # fmt: skip
 
 

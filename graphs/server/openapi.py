@@ -10,6 +10,15 @@ app, so a route cannot exist without its schema.
 A route whose path holds ``{name}`` with ``per_graph=True`` (invoke, stream) becomes one
 path per registered graph (``/graphs/deal_review/invoke`` ...) whose request body is
 that graph's input model, so clients and fuzzers see exactly what each graph accepts.
+
+Each operation says who may call it (`Operation.access`): ``public`` (anyone: health),
+``read`` (any authenticated caller) or ``write`` (a caller that is not read-only); by
+default GET reads and every other method writes. `ApiRoute` enforces it with the caller
+the authentication middleware left in the request (`graphs.server.auth`): 401 without
+one, 403 for a read-only caller on a write, answered in the route's own error body
+(`ErrorStyle`). The document declares the two ways to authenticate (``x-api-key`` and
+``Authorization: Bearer``), requires them everywhere but on public operations, and lists
+the 401/403 answers of each operation that needs them.
 """
 
 from __future__ import annotations
@@ -24,15 +33,35 @@ from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from graphs.engine.registry import GraphSpec
+from graphs.server.auth import FAILURE_KEY, AuthFailure
+from graphs.server.caller import caller_of
+from graphs.server.errors import HttpError
+from graphs.server.models import ErrorBody
 from stores.errors import SophiaError
 
-__all__ = ["Answer", "ApiRoute", "Operation", "UndocumentedRouteError", "openapi_document"]
+__all__ = [
+    "Access",
+    "Answer",
+    "ApiRoute",
+    "ErrorStyle",
+    "Operation",
+    "UndocumentedRouteError",
+    "openapi_document",
+]
 
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"{(\w+)}")
 Mode = Literal["validation", "serialization"]
+Access = Literal["public", "read", "write"]
+SECURITY_SCHEMES = {
+    "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
+               "description": "An API key (`sophia keys create`), as the LangGraph SDK sends it."},
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "An API key, or a JWT when the server is configured for them."},
+}  # fmt: skip
 
 
 class UndocumentedRouteError(SophiaError):
@@ -68,14 +97,35 @@ class Operation:
     answers: Mapping[int, Answer]
     body: type[BaseModel] | None = None
     body_description: str = ""
+    body_media_type: str = "application/json"
     query: type[BaseModel] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     per_graph: bool = False
+    access: Access | None = None
+    """Who may call it (see the module docstring); None: GET reads, others write."""
+
+
+@dataclass(frozen=True)
+class ErrorStyle:
+    """How a route answers a refusal: its error body `model`, and `respond(status, code,
+    message, headers)` building the response."""
+
+    model: type[BaseModel]
+    respond: Callable[[int, str, str, Mapping[str, str]], Response]
+
+
+def _own_error(status: int, code: str, message: str, headers: Mapping[str, str]) -> Response:
+    return HttpError(status, code, message, headers=dict(headers)).response()
+
+
+OWN_ERRORS = ErrorStyle(ErrorBody, _own_error)
+"""The service's own ``{"error", "message"}`` bodies."""
 
 
 class ApiRoute(Route):
-    """A Starlette route for one method that carries its `Operation`."""
+    """A Starlette route for one method that carries its `Operation` and enforces its
+    `Operation.access` before the endpoint runs."""
 
     def __init__(
         self,
@@ -84,10 +134,40 @@ class ApiRoute(Route):
         *,
         method: str,
         operation: Operation,
+        errors: ErrorStyle | None = None,
+        unauthenticated: Callable[[Scope], Response] | None = None,
     ) -> None:
         super().__init__(path, endpoint, methods=[method])
         self.method = method.lower()
         self.operation = operation
+        self.errors = errors or OWN_ERRORS
+        self.unauthenticated = unauthenticated
+        self.access: Access = operation.access or ("read" if self.method == "get" else "write")
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """401/403 per `access`, else the endpoint."""
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
+
+    def refusal(self, scope: Scope) -> Response | None:
+        """The answer refusing this request, or None when its caller may go on."""
+        if self.access == "public":
+            return None
+        failure = scope.get(FAILURE_KEY)
+        if isinstance(failure, AuthFailure):
+            if failure.status == 401 and self.unauthenticated is not None:
+                return self.unauthenticated(scope)
+            headers = {"WWW-Authenticate": 'Bearer realm="sophia"'} if failure.status == 401 \
+                else {"Retry-After": "1"}
+            code = "unauthorized" if failure.status == 401 else "unavailable"
+            return self.errors.respond(failure.status, code, failure.message, headers)
+        if self.access == "write" and caller_of(Request(scope)).read_only:
+            message = f"this key is read-only: {self.method.upper()} {self.path} changes data"
+            return self.errors.respond(403, "forbidden", message, {})
+        return None
 
 
 def documented(routes: Iterable[BaseRoute]) -> list[ApiRoute]:
@@ -103,13 +183,25 @@ def documented(routes: Iterable[BaseRoute]) -> list[ApiRoute]:
     return out
 
 
+def _answers(route: ApiRoute) -> dict[int, Answer]:
+    """The route's answers, with the refusals its access adds."""
+    answers = dict(route.operation.answers)
+    if route.access != "public":
+        model = route.errors.model
+        answers.setdefault(401, Answer("No valid credentials.", model,
+                                       headers=("WWW-Authenticate",)))  # fmt: skip
+        answers.setdefault(403, Answer(
+            "The key may not use this graph, or is read-only and this changes data.", model))
+    return dict(sorted(answers.items()))
+
+
 def _models(routes: Sequence[ApiRoute], specs: Sequence[GraphSpec]) -> set[tuple[Any, Mode]]:
     wanted: set[tuple[Any, Mode]] = {(spec.input_model, "validation") for spec in specs}
     for route in routes:
         op = route.operation
         if op.body is not None:
             wanted.add((op.body, "validation"))
-        for answer in op.answers.values():
+        for answer in _answers(route).values():
             if answer.model is not None:
                 wanted.add((answer.model, "serialization"))
     return wanted
@@ -172,9 +264,11 @@ def _operation(
         out["requestBody"] = {
             "required": False,
             "description": op.body_description or "An empty body means {}.",
-            "content": {"application/json": {"schema": refs[body, "validation"]}},
+            "content": {op.body_media_type: {"schema": refs[body, "validation"]}},
         }
-    out["responses"] = {str(status): _content(a, refs) for status, a in op.answers.items()}
+    out["responses"] = {str(status): _content(a, refs) for status, a in _answers(route).items()}
+    if route.access == "public":
+        out["security"] = []
     return out
 
 
@@ -211,7 +305,8 @@ def openapi_document(
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
         "paths": paths,
-        "components": {"schemas": top.get("$defs", {})},
+        "components": {"schemas": top.get("$defs", {}), "securitySchemes": SECURITY_SCHEMES},
+        "security": [{"apiKey": []}, {"bearer": []}],
     }
 
 

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 import telemetry
 from graphs.engine.engine import Engine
 from graphs.server import models
+from graphs.server.caller import SCOPE_KEY, Caller
 from graphs.server.encoding import JSON
 from graphs.server.health import readiness
 from graphs.server.openapi import Answer, ApiRoute, Operation, openapi_document
@@ -28,8 +29,16 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """``GET /readyz``: each dependency checked and named; 503 when a required one fails."""
+    """``GET /readyz``: each dependency checked and named; 503 when a required one fails.
+
+    Public, for load balancers and kubelets, which send no credentials; an unauthenticated
+    caller sees whether each check passed, not the errors, backends and latencies
+    (which may name hosts): those need a key.
+    """
     report = await readiness(_engine(request))
+    if not isinstance(request.scope.get(SCOPE_KEY), Caller):
+        report["checks"] = {name: {"ok": check["ok"], "required": check["required"]}
+                            for name, check in report["checks"].items()}  # fmt: skip
     return JSON(report, status_code=503 if report["status"] == "unready" else 200)
 
 
@@ -42,7 +51,8 @@ async def stats(request: Request) -> Response:
     """``GET /stats``: the engine's figures plus the HTTP admission figures."""
     state = request.app.state
     figures = _engine(request).stats()
-    figures["http"] = {**state.limiter.stats(), "in_flight": state.in_flight.count}
+    figures["http"] = {**state.limiter.stats(), "in_flight": state.in_flight.count,
+                       "quotas": state.admission.quotas.stats()}  # fmt: skip
     figures["pid"] = os.getpid()  # which worker answered, under `serve --workers N`
     return JSON(figures)
 
@@ -66,12 +76,13 @@ def ops_routes() -> list[BaseRoute]:
     return [
         ApiRoute("/healthz", healthz, method="GET", operation=Operation(
             "healthz", "Liveness (no I/O)", "operations",
-            {200: Answer("The process is alive.", models.Health)},
+            {200: Answer("The process is alive.", models.Health)}, access="public",
         )),
         ApiRoute("/readyz", readyz, method="GET", operation=Operation(
-            "readyz", "Readiness: warehouse, Redis and memory store checked", "operations",
+            "readyz", "Readiness: warehouse, Redis and memory store checked (details with "
+            "credentials only)", "operations",
             {200: Answer("Ready (maybe degraded).", models.Readiness),
-             503: Answer("A required check failed.", models.Readiness)},
+             503: Answer("A required check failed.", models.Readiness)}, access="public",
         )),
         ApiRoute("/metrics", metrics, method="GET", operation=Operation(
             "metrics", "Prometheus metrics", "operations",

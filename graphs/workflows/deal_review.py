@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from graphs.engine.registry import GraphSpec
+from nodes import approval
 from nodes.selection import DEFAULT_LIMIT
 from stores.demo.ids import DEFAULT_DEAL_ID
 
@@ -37,6 +38,12 @@ AGENT_NAMES = ("hubspot", "gong", "slack", "linear")
 ANALYSIS_NAMES = ("sales_analysis", "communication_analysis", "project_analysis")
 MAX_DEALS = 1000
 SELECTION_FIELDS = ("owner", "stages", "closing_before", "min_amount", "limit")
+SERVER_OWNED = frozenset({
+    *AGENT_NAMES, *ANALYSIS_NAMES, "memories", "report", "review_as_of", "requested_at",
+    "require_approval", "errors", "timings",
+})  # fmt: skip
+"""State keys only the graph's nodes write: a command's ``update`` may change the deals,
+the selection or the as-of time, nothing the review computed (`graphs.engine.commands`)."""
 
 
 class DealReviewInput(BaseModel):
@@ -180,6 +187,12 @@ SPEC = GraphSpec(
     input_model=DealReviewInput,
     to_state=to_state,
     shape_output=shape_output,
+    # What the nodes computed, the report with its approvals, and the approval gate: a
+    # command may not write them (only the deal ids are the caller's to change), nor jump
+    # past the approval step; an approval is answered by a checked decision whose
+    # reviewer is the answering caller.
+    server_owned=SERVER_OWNED,
+    resume_validators={approval.KIND: approval.approval_answer},
 )
 
 

@@ -85,7 +85,7 @@ async def test_http_app_never_blocks_the_loop(seeded: Settings) -> None:
     with blocking_calls_forbidden():
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://sophia") as c:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
                 for path in ("/readyz", "/stats", "/metrics", "/dashboard/data", "/graphs"):
                     assert (await c.get(path)).status_code == 200, path
                 invoked = await c.post("/graphs/deal_review/invoke", json={"deal_ids": [AT_RISK]})
@@ -99,6 +99,23 @@ async def test_http_app_never_blocks_the_loop(seeded: Settings) -> None:
                 )
                 assert run.status_code == 200
                 assert (await c.get(f"/threads/{thread}/state")).status_code == 200
+
+
+async def test_authentication_never_blocks_the_loop(seeded: Settings) -> None:
+    """Keys are read from the store's thread and hashed in a worker thread."""
+    from tests.graphs.server.auth_support import make_key
+
+    _, key = await make_key(seeded)
+    app = create_app(seeded)
+    with blocking_calls_forbidden():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+                assert (await c.get("/graphs")).status_code == 401
+                for _ in range(2):  # verified (argon2id), then cached
+                    assert (await c.get("/graphs", headers={"x-api-key": key})).status_code == 200
+                wrong = key[:-1] + ("A" if key[-1] != "A" else "B")
+                assert (await c.get("/graphs", headers={"x-api-key": wrong})).status_code == 401
 
 
 async def test_langgraph_json_factories_never_block_the_loop(

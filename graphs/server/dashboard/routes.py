@@ -6,7 +6,9 @@
   no CDN), which polls ``/dashboard/data`` every 1.5 s and draws plain SVG charts;
 * ``GET /dashboard/data``: :func:`dashboard_data` as JSON (schema: ``docs/dashboard.md``);
 * ``GET /dashboard/traces/{trace_id}``: one run's spans from the local span file, for
-  the waterfall the page draws when no Jaeger endpoint is configured.
+  the waterfall the page draws when no Jaeger endpoint is configured;
+* ``/dashboard/login`` and ``/dashboard/logout``: signing in with an API key
+  (`graphs.server.dashboard.login`), which the page needs when authentication is on.
 
 The routes read the open engine from ``request.app.state.engine`` (as the HTTP app
 keeps it) and the run log from the engine's own `RunsLog` (``engine.runs_log``).
@@ -27,6 +29,7 @@ from starlette.routing import BaseRoute
 
 import telemetry
 from graphs.engine.runs_log import RunsLog
+from graphs.server.dashboard.login import login_routes, to_login
 from graphs.server.dashboard.waterfall import TracePage, waterfall
 from graphs.server.encoding import JSON, encode, finite
 from graphs.server.errors import HttpError
@@ -305,8 +308,9 @@ def dashboard_routes() -> list[BaseRoute]:
     return [
         ApiRoute("/dashboard", page, method="GET", operation=Operation(
             "dashboard", "The live dashboard page", tag,
-            {200: Answer("HTML.", text=("text/html",))},
-        )),
+            {200: Answer("HTML.", text=("text/html",)),
+             303: Answer("Not signed in: to the sign-in form.", headers=("Location",))},
+        ), unauthenticated=to_login),
         ApiRoute("/dashboard/data", data, method="GET", operation=Operation(
             "dashboard_data", "What the page polls", tag,
             {200: Answer("Series, percentiles and resource state.", DashboardData),
@@ -315,7 +319,7 @@ def dashboard_routes() -> list[BaseRoute]:
         ApiRoute("/dashboard/static/{name}", static_file, method="GET", operation=Operation(
             "dashboard_static", "The page's script and stylesheet", tag,
             {200: Answer("The file.", text=("text/javascript", "text/css")),
-             404: Answer("Not one of the page's files.", ErrorBody)},
+             404: Answer("Not one of the page's files.", ErrorBody)}, access="public",
         )),
         ApiRoute("/dashboard/traces/{trace_id}", trace, method="GET", operation=Operation(
             "dashboard_trace", "One trace's spans", tag,
@@ -323,4 +327,5 @@ def dashboard_routes() -> list[BaseRoute]:
              400: Answer("Not a trace id (32 hex digits).", ErrorBody),
              404: Answer("No such trace in the local span file.", ErrorBody)},
         )),
+        *login_routes(),
     ]  # fmt: skip

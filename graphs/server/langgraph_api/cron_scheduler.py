@@ -118,10 +118,9 @@ class CronScheduler:
             stream_mode=payload.get("stream_mode"),
         )
         config = run_config(assistant.config, payload.get("config"))
-        # The run belongs to cron.owner: RunManager.start takes no owner yet (the work on
-        # issue 18 gives runs owners); pass it there when it does.
+        # The run belongs to the cron's owner, under its quotas like any run of theirs.
         run, _ = await self.runs().start(
-            assistant.graph, assistant.assistant_id, thread_id, body, config=config
+            owner, assistant.graph, assistant.assistant_id, thread_id, body, config=config
         )
         logger.info("cron %s started run %s", cron.cron_id, run.record.run_id)
         return run

@@ -1,13 +1,18 @@
 """How a LangGraph API route is made: its handler, its `Operation`, one wrapper.
 
-`sdk_route` parses the request body and query string with the operation's own models
-(so what the document says is what the route reads), calls the handler with them, and
-answers our errors the way the SDK expects (`graphs.server.langgraph_api.errors`).
+`sdk_route` parses the request body (`graphs.server.body`: JSON only, bounded, checked)
+and query string with the operation's own models (so what the document says is what the
+route reads), calls the handler with them, and answers our errors the way the SDK
+expects (`graphs.server.langgraph_api.errors`), refusals of authentication included.
+
+Everything a route reads or writes is the caller's (`graphs.server.caller`): a thread of
+another tenant is answered as unknown (404), a graph the caller's key does not cover is
+403, and the routes' `Operation.access` keeps read-only keys from changing anything.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -19,28 +24,50 @@ from starlette.responses import Response
 from graphs.durable.errors import UnknownThreadError
 from graphs.durable.threads import ThreadRecord
 from graphs.engine.engine import Engine
+from graphs.server.body import BODY_TIMEOUT_S, read_json
+from graphs.server.caller import Caller, caller_of
 from graphs.server.langgraph_api.errors import ApiError, Detail, api_error, invalid_body
 from graphs.server.langgraph_api.runs import RunManager
-from graphs.server.openapi import Answer, ApiRoute, Operation
+from graphs.server.openapi import Access, Answer, ApiRoute, ErrorStyle, Operation
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
 TAG = "langgraph-sdk"
 Handler = Callable[..., Awaitable[Response]]
 
 _MEANING = {
-    404: "Unknown assistant, thread or run.",
+    400: "The body is not JSON the service accepts.",
+    404: "Unknown assistant, thread or run (or another tenant's).",
+    408: "The body did not arrive in time.",
     409: "The thread exists already, or is busy (multitask_strategy 'reject').",
     413: "The body is over 1 MiB.",
+    415: "The body is not application/json.",
     422: "The body or the graph input is invalid.",
-    503: "The checkpoint store is unavailable.",
+    429: "Over the key's quota; see Retry-After.",
+    503: "Overloaded, shutting down, or the checkpoint store is unavailable; see Retry-After.",
+    504: "The run did not finish in time; join it again.",
 }
 
 
+def _detail(status: int, code: str, message: str, headers: Mapping[str, str]) -> Response:
+    return ApiError(status, message, dict(headers)).response()
+
+
+DETAIL_ERRORS = ErrorStyle(Detail, _detail)
+"""Refusals (401, 403, ...) in LangGraph's ``{"detail"}`` body."""
+
+
 def answers(ok: Mapping[int, Answer], *errors: int) -> dict[int, Answer]:
-    """`ok` plus a ``{"detail"}`` answer for each of `errors`."""
-    return {**ok, **{code: Answer(_MEANING[code], Detail) for code in errors}}
+    """`ok` plus a ``{"detail"}`` answer for each of `errors` (Retry-After on 429/503)."""
+    return {**ok, **{
+        code: Answer(_MEANING[code], Detail,
+                     headers=("Retry-After",) if code in (429, 503) else ())
+        for code in errors
+    }}  # fmt: skip
+
+
+BODY_ERRORS = (408, 413, 415, 422)
+"""What reading a JSON body can answer."""
 
 
 def engine_of(request: Request) -> Engine:
@@ -63,24 +90,31 @@ def app_runs(app: Any) -> RunManager:
     return manager
 
 
+def may_use(caller: Caller, graph: str | None) -> None:
+    """ApiError 403 unless `caller` may use graph `graph` (None: no graph yet)."""
+    if graph is not None and not caller.may_use(graph):
+        raise ApiError(403, f"this key may not use graph {graph}")
+
+
 async def thread_record(request: Request, thread_id: str) -> ThreadRecord:
-    """The record of `thread_id`; UnknownThreadError (404) when there is none."""
+    """The caller's thread `thread_id`; UnknownThreadError (404) when there is none (or it
+    is another tenant's), ApiError 403 when its graph is not the caller's to use."""
     engine = engine_of(request)
+    caller = caller_of(request)
     await engine.durable.ensure_ready()
-    record = await engine.durable.threads.get(thread_id)
+    record = await engine.durable.threads.get(thread_id, owner=caller.tenant)
     if record is None:
         raise UnknownThreadError(thread_id)
+    may_use(caller, record.graph_id)
     return record
 
 
 async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise ApiError(422, f"request body is not JSON: {exc}") from exc
+    config = getattr(request.app.state, "security", None)
+    timeout_s = config.body_timeout_s if config is not None else BODY_TIMEOUT_S
+    data = await read_json(request, timeout_s=timeout_s)
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         raise ApiError(422, "request body must be a JSON object")
     try:
@@ -96,10 +130,13 @@ def _query(request: Request, model: type[BaseModel]) -> BaseModel:
         raise invalid_body(exc) from exc
 
 
-def sdk_route(path: str, method: str, handler: Handler, operation: Operation) -> ApiRoute:
+def sdk_route(
+    path: str, method: str, handler: Handler, operation: Operation, access: Access | None = None
+) -> ApiRoute:
     """The route of `handler`, called as ``handler(request[, body][, query])`` with the
     operation's `body` and `query` models parsed; every error answers ``{"detail"}``
-    (an unexpected one as a 500 that carries no details; the log has them)."""
+    (an unexpected one as a 500 that carries no details; the log has them). `access`
+    overrides the operation's (a POST that only reads: ``"read"``)."""
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -118,4 +155,6 @@ def sdk_route(path: str, method: str, handler: Handler, operation: Operation) ->
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
-    return ApiRoute(path, endpoint, method=method, operation=operation)
+    if access is not None:
+        operation = dataclasses.replace(operation, access=access)
+    return ApiRoute(path, endpoint, method=method, operation=operation, errors=DETAIL_ERRORS)

@@ -53,6 +53,8 @@ class ThreadSearch(_Request):
 
     limit: Limit = 10
     offset: Offset = 0
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    ids: list[str] | None = Field(None, max_length=MAX_LIMIT)
 
 
 class HistoryRequest(_Request):

@@ -14,30 +14,39 @@ create/get/search, state, history; runs ``wait`` and ``stream`` (modes ``values`
 chunk named by its mode, ``error`` on failure), stateless (``/runs/...``) and on a
 thread; background ``create``, ``get``, ``list``, ``join``, ``cancel``; resuming an
 interrupt with ``command={"resume": ...}``. Bodies are the models of `.models`; errors
-answer ``{"detail": ...}`` (`.errors`): 404 unknown assistant, thread or run; 409 a
-thread already exists or is busy (``multitask_strategy`` 'reject', the default;
-'enqueue' queues, 'interrupt' and 'rollback' cancel the running run, which keeps its
-completed supersteps); 422 bad input; 503 the checkpoint store is down.
+answer ``{"detail": ...}`` (`.errors`): 401 no valid credentials; 403 a graph the key does
+not cover, or a change by a read-only key; 404 unknown assistant, thread or run (another
+tenant's are unknown); 409 a thread already exists or is busy (``multitask_strategy``
+'reject', the default; 'enqueue' queues, 'interrupt' and 'rollback' cancel the running
+run, which keeps its completed supersteps); 415 a body that is not JSON; 422 bad input
+or command; 429 over the key's quota; 503 overloaded or the checkpoint store is down.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from graphs.server.encoding import JSON
+from graphs.engine.run_record import error_text
+from graphs.server.caller import caller_of
+from graphs.server.encoding import JSON, EncodingError
 from graphs.server.langgraph_api import models as m
 from graphs.server.langgraph_api.assistant_routes import assistant_routes
 from graphs.server.langgraph_api.cron_routes import cron_routes
 from graphs.server.langgraph_api.endpoint import (
+    BODY_ERRORS,
     TAG,
     answers,
     engine_of,
-    runs_of,
     sdk_route,
     thread_record,
 )
+from graphs.server.langgraph_api.errors import ApiError
 from graphs.server.langgraph_api.run_routes import run_routes
 from graphs.server.langgraph_api.store_routes import store_routes
 from graphs.server.langgraph_api.views import (
@@ -47,53 +56,86 @@ from graphs.server.langgraph_api.views import (
     thread_of,
 )
 from graphs.server.openapi import Answer, Operation
+from stores.errors import SophiaError
 
 __all__ = ["assistant_id_of", "sdk_routes"]
+
+logger = logging.getLogger(__name__)
 
 
 # -- threads ------------------------------------------------------------------------
 async def create_thread(request: Request, body: m.ThreadCreate) -> Response:
-    """``POST /threads``: a new thread (409 if ``thread_id`` exists, unless do_nothing)."""
+    """``POST /threads``: a new thread of the caller's (409 if ``thread_id`` exists,
+    unless do_nothing)."""
     engine = engine_of(request)
     await engine.durable.ensure_ready()
     record = await engine.durable.threads.create(
-        body.thread_id, body.metadata or {}, if_exists=body.if_exists or "raise"
-    )
-    return JSON(await thread_of(engine, runs_of(request), record))
+        body.thread_id, body.metadata or {}, owner=caller_of(request).tenant,
+        if_exists=body.if_exists or "raise",
+    )  # fmt: skip
+    return JSON(thread_of(record))
 
 
 async def get_thread(request: Request) -> Response:
     """``GET /threads/{thread_id}``."""
-    record = await thread_record(request, request.path_params["thread_id"])
-    return JSON(await thread_of(engine_of(request), runs_of(request), record))
+    return JSON(thread_of(await thread_record(request, request.path_params["thread_id"])))
 
 
 async def search_threads(request: Request, body: m.ThreadSearch) -> Response:
-    """``POST /threads/search``: threads, most recently updated first."""
-    engine, runs = engine_of(request), runs_of(request)
+    """``POST /threads/search``: the caller's threads, most recently updated first, in one
+    query of the thread table (no checkpoint is read)."""
+    engine, caller = engine_of(request), caller_of(request)
     await engine.durable.ensure_ready()
-    records = await engine.durable.threads.search(body.limit, body.offset)
-    return JSON([await thread_of(engine, runs, r) for r in records])
+    records = await engine.durable.threads.search(
+        body.limit, body.offset, owner=caller.tenant, status=body.status, ids=body.ids,
+        graphs=caller.graphs,
+    )  # fmt: skip
+    return JSON([thread_of(r) for r in records])
+
+
+async def _readable(thread_id: str, read: Awaitable[Any]) -> Any:
+    """`read`'s result; ApiError 409 when the thread's stored state cannot be decoded
+    (or has no JSON form): that thread's own error, never a 500."""
+    try:
+        return await read
+    except EncodingError:
+        pass
+    except SophiaError:
+        raise
+    except Exception as exc:
+        logger.warning("thread %s: stored state unreadable: %s", thread_id, error_text(exc))
+    raise ApiError(409, f"the stored state of thread {thread_id} cannot be read")
 
 
 async def thread_state(request: Request) -> Response:
     """``GET /threads/{thread_id}/state``: the latest checkpoint."""
     record = await thread_record(request, request.path_params["thread_id"])
-    if record.graph_id is None:
+    graph = record.graph_id
+    if graph is None:
         return JSON(empty_state(record.thread_id))
-    snapshot = await engine_of(request).get_state(record.graph_id, record.thread_id)
-    return JSON(state_of(snapshot))
+    engine = engine_of(request)
+
+    async def read() -> Response:
+        return JSON(state_of(await engine.get_state(graph, record.thread_id)))
+
+    response: Response = await _readable(record.thread_id, read())
+    return response
 
 
 async def thread_history(request: Request, body: m.HistoryRequest) -> Response:
     """``POST /threads/{thread_id}/history``: checkpoints, newest first."""
     record = await thread_record(request, request.path_params["thread_id"])
-    if record.graph_id is None:
+    graph = record.graph_id
+    if graph is None:
         return JSON([])
-    history = await engine_of(request).get_state_history(
-        record.graph_id, record.thread_id, limit=body.limit
-    )
-    return JSON([state_of(s) for s in history])
+    engine = engine_of(request)
+
+    async def read() -> Response:
+        history = await engine.get_state_history(graph, record.thread_id, limit=body.limit)
+        return JSON([state_of(s) for s in history])
+
+    response: Response = await _readable(record.thread_id, read())
+    return response
 
 
 def sdk_routes() -> list[BaseRoute]:
@@ -104,22 +146,22 @@ def sdk_routes() -> list[BaseRoute]:
     routes = [
         sdk_route("/threads", "POST", create_thread, Operation(
             "sdk_create_thread", "Create a thread", TAG,
-            answers({200: thread}, 409, 413, 422, 503), body=m.ThreadCreate,
+            answers({200: thread}, 409, *BODY_ERRORS, 503), body=m.ThreadCreate,
         )),
         sdk_route("/threads/search", "POST", search_threads, Operation(
-            "sdk_search_threads", "Threads, most recently updated first", TAG,
-            answers({200: threads}, 413, 422, 503), body=m.ThreadSearch,
-        )),
+            "sdk_search_threads", "The caller's threads, most recently updated first", TAG,
+            answers({200: threads}, *BODY_ERRORS, 503), body=m.ThreadSearch,
+        ), access="read"),
         sdk_route("/threads/{thread_id}", "GET", get_thread, Operation(
             "sdk_get_thread", "One thread", TAG, answers({200: thread}, 404, 503),
         )),
         sdk_route("/threads/{thread_id}/state", "GET", thread_state, Operation(
             "sdk_thread_state", "The thread's latest checkpoint", TAG,
-            answers({200: state}, 404, 503),
+            answers({200: state}, 404, 409, 503),
         )),
         sdk_route("/threads/{thread_id}/history", "POST", thread_history, Operation(
             "sdk_thread_history", "Checkpoints, newest first", TAG,
-            answers({200: states}, 404, 413, 422, 503), body=m.HistoryRequest,
-        )),
+            answers({200: states}, 404, 409, *BODY_ERRORS, 503), body=m.HistoryRequest,
+        ), access="read"),
     ]  # fmt: skip
     return [*routes, *run_routes(), *assistant_routes(), *store_routes(), *cron_routes()]

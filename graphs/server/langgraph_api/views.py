@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langgraph.types import Interrupt, PregelTask, StateSnapshot
+from pydantic import ValidationError
 
 from graphs.durable.threads import ThreadRecord
 from graphs.engine.engine import Engine
 from graphs.engine.registry import GraphSpec
-from graphs.engine.run_record import LANGGRAPH_STATUS, error_text
+from graphs.engine.run_record import LANGGRAPH_STATUS, RunRecord, error_text
 from graphs.server.langgraph_api import models as m
-from graphs.server.langgraph_api.runs import RunExecution, RunManager
+from graphs.server.langgraph_api.errors import ApiError
 
 ASSISTANT_NS = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 EPOCH = "2025-01-01T00:00:00+00:00"
@@ -24,6 +25,14 @@ EPOCH = "2025-01-01T00:00:00+00:00"
 def assistant_id_of(graph: str) -> str:
     """The stable assistant id of graph `graph`."""
     return str(uuid.uuid5(ASSISTANT_NS, graph))
+
+
+def graph_of(engine: Engine, assistant_id: str) -> str:
+    """The graph an assistant id (or graph name) names; ApiError 404 when none does."""
+    for name in engine.graph_names():
+        if assistant_id in (name, assistant_id_of(name)):
+            return name
+    raise ApiError(404, f"assistant {assistant_id[:100]} not found")
 
 
 def assistant(spec: GraphSpec) -> m.Assistant:
@@ -98,41 +107,33 @@ def empty_state(thread_id: str) -> m.ThreadState:
     )
 
 
-async def thread_of(engine: Engine, runs: RunManager, record: ThreadRecord) -> m.Thread:
-    """A thread record with its latest values and status (busy, interrupted, error, idle)."""
-    values: Any = {}
-    interrupts: dict[str, list[Any]] = {}
-    status = "idle"
-    if record.graph_id is not None:
-        snapshot = await engine.get_state(record.graph_id, record.thread_id)
-        values = snapshot.values
-        for task in snapshot.tasks:
-            if task.interrupts:
-                interrupts[task.id] = list(task.interrupts)
-        if interrupts:
-            status = "interrupted"
-    if record.thread_id in runs.last_error:
-        status = "error"
-    if record.thread_id in runs.active:
-        status = "busy"
-    return m.Thread.model_validate({
-        "thread_id": record.thread_id,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-        "metadata": record.metadata,
-        "status": status,
-        "values": values,
-        "interrupts": interrupts,
-    })  # fmt: skip
+def thread_of(record: ThreadRecord) -> m.Thread:
+    """A thread as its row holds it: status, and the values and interrupts its last run
+    ended with (`graphs.engine.threads.Threads.settle`); no checkpoint is read."""
+    try:
+        interrupts = {
+            task: [m.InterruptInfo.model_validate(i) for i in items]
+            for task, items in record.interrupts.items()
+        }
+    except (ValidationError, TypeError, AttributeError):
+        interrupts = {}
+    return m.Thread(
+        thread_id=record.thread_id,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        metadata=record.metadata,
+        status=record.status,
+        values=record.values if record.values is not None else {},
+        interrupts=interrupts,
+    )
 
 
 def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat()
 
 
-def run_of(run: RunExecution) -> m.Run:
+def run_of(record: RunRecord) -> m.Run:
     """A run as the SDK's ``Run``, its status in LangGraph's names."""
-    record = run.record
     return m.Run(
         run_id=record.run_id,
         thread_id=record.thread_id,

@@ -68,12 +68,15 @@ def exploding_registry() -> GraphRegistry:
 
 
 @asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and give a client that talks to it over ASGI."""
+async def serving(
+    app: Starlette, headers: dict[str, str] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give a client that talks to it over ASGI (as
+    ``localhost``, a Host the app answers to; sending `headers` with every request)."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://sophia.test", timeout=30
+            transport=transport, base_url="http://localhost", timeout=30, headers=headers
         ) as client:
             yield client
 

@@ -13,13 +13,19 @@ from stores.demo.local_redis import free_port
 
 
 class ServerThread:
-    """uvicorn serving `app` on a free loopback port, in a thread with its own loop."""
+    """uvicorn serving `app` on a free loopback port, in a thread with its own loop
+    (`config`: more uvicorn settings)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **config: Any) -> None:
         self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                **config,
             )
         )
         self.thread = threading.Thread(target=asyncio.run, args=(self.server.serve(),), daemon=True)

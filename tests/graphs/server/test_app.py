@@ -252,7 +252,7 @@ async def test_shutdown_waits_for_running_runs(settings: Settings) -> None:
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sophia.test") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
         running = asyncio.create_task(c.post("/graphs/deal_review/invoke", json={}))
         await _wait_for(c, "in_flight", 1)
         closing = asyncio.create_task(lifespan.__aexit__(None, None, None))

@@ -1,0 +1,155 @@
+"""The service's security settings, and the policy `create_app` resolves them into.
+
+Read from ``SOPHIA_*`` environment variables (or given explicitly):
+
+=================================  ===========================================================
+``SOPHIA_AUTH``                    ``auto`` (default): authentication is on when an API key
+                                   exists or a JWT key is configured; with neither the
+                                   service runs open, which is allowed only on a loopback
+                                   address (or with ``--insecure``), and it switches to
+                                   authentication as soon as a key is made. ``on``: always.
+                                   ``off``: never (loopback only, unless ``--insecure``).
+``SOPHIA_ALLOWED_HOSTS``           Comma-separated ``Host`` names the service answers to
+                                   (``*``: any). Default: the bind address, ``localhost``,
+                                   ``127.0.0.1`` and ``::1`` (for a wildcard bind, also the
+                                   machine's host names). Stops DNS rebinding.
+``SOPHIA_CORS_ORIGINS``            Comma-separated origins allowed to call from a browser
+                                   (CORS). Default: none, CORS off.
+``SOPHIA_JWT_KEY_FILE``            A PEM public key that verifies bearer JWTs ...
+``SOPHIA_JWKS_FILE``               ... or a JWKS file of them (chosen by the token's ``kid``).
+``SOPHIA_JWT_ALGORITHMS``          Accepted signing algorithms (default RS256,ES256,EdDSA).
+``SOPHIA_JWT_AUDIENCE`` /          Required ``aud`` / ``iss`` claims, when set.
+``SOPHIA_JWT_ISSUER``
+``SOPHIA_JWT_TENANT_CLAIM``        The claim naming the caller's tenant (default
+                                   ``tenant``; a token without it is its ``sub``'s own).
+``SOPHIA_KEY_MAX_CONCURRENT_RUNS`` Quotas of a key that sets none of its own (and of
+``SOPHIA_KEY_RUNS_PER_MINUTE``     JWT callers, per tenant). Default: none.
+``SOPHIA_BODY_TIMEOUT_S``          Longest a request body may take to arrive (408 after).
+``SOPHIA_HEADER_TIMEOUT_S``        Longest a client may take to send a request's headers
+                                   (`sophia serve` closes the connection after).
+``SOPHIA_MAX_CONNECTIONS``         Connections (and requests) uvicorn serves at once; more
+                                   get 503.
+=================================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stores.errors import ConfigurationError
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+WILDCARDS = ("0.0.0.0", "::", "")
+AuthMode = Literal["auto", "on", "off"]
+
+
+class SecuritySettings(BaseSettings):
+    """Who may call the service and from where (see the module docstring)."""
+
+    model_config = SettingsConfigDict(env_prefix="SOPHIA_", extra="ignore")
+
+    auth: AuthMode = "auto"
+    allowed_hosts: str | None = Field(default=None, description="Comma-separated; '*' for any.")
+    cors_origins: str | None = Field(default=None, description="Comma-separated; unset: CORS off.")
+    jwt_key_file: Path | None = None
+    jwks_file: Path | None = None
+    jwt_algorithms: str = "RS256,ES256,EdDSA"
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_tenant_claim: str = "tenant"
+    key_max_concurrent_runs: int | None = Field(default=None, ge=1)
+    key_runs_per_minute: int | None = Field(default=None, ge=1)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=1024, ge=1)
+
+    @property
+    def jwt_configured(self) -> bool:
+        """Whether bearer JWTs can be verified."""
+        return self.jwt_key_file is not None or self.jwks_file is not None
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` exposes the service to this machine only."""
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(header: str) -> str:
+    """The name part of a ``Host`` header or an origin's netloc (no port, no brackets),
+    lower-cased."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+@dataclass(frozen=True)
+class SecurityPolicy:
+    """What the middleware enforces: the Host allow-list (None: any host), the CORS
+    origins, and whether the service may run without authentication."""
+
+    bind_host: str
+    allowed_hosts: frozenset[str] | None
+    cors_origins: tuple[str, ...]
+    insecure: bool
+
+    @property
+    def may_run_open(self) -> bool:
+        """Whether the service may run without authentication (loopback, or --insecure)."""
+        return self.insecure or is_loopback(self.bind_host)
+
+    def host_allowed(self, header: str | None) -> bool:
+        """Whether a request's ``Host`` header names this service."""
+        if self.allowed_hosts is None:
+            return True
+        return header is not None and host_name(header) in self.allowed_hosts
+
+
+def resolve_policy(settings: SecuritySettings, bind_host: str, insecure: bool) -> SecurityPolicy:
+    """The policy for a service bound to `bind_host` (no I/O but the host-name lookups of
+    a wildcard bind without ``SOPHIA_ALLOWED_HOSTS``)."""
+    configured = _split(settings.allowed_hosts)
+    hosts: frozenset[str] | None
+    if "*" in configured:
+        hosts = None
+    elif configured:
+        hosts = frozenset(host_name(h) for h in configured)
+    else:
+        names = {*LOCAL_HOSTS}
+        if bind_host in WILDCARDS:
+            names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+        else:
+            names.add(host_name(bind_host))
+        hosts = frozenset(names)
+    origins = _split(settings.cors_origins)
+    if "*" in origins:
+        raise ConfigurationError(
+            "SOPHIA_CORS_ORIGINS='*' would let any web page call the service: list origins"
+        )
+    return SecurityPolicy(bind_host, hosts, tuple(o.rstrip("/") for o in origins), insecure)
+
+
+def refuse_open_bind(bind_host: str) -> ConfigurationError:
+    """The error of serving `bind_host` (not loopback) without authentication."""
+    return ConfigurationError(
+        f"refusing to serve {bind_host} without authentication: anyone who can reach the "
+        "port would own the service. Create an API key (`sophia keys create NAME`), "
+        "configure JWTs (SOPHIA_JWT_KEY_FILE), or pass --insecure if you mean it"
+    )
