@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stores.resilience.budget import (
@@ -139,6 +139,11 @@ class Settings(BaseSettings):
         ge=1,
         le=65535,
         description="The port `sophia serve` listens on and `sophia stats` reads from.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="The API key `sophia stats` sends to a `sophia serve` that requires one "
+        "(`sophia keys create` makes keys); never printed.",
     )
     jaeger_ui: str | None = Field(
         default=None,

@@ -83,11 +83,12 @@ def main(args: argparse.Namespace, console: Console | None = None) -> int:
         from stores.settings import Settings
 
         url = server_url(Settings())
-    import os
+    from stores.settings import Settings
 
     console = console or stdout_console()
     as_json = bool(getattr(args, "json", False))
-    key = getattr(args, "key", None) or os.environ.get("SOPHIA_API_KEY")
+    configured = Settings().api_key
+    key = getattr(args, "key", None) or (configured.get_secret_value() if configured else None)
     if args.watch:
         emit = (lambda data: print_json(data, compact=True)) if as_json else None
         return stats_view.watch(url, args.interval, console, emit=emit, api_key=key)

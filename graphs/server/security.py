@@ -1,35 +1,7 @@
 """The service's security settings, and the policy `create_app` resolves them into.
 
-Read from ``SOPHIA_*`` environment variables (or given explicitly):
-
-=================================  ===========================================================
-``SOPHIA_AUTH``                    ``auto`` (default): authentication is on when an API key
-                                   exists or a JWT key is configured; with neither the
-                                   service runs open, which is allowed only on a loopback
-                                   address (or with ``--insecure``), and it switches to
-                                   authentication as soon as a key is made. ``on``: always.
-                                   ``off``: never (loopback only, unless ``--insecure``).
-``SOPHIA_ALLOWED_HOSTS``           Comma-separated ``Host`` names the service answers to
-                                   (``*``: any). Default: the bind address, ``localhost``,
-                                   ``127.0.0.1`` and ``::1`` (for a wildcard bind, also the
-                                   machine's host names). Stops DNS rebinding.
-``SOPHIA_CORS_ORIGINS``            Comma-separated origins allowed to call from a browser
-                                   (CORS). Default: none, CORS off.
-``SOPHIA_JWT_KEY_FILE``            A PEM public key that verifies bearer JWTs ...
-``SOPHIA_JWKS_FILE``               ... or a JWKS file of them (chosen by the token's ``kid``).
-``SOPHIA_JWT_ALGORITHMS``          Accepted signing algorithms (default RS256,ES256,EdDSA).
-``SOPHIA_JWT_AUDIENCE`` /          Required ``aud`` / ``iss`` claims, when set.
-``SOPHIA_JWT_ISSUER``
-``SOPHIA_JWT_TENANT_CLAIM``        The claim naming the caller's tenant (default
-                                   ``tenant``; a token without it is its ``sub``'s own).
-``SOPHIA_KEY_MAX_CONCURRENT_RUNS`` Quotas of a key that sets none of its own (and of
-``SOPHIA_KEY_RUNS_PER_MINUTE``     JWT callers, per tenant). Default: none.
-``SOPHIA_BODY_TIMEOUT_S``          Longest a request body may take to arrive (408 after).
-``SOPHIA_HEADER_TIMEOUT_S``        Longest a client may take to send a request's headers
-                                   (`sophia serve` closes the connection after).
-``SOPHIA_MAX_CONNECTIONS``         Connections (and requests) uvicorn serves at once; more
-                                   get 503.
-=================================  ===========================================================
+Read from ``SOPHIA_*`` environment variables (or given explicitly); each field's
+description says what it does, and the README's Configuration table lists them.
 """
 
 from __future__ import annotations
@@ -55,20 +27,75 @@ class SecuritySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SOPHIA_", extra="ignore")
 
-    auth: AuthMode = "auto"
-    allowed_hosts: str | None = Field(default=None, description="Comma-separated; '*' for any.")
-    cors_origins: str | None = Field(default=None, description="Comma-separated; unset: CORS off.")
-    jwt_key_file: Path | None = None
-    jwks_file: Path | None = None
-    jwt_algorithms: str = "RS256,ES256,EdDSA"
-    jwt_audience: str | None = None
-    jwt_issuer: str | None = None
-    jwt_tenant_claim: str = "tenant"
-    key_max_concurrent_runs: int | None = Field(default=None, ge=1)
-    key_runs_per_minute: int | None = Field(default=None, ge=1)
-    body_timeout_s: float = Field(default=30.0, gt=0)
-    header_timeout_s: float = Field(default=10.0, gt=0)
-    max_connections: int = Field(default=1024, ge=1)
+    auth: AuthMode = Field(
+        default="auto",
+        description="`auto`: authentication is on when an API key exists or a JWT key is "
+        "configured; with neither the service runs open, which is allowed only on a "
+        "loopback address (or with `--insecure`), and it switches to authentication as soon "
+        "as a key is made. `on`: always. `off`: never (loopback only, unless `--insecure`).",
+    )
+    allowed_hosts: str | None = Field(
+        default=None,
+        description="Comma-separated `Host` names the service answers to (`*`: any); unset: "
+        "the bind address, localhost, 127.0.0.1 and ::1 (and the machine's names for a "
+        "wildcard bind). Stops DNS rebinding.",
+    )
+    cors_origins: str | None = Field(
+        default=None,
+        description="Comma-separated origins allowed to call from a browser; unset: CORS off.",
+    )
+    jwt_key_file: Path | None = Field(
+        default=None, description="A PEM public key that verifies bearer JWTs."
+    )
+    jwks_file: Path | None = Field(
+        default=None, description="A JWKS file of keys that verify bearer JWTs (by `kid`)."
+    )
+    jwt_algorithms: str = Field(
+        default="RS256,ES256,EdDSA", description="Accepted JWT signing algorithms (no HMAC)."
+    )
+    jwt_audience: str | None = Field(default=None, description="A JWT's required `aud`.")
+    jwt_issuer: str | None = Field(default=None, description="A JWT's required `iss`.")
+    jwt_tenant_claim: str = Field(
+        default="tenant",
+        description="The JWT claim naming the caller's tenant (a token without it is its "
+        "`sub`'s own).",
+    )
+    key_max_concurrent_runs: int | None = Field(
+        default=None,
+        ge=1,
+        description="Runs at once of a key that sets no quota of its own (and of JWT "
+        "callers, per tenant); unset: no limit but the server's.",
+    )
+    key_runs_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Runs started per minute of a key that sets no quota of its own (and of "
+        "JWT callers, per tenant); unset: no limit.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest a request body may take to arrive (408)."
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a client may take to send a request's headers (then closed).",
+    )
+    max_connections: int = Field(
+        default=1024,
+        ge=1,
+        description="Connections (and requests) uvicorn serves at once; more get 503.",
+    )
+    insecure: bool = Field(
+        default=False,
+        description="Allow serving a non-loopback address without authentication "
+        "(`sophia serve --insecure`).",
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="On SIGTERM, seconds running runs get to finish; the rest resume on the "
+        "next start (`sophia serve --grace`).",
+    )
 
     @property
     def jwt_configured(self) -> bool:

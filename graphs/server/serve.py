@@ -30,8 +30,9 @@ logger = logging.getLogger(__name__)
 
 KEEP_ALIVE_S = 5
 DEFAULT_GRACE_S = 30.0
+# What `serve` tells the worker processes it starts (each reads its settings itself).
 _ENV_HOST, _ENV_INSECURE, _ENV_GRACE = (
-    "SOPHIA_BIND_HOST", "SOPHIA_INSECURE", "SOPHIA_SHUTDOWN_GRACE_S",
+    "SOPHIA_SERVE_HOST", "SOPHIA_INSECURE", "SOPHIA_SHUTDOWN_GRACE_S",
 )  # fmt: skip
 
 
@@ -104,7 +105,7 @@ def serve(
     With ``workers > 1`` uvicorn supervises that many processes sharing the socket, each
     with its own Engine (the DuckDB file is opened read-only so they can share it; Redis,
     when configured, is the cache they share). Workers read their settings from
-    ``SOPHIA_*`` variables (this function sets ``SOPHIA_BIND_HOST``, ``SOPHIA_INSECURE``
+    ``SOPHIA_*`` variables (this function sets ``SOPHIA_SERVE_HOST``, ``SOPHIA_INSECURE``
     and ``SOPHIA_SHUTDOWN_GRACE_S`` for them), so `settings` and `app_options` must be
     left out; the demo data is seeded here, once, before they start. ``/stats`` answers
     for the worker that took the request (its ``pid`` says which).
@@ -150,10 +151,11 @@ def app_from_env() -> Starlette:
     """An app configured from ``SOPHIA_*`` variables (for ``uvicorn --factory``)."""
     from graphs.server.app import create_app
 
+    settings, security = Settings(), SecuritySettings()
     return create_app(
-        Settings(),
+        settings,
         auto_seed=True,
-        host=os.environ.get(_ENV_HOST, "127.0.0.1"),
-        insecure=os.environ.get(_ENV_INSECURE) == "1",
-        shutdown_grace_s=float(os.environ.get(_ENV_GRACE, DEFAULT_GRACE_S)),
+        host=settings.serve_host,
+        insecure=security.insecure,
+        shutdown_grace_s=security.shutdown_grace_s,
     )

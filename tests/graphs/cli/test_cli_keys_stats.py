@@ -40,7 +40,9 @@ def test_keys_create_list_revoke(
     assert json.loads(capsys.readouterr().out) == []
     assert main(["keys", "revoke", made["key_id"]]) == 1  # already revoked
     assert main(["keys", "create", " "]) == 1  # a key needs a name
-    assert main(["keys", "create", "x", "--max-concurrent", "0"]) == 1
+    with pytest.raises(SystemExit) as usage:  # a bad argument is a usage error
+        main(["keys", "create", "x", "--max-concurrent", "0"])
+    assert usage.value.code == 2
     db = Path(settings.data_dir) / "checkpoints.sqlite"
     for path in db.parent.glob("checkpoints.sqlite*"):
         assert key.rsplit("_", 1)[1].encode() not in path.read_bytes()
