@@ -258,11 +258,11 @@ def assistant_routes() -> list[BaseRoute]:
         sdk_route("/assistants/search", "POST", search_assistants, Operation(
             "sdk_search_assistants", "Assistants, filtered, sorted and paged", TAG,
             {**many, **read}, body=am.AssistantSearch,
-        )),
+        ), access="read"),
         sdk_route("/assistants/count", "POST", count_assistants, Operation(
             "sdk_count_assistants", "How many assistants match", TAG,
             {200: Answer("How many.", am.Count), **read}, body=am.AssistantCount,
-        )),
+        ), access="read"),
         sdk_route(a, "GET", get_assistant, Operation(
             "sdk_get_assistant", "One assistant", TAG, {**one, **read},
         )),
@@ -277,7 +277,7 @@ def assistant_routes() -> list[BaseRoute]:
         sdk_route(a + "/versions", "POST", assistant_versions, Operation(
             "sdk_assistant_versions", "The assistant's versions, newest first", TAG,
             {**versions, **read}, body=am.VersionSearch,
-        )),
+        ), access="read"),
         sdk_route(a + "/latest", "POST", set_latest, Operation(
             "sdk_set_latest_assistant_version", "Make a version current", TAG,
             {**one, **write}, body=am.SetLatest,

@@ -229,11 +229,11 @@ def cron_routes() -> list[BaseRoute]:
         sdk_route("/runs/crons/search", "POST", search_crons, Operation(
             "sdk_search_crons", "The caller's crons, filtered, sorted and paged", TAG,
             {**many, **errors}, body=cm.CronSearch,
-        )),
+        ), access="read"),
         sdk_route("/runs/crons/count", "POST", count_crons, Operation(
             "sdk_count_crons", "How many crons match", TAG,
             {200: Answer("How many.", Count), **errors}, body=cm.CronCount,
-        )),
+        ), access="read"),
         sdk_route(c, "GET", get_cron, Operation(
             "sdk_get_cron", "One cron", TAG, {**one, **errors},
         )),

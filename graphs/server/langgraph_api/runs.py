@@ -376,9 +376,10 @@ class RunManager:
 
 
 def _public_error(exc: Exception, run_id: str) -> dict[str, str]:
-    """What a caller is told of a failed run: the engine's own input errors as they are;
-    anything else by kind only (its text may name files or hosts: the log has it)."""
-    if isinstance(exc, GraphError):
+    """What a caller is told of a failed run: the engine's input errors and LangGraph's own
+    (a recursion limit, an invalid update) as they are; anything else by kind only (its
+    text may name files or hosts: the log has it)."""
+    if isinstance(exc, GraphError) or type(exc).__module__ == "langgraph.errors":
         return {"error": type(exc).__name__, "message": str(exc)}
     if isinstance(exc, CheckpointStoreError):
         return {"error": "CheckpointStoreError", "message": "the checkpoint store is unavailable"}

@@ -230,10 +230,10 @@ def store_routes() -> list[BaseRoute]:
         sdk_route("/store/items/search", "POST", search_items, Operation(
             "sdk_store_search", "Items under a namespace prefix; semantic with a query", TAG,
             {200: Answer("The items.", StoreSearchItems), **errors}, body=StoreSearch,
-        )),
+        ), access="read"),
         sdk_route("/store/namespaces", "POST", list_namespaces, Operation(
             "sdk_store_namespaces", "Namespaces holding items", TAG,
             {200: Answer("The namespaces.", StoreNamespaceList), **errors},
             body=StoreNamespaces,
-        )),
+        ), access="read"),
     ]  # fmt: skip

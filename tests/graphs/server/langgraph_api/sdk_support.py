@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from typing_extensions import TypedDict
 
@@ -105,7 +106,9 @@ def as_tenant(tenant: str, *, read_only: bool = False, graphs: str | None = None
 def live(settings: Settings, **options: Any) -> Iterator[ServerThread]:
     """The service on a loopback port with `registry()` and `CallerFromHeaders`."""
     app = create_app(settings, registry=registry(), **options)
-    app.add_middleware(CallerFromHeaders)
+    # Innermost, after the service's own authentication (open here: no key exists), so
+    # the test's caller is the one the routes see.
+    app.user_middleware.append(Middleware(CallerFromHeaders))
     with ServerThread(app) as server:
         server.app = app  # type: ignore[attr-defined]  # the tests read its state
         yield server
