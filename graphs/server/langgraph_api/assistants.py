@@ -140,8 +140,12 @@ def config_and_context(
 async def assistant_settings(
     engine: Engine, assistant_id: str, caller: Caller = OPEN
 ) -> AssistantSettings:
-    """What a run started with `assistant_id` uses (ApiError 404 if the caller may not
-    use it): the graph, and the assistant's saved config and context."""
+    """What a run started with `assistant_id` uses: the graph, and the assistant's saved
+    config and context. A graph the caller's key does not cover is 403 (as on
+    ``/graphs/{name}/invoke``); an assistant the caller cannot see is 404."""
+    graph = system_graph(engine, assistant_id)
+    if graph is not None and not caller.may_use(graph):
+        raise ApiError(403, f"this key may not run graph {graph!r}")
     found = await find_assistant(engine, assistant_id, caller)
     if found.record is None:
         return AssistantSettings(found.graph, found.view.assistant_id)
