@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stores.settings import Settings
 
@@ -14,6 +14,19 @@ if TYPE_CHECKING:
     from stores.cache.tiered import TieredCache
     from stores.memory.store import MemoryStore
     from stores.warehouse.warehouse import Warehouse
+
+
+class MemoryAccess(Protocol):
+    """The memory index as nodes see it: the store once it is ready, and its status."""
+
+    @property
+    def store(self) -> MemoryStore | None:
+        """The loaded store, or None while it loads, is built, or is absent."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """``{"state", "message", ...}``: why `store` is None (or that it is ready)."""
+        ...
 
 
 @dataclass
@@ -29,7 +42,7 @@ class Resources:
     warehouse: Warehouse
     settings: Settings = field(default_factory=Settings)
     cache: TieredCache | None = None
-    memory: MemoryStore | None = None
+    memory: MemoryAccess | None = None
     llm: BaseChatModel | None = None
     guards: Any = None
     risks: RiskDetector | None = None

@@ -7,7 +7,7 @@ stays within one company (the HNSW search filters by namespace inside the index)
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from langgraph.runtime import Runtime
 from langgraph.store.base import SearchItem, SearchOp
@@ -15,6 +15,9 @@ from langgraph.store.base import SearchItem, SearchOp
 from nodes.context import Resources
 from nodes.risk_detector import RiskDetector
 from nodes.state import DealReviewState
+
+if TYPE_CHECKING:
+    from stores.memory.store import MemoryStore
 
 NAMESPACE = "memories"
 RELEVANCE_FLOOR = 0.1  # cosine to the risk query below which a memory is not considered
@@ -40,8 +43,9 @@ async def recall(
     source: str | None = None,
     limit: int = 5,
 ) -> list[dict[str, Any]]:
-    """The `limit` memories closest to `query`, best first, with their cosine scores."""
-    store = runtime.context.memory
+    """The `limit` memories closest to `query`, best first, with their cosine scores
+    (none while the index is not ready: `memory_status` says why)."""
+    store = _store(runtime)
     if store is None:
         return []
     items = await store.asearch(memory_namespace(company_id, source), query=query, limit=limit)
@@ -102,8 +106,10 @@ async def deal_memory_agent(state: DealReviewState, runtime: Runtime[Resources])
         d: found[0]["company_id"] for d, found in zip(state["deal_ids"], rows, strict=True) if found
     }
     out: dict[str, Any] = {deal_id: [] for deal_id in state["deal_ids"]}
-    store = runtime.context.memory
-    if store is None or not companies:
+    store = _store(runtime)
+    if store is None:  # loading or being built: say so, do not wait
+        return {"memories": out, "memory_index": memory_status(runtime)}
+    if not companies:
         return {"memories": out}
     query = deal_query(runtime)
     ops = [
@@ -125,4 +131,20 @@ async def memory_recall_node(state: dict[str, Any], runtime: Runtime[Resources])
         source=state.get("source"),
         limit=state.get("limit", 5),
     )
+    if _store(runtime) is None:
+        return {"memories": hits, "memory_index": memory_status(runtime)}
     return {"memories": hits}
+
+
+def _store(runtime: Runtime[Resources]) -> MemoryStore | None:
+    index = runtime.context.memory
+    return index.store if index is not None else None
+
+
+def memory_status(runtime: Runtime[Resources]) -> dict[str, Any]:
+    """Why no memories were recalled: the index's state (``building`` with its progress,
+    ``loading``, ``absent``, ``failed``) and what to do."""
+    index = runtime.context.memory
+    if index is None:
+        return {"state": "absent", "message": "this engine has no memory index"}
+    return index.status()

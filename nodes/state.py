@@ -54,6 +54,7 @@ class DealReviewState(TypedDict, total=False):
     slack: dict[str, Any]
     linear: dict[str, Any]
     memories: dict[str, Any]
+    memory_index: dict[str, Any]
     sales_analysis: dict[str, Any]
     communication_analysis: dict[str, Any]
     project_analysis: dict[str, Any]

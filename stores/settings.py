@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         description="Write spans as JSON lines to `traces.jsonl` under the data dir, for "
         "`sophia trace` and the dashboard's waterfall.",
     )
+    memory_build: Literal["background", "inline"] = Field(
+        default="background",
+        description="How the first run on a fresh data dir builds the memory index: "
+        "`background` (a process of its own; the run does not wait, its memory branch says "
+        "the index is building) or `inline` (the run waits for it). `sophia seed` always "
+        "builds it inline.",
+    )
     seed_scale: float = Field(
         default=1.0,
         gt=0,

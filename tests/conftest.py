@@ -15,6 +15,9 @@ from stores.demo.local_redis import LocalRedis, RedisNotInstalledError
 # Engines opened by tests must not freeze the collector's view of the test process (each
 # open would pin whatever earlier tests left alive); one test checks the freeze itself.
 os.environ.setdefault("SOPHIA_GC_FREEZE", "false")
+# A first run builds the memory index inline in tests (no builder process outliving a
+# test); tests/graphs/engine/test_memory_index.py asks for the background build itself.
+os.environ.setdefault("SOPHIA_MEMORY_BUILD", "inline")
 
 
 class RedisServer(LocalRedis):

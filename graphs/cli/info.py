@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from stores.settings import Settings
 
 PROBE_TIMEOUT_S = 3.0
@@ -93,12 +95,7 @@ async def collect(settings: Settings) -> list[Item]:
     head = [
         Item("data dir", str(data_dir), "ok", f"from {ORIGINS[origin]}"),
         probes[0],
-        Item(
-            "memory index",
-            str(memory),
-            "ok" if memory_built else "missing",
-            "" if memory_built else "recall finds nothing until `sophia seed`",
-        ),
+        await asyncio.to_thread(_memory_item, data_dir, memory, memory_built),
         probes[1],
         probes[2],
         Item(
@@ -261,3 +258,20 @@ def _print(items: list[Item]) -> None:
         console.print(f"[bold]{item.name}[/]  [{style}]{item.state}[/]{detail}")
         if item.where:
             print_copyable(console, f"  {item.where}")
+
+
+def _memory_item(data_dir: Path, memory: Path, built: bool) -> Item:
+    """The memory index: built, being built (with its progress), failed, or missing."""
+    from graphs.seeding.memory_build import read_status
+
+    build = read_status(data_dir)
+    if build is not None and build.alive():
+        pct = f"{build.fraction:.0%}" if build.fraction is not None else "starting"
+        detail = f"{pct}, process {build.pid}; reviews run meanwhile without memories"
+        return Item("memory index", str(memory), "building", detail)
+    if build is not None and build.error:
+        return Item("memory index", str(memory), "failed",
+                    f"{build.error[:120]}; `sophia seed` rebuilds it")  # fmt: skip
+    if built:
+        return Item("memory index", str(memory), "ok", "")
+    return Item("memory index", str(memory), "missing", "recall finds nothing until `sophia seed`")

@@ -77,6 +77,9 @@ def print_result(
         )
     if result.get("memories") is not None:
         print_memories(console, result["memories"])
+    if result.get("memory_index"):  # the index is loading or being built: say so
+        console.print(f"memories: {result['memory_index'].get('message', '')}", style="dim",
+                      markup=False)  # fmt: skip
     print_failures(console, result.get("errors") or [], settings)
     timings = result.get("timings") or {}
     if timings:

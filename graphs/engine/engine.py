@@ -350,13 +350,30 @@ class Engine:
         )
         yield "end", run.finish(done)
 
+    async def memory_ready(self, timeout_s: float | None = None) -> bool:
+        """Wait (at most `timeout_s`) until the memory index is loaded; whether it is.
+
+        Opening the engine does not wait for the index (it loads, or is built by another
+        process, in the background); runs meanwhile recall nothing and say why
+        (``memory_index`` in the result). Call this where recall must be complete.
+        """
+        memory = self.resources.memory
+        if memory is None:
+            return False
+        wait = getattr(memory, "wait_ready", None)
+        return bool(await wait(timeout_s)) if wait is not None else memory.store is not None
+
     def stats(self) -> dict[str, Any]:
         """Pool, cache, breaker and monitor figures of the open engine."""
         r = self.resources
+        memory: dict[str, Any] | None = None
+        if r.memory is not None:
+            store = r.memory.store
+            memory = store.stats() if store is not None else r.memory.status()
         return {
             "warehouse": r.warehouse.stats(),
             "cache": r.cache.stats() if r.cache else None,
-            "memory": r.memory.stats() if r.memory and hasattr(r.memory, "stats") else None,
+            "memory": memory,
             "breakers": self.guards.stats() if self.guards else {},
             "monitor": self.monitor.snapshot(),
         }

@@ -23,7 +23,8 @@ from opentelemetry import trace
 
 import telemetry
 from graphs.durable.store import Durable, open_durable, open_durable_with
-from graphs.seeding.memory import memory_path, open_memory_store
+from graphs.engine.memory_index import MemoryIndex
+from graphs.seeding.memory import open_memory_store
 from graphs.seeding.warehouse import seed_if_missing
 from nodes.context import Resources
 from nodes.risk_detector import load_detector
@@ -109,15 +110,16 @@ async def _open_parts(
             guard=guards.guard("warehouse"),
         )
     )
-    if not await asyncio.to_thread((memory_path(s.data_dir) / "CURRENT").exists):
-        logger.info(
-            "no memory index under %s: recall finds nothing until `sophia seed`", s.data_dir
-        )
     # The models SOPHIA_LLM / SOPHIA_EMBEDDINGS name (Cortex) and the risk taxonomy.
     models = open_models(s, warehouse, cache, guards)
     risks = await asyncio.to_thread(load_detector, s.risk_taxonomy)
+    # The index loads (or is built elsewhere) in the background: opening never waits.
     memory = await stack.enter_async_context(
-        open_memory_store(s.data_dir, cache, models.embeddings, models.embedding_dims)
+        MemoryIndex(
+            s.data_dir,
+            lambda: open_memory_store(s.data_dir, cache, models.embeddings, models.embedding_dims),
+            on_ready=freeze_gc if options.freeze_gc else None,
+        )
     )
     resources = Resources(
         warehouse=warehouse,

@@ -25,6 +25,7 @@ from stores.settings import Settings
 from stores.warehouse.warehouse import Warehouse
 
 DIMS = 384
+BATCH = 8192  # rows read, shaped and indexed per step
 CALLS_SQL = (
     "SELECT c.call_id, c.company_id, c.deal_id, c.title, c.started_at, "
     "string_agg(t.text, ' ' ORDER BY t.seq) AS text "
@@ -92,30 +93,60 @@ def _message_memory(r: dict[str, Any]) -> Item:
     return memory_namespace(r["company_id"], "slack"), r["message_id"], value
 
 
-async def seed_memory(settings: Settings, *, progress: Callable[[str], None] | None = None) -> int:
-    """Index every demo call transcript and Slack message; returns how many items."""
+async def seed_memory(
+    settings: Settings,
+    *,
+    progress: Callable[[str], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Index every demo call transcript and Slack message; returns how many items.
+
+    `progress` gets the closing line; `on_progress(done, total)` each batch indexed (a
+    background builder writes it to its status file). A person at a terminal sees a bar.
+    """
     say = progress or (lambda _m: None)
     path = memory_path(settings.data_dir)
     started = time.perf_counter()
     store = MemoryStore(
-        index={"dims": DIMS, "embed": HashingEmbeddings(DIMS), "fields": ["text"]}, path=path
+        index={"dims": DIMS, "embed": HashingEmbeddings(DIMS), "fields": ["text"]},
+        path=path,
+        # Nothing searches this store while it is built: add whole batches at once, so
+        # hnswlib's threads share each one (512-item slices left them mostly idle).
+        write_chunk=BATCH,
     )
     from rich.progress import Progress
 
     url = settings.resolved_warehouse_url
-    total = 0
+    done = 0
     async with Warehouse.open(url if "?" in url else f"{url}?read_only=true") as wh:
         (calls,) = await wh.query("SELECT count(*) AS n FROM gong_calls")
         (messages,) = await wh.query("SELECT count(*) AS n FROM slack_messages")
-        with Progress(transient=True) as bar:
-            task = bar.add_task("indexing memories", total=int(calls["n"]) + int(messages["n"]))
+        total = int(calls["n"]) + int(messages["n"])
+        with Progress(transient=True, disable=on_progress is not None) as bar:
+            task = bar.add_task("indexing memories", total=total)
+            # One batch is added to the index while the next is read and shaped: the
+            # warehouse's thread, hnswlib's threads and the loop work at the same time.
+            adding: asyncio.Task[None] | None = None
+            added = 0
             for sql, to_item in ((CALLS_SQL, _call_memory), (MESSAGES_SQL, _message_memory)):
-                batches = cast(AsyncGenerator[list[dict[str, Any]], None], wh.stream(sql, (), 4096))
+                rows_of = wh.stream(sql, (), BATCH)
+                batches = cast(AsyncGenerator[list[dict[str, Any]], None], rows_of)
                 async with contextlib.aclosing(batches):
                     async for rows in batches:
-                        await store.aput_many([to_item(r) for r in rows])
-                        total += len(rows)
-                        bar.advance(task, len(rows))
+                        items = [to_item(r) for r in rows]
+                        if adding is not None:
+                            await adding
+                            done += added
+                            bar.advance(task, added)
+                            if on_progress is not None:
+                                on_progress(done, total)
+                        adding, added = asyncio.create_task(store.aput_many(items)), len(items)
+            if adding is not None:
+                await adding
+                done += added
+                bar.advance(task, added)
     await asyncio.to_thread(store.save, path)
-    say(f"Indexed {total:,} memories into {path} in {time.perf_counter() - started:.1f}s")
-    return total
+    if on_progress is not None:
+        on_progress(done, total)
+    say(f"Indexed {done:,} memories into {path} in {time.perf_counter() - started:.1f}s")
+    return done

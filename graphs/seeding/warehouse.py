@@ -72,5 +72,22 @@ async def seed_if_missing(
         return False
     if progress is not None:
         progress(f"No warehouse at {path}: seeding the demo data (first run only)...")
-    await seed_all(settings, progress=progress)
+    await seed_warehouse(settings, progress=progress)
+    if settings.memory_build == "inline":
+        from graphs.seeding.memory import seed_memory
+
+        await seed_memory(settings, progress=progress)
+        return True
+    from graphs.seeding.memory_build import start_background_build
+
+    # The index takes tens of seconds and no review needs it to start: build it in a
+    # process of its own while this run goes on (its memory branch says "building").
+    pid = await asyncio.to_thread(
+        start_background_build, settings.data_dir, settings.resolved_warehouse_url
+    )
+    if progress is not None:
+        progress(
+            f"Building the memory index in the background (process {pid}); reviews run "
+            "meanwhile without recalled memories. `sophia info` shows its progress."
+        )
     return True

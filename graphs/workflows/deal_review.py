@@ -39,7 +39,8 @@ ANALYSIS_NAMES = ("sales_analysis", "communication_analysis", "project_analysis"
 MAX_DEALS = 1000
 SELECTION_FIELDS = ("owner", "stages", "closing_before", "min_amount", "limit")
 SERVER_OWNED = frozenset({
-    *AGENT_NAMES, *ANALYSIS_NAMES, "memories", "report", "review_as_of", "requested_at",
+    *AGENT_NAMES, *ANALYSIS_NAMES, "memories", "memory_index", "report", "review_as_of",
+    "requested_at",
     "require_approval", "errors", "timings",
 })  # fmt: skip
 """State keys only the graph's nodes write: a command's ``update`` may change the deals,
@@ -175,6 +176,8 @@ def shape_output(state: dict[str, Any]) -> dict[str, Any]:
         "selection": state.get("selection"),
         "deals": deals,
         "pipeline": rank(state),
+        # While the memory index loads or is built: why the deals recall nothing yet.
+        **({"memory_index": state["memory_index"]} if state.get("memory_index") else {}),
         "timings": state.get("timings", {}),
     }
 

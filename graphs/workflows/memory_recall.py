@@ -40,6 +40,7 @@ class MemoryRecallState(TypedDict, total=False):
     source: str | None
     limit: int
     memories: list[dict[str, Any]]
+    memory_index: dict[str, Any]
     errors: Annotated[list[NodeError], operator.add]
     timings: Annotated[dict[str, NodeTiming], merge_dicts]
 
@@ -65,6 +66,7 @@ def shape_output(state: dict[str, Any]) -> dict[str, Any]:
         "query": state.get("query"),
         "company_id": state.get("company_id"),
         "memories": state.get("memories", []),
+        **({"memory_index": state["memory_index"]} if state.get("memory_index") else {}),
         "timings": state.get("timings", {}),
     }
 

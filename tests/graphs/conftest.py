@@ -50,3 +50,25 @@ async def shared_engine(
         yield shared
     finally:
         await shared.close()
+
+
+@pytest.fixture(scope="session")
+def indexed_data_dir(tmp_path_factory: pytest.TempPathFactory, small_warehouse: Path) -> Path:
+    """A data dir holding the small warehouse and its memory index (shared; read only)."""
+    import asyncio
+    import shutil
+
+    from graphs.seeding.memory import seed_memory
+
+    data = tmp_path_factory.mktemp("indexed")
+    shutil.copy(small_warehouse, data / "warehouse.duckdb")
+    asyncio.run(seed_memory(Settings(data_dir=data, redis_url=None)))
+    return data
+
+
+@pytest.fixture
+def indexed_settings(settings: Settings, indexed_data_dir: Path) -> Settings:
+    """`settings` on the data dir with a memory index (the warehouse there too)."""
+    return settings.model_copy(
+        update={"data_dir": indexed_data_dir, "warehouse_url": None, "trace_file": False}
+    )

@@ -10,9 +10,10 @@ from stores.settings import Settings
 
 
 async def test_a_review_is_one_trace_of_nodes_statements_and_events(
-    settings: Settings, span_exporter: Any
+    indexed_settings: Settings, span_exporter: Any
 ) -> None:
-    async with Engine(settings) as engine:
+    async with Engine(indexed_settings) as engine:
+        assert await engine.memory_ready(60)
         await engine.invoke("deal_review", {"deal_ids": ["D-00001", "D-00002"]})  # warm
         span_exporter.clear()
         result = await engine.invoke("deal_review", {"deal_ids": ["D-00003", "D-00004"]})

@@ -43,6 +43,7 @@ async def test_recall_finds_the_words_asked_for_within_one_company(
     competitor_calls = {s["call_id"] for s in segments if name in s["text"]}
     company = next(c["company_id"] for c in calls if c["call_id"] in competitor_calls)
     async with Engine(seeded) as engine:
+        assert await engine.memory_ready(60)  # the index loads in the background
         result = await engine.invoke(
             "memory_recall",
             {"query": f"{name} price quote", "company_id": company, "limit": 3},
@@ -64,6 +65,7 @@ async def test_deal_review_recalls_its_companys_conversations(
     deals = {d["deal_id"]: d for d in tables["hubspot_deals"].to_pylist()}
     ids = [f"D-{i:05d}" for i in range(1, 21)]
     async with Engine(seeded) as engine:
+        assert await engine.memory_ready(60)  # the index loads in the background
         result = await engine.invoke("deal_review", {"deal_ids": ids})
     deal_of_call = {c["call_id"]: c["deal_id"] for c in tables["gong_calls"].to_pylist()}
     recalled = {d: result["deals"][d]["memories"] for d in ids}
@@ -81,6 +83,7 @@ async def test_deal_review_recalls_its_companys_conversations(
 
 async def test_source_filter_needs_valid_values(seeded: Settings, indexed: int) -> None:
     async with Engine(seeded) as engine:
+        assert await engine.memory_ready(60)  # the index loads in the background
         with pytest.raises(InvalidInputError, match="source"):
             await engine.invoke("memory_recall", {"query": "x", "source": "email"})
 
