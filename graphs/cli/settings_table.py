@@ -15,7 +15,7 @@ import argparse
 import sys
 import types
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
@@ -38,6 +38,8 @@ def type_name(annotation: Any) -> str:
     """The readable type of a settings annotation: ``string``, ``integer``, ``path`` ..."""
     if get_origin(annotation) in (Union, types.UnionType):
         return " or ".join(type_name(a) for a in get_args(annotation) if a is not type(None))
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(f"`{v}`" for v in get_args(annotation))
     return _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 

@@ -96,6 +96,13 @@ class SecuritySettings(BaseSettings):
         description="On SIGTERM, seconds running runs get to finish; the rest resume on the "
         "next start (`sophia serve --grace`).",
     )
+    worker_start_timeout_s: int = Field(
+        default=120,
+        ge=5,
+        description="With `sophia serve --workers N`: seconds a worker may take to start "
+        "(import and open its engine) and to answer the supervisor's health check before "
+        "it is killed and replaced (uvicorn's default, 5 s, kills workers on a busy machine).",
+    )
 
     @property
     def jwt_configured(self) -> bool:

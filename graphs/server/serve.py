@@ -143,6 +143,7 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=access_log,
+        timeout_worker_healthcheck=security.worker_start_timeout_s,
         **limits,
     )
 
