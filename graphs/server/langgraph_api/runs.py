@@ -111,6 +111,10 @@ class RunManager:
         if self.draining:
             raise ApiError(503, "the server is shutting down; retry on another instance")
         engine = self.engine
+        # As LangGraph's server: the run's nodes and its checkpoints' metadata see it.
+        config = {**(config or {}), "configurable": {
+            **(config or {}).get("configurable", {}), "assistant_id": assistant_id,
+        }}  # fmt: skip
         strategy = body.multitask_strategy or "reject"
         modes = stream_modes(body.stream_mode)
         run_input: RunInput | None = None
@@ -151,7 +155,9 @@ class RunManager:
             run = RunExecution(record, owner=caller.tenant)
             await self._save(run)
             if thread_id is not None:
-                await engine.durable.threads.set_status(thread_id, "busy")
+                await engine.durable.threads.run_started(
+                    thread_id, graph_id=graph_id, assistant_id=assistant_id, config=config or {}
+                )
         except BaseException:
             ticket.leave()
             raise
