@@ -3,7 +3,10 @@
 A thread's row holds what a listing needs without reading a checkpoint: its graph, owner
 (the tenant that created it; None when the service runs without authentication),
 metadata, status (idle, busy, interrupted, error), and the values and interrupts its last
-run ended with (written when a run on the thread ends), so searching threads is one query.
+run ended with (written when a run on the thread ends), so searching threads is one query,
+its filters included (`graphs.durable.thread_filters`: metadata and values by JSON
+containment). Metadata and config are merged by compare-and-swap (no lost update), and a
+delete takes the thread's run and cron records with it in one transaction.
 """
 
 from __future__ import annotations
@@ -319,9 +322,9 @@ class ThreadStore:
                 merged["configurable"] = configurable
             return {**metadata, "graph_id": graph_id, "assistant_id": assistant_id}, merged
 
-        await self._swap(thread_id, None, change,
-                         (", status = 'busy', graph_id = ?", (graph_id,)))  # fmt: skip
-        self._remember(thread_id, graph_id)
+        if await self._swap(thread_id, None, change,
+                            (", status = 'busy', graph_id = ?", (graph_id,))):  # fmt: skip
+            self._remember(thread_id, graph_id)
 
     async def copy(self, source: ThreadRecord, *, owner: str | None) -> ThreadRecord:
         """A new thread (new id, owned by `owner`) with `source`'s graph, metadata, config

@@ -8,8 +8,20 @@ Mount it beside the engine's own routes (the Engine is read from
 and run `.services.sdk_services(app)` in the lifespan for the store and the cron
 scheduler. Each registered graph has a system assistant (``assistant_id`` is a uuid5 of
 its name; the name itself is accepted too); saved assistants, the store and crons are
-`.assistant_routes`, `.store_routes` and `.cron_routes`. Served here: threads
-create/get/search, state, history; runs ``wait`` and ``stream`` (modes ``values`` and
+`.assistant_routes`, `.store_routes` and `.cron_routes`.
+
+Served here, for threads: ``create`` (``metadata.graph_id`` sets the thread's graph;
+``supersteps`` of state updates applied in order), ``get``, ``search`` and ``count`` (by
+ids, status, metadata and values containment, in SQL; sort, paging, ``select``); in
+`.thread_routes` ``update`` (merges metadata), ``delete`` (with its checkpoints, runs and
+crons), ``copy`` (with its checkpoints), ``prune`` (``delete`` or ``keep_latest``); in
+`.state_routes` ``get_state`` (latest, at a checkpoint by GET or POST, of a subgraph's
+namespace, ``subgraphs``), ``update_state`` (values checked as a command's ``update``;
+``as_node`` a node a ``goto`` may target; from a checkpoint: a fork) and ``get_history``
+(``before`` a checkpoint, by checkpoint ``metadata``). A run records ``graph_id`` and
+``assistant_id`` in its thread's metadata and its config in the thread's. Refused:
+``join_stream`` (501), and ``ttl``, ``extract``, ``select`` on states, a superstep's
+``command`` (422). For runs: ``wait`` and ``stream`` (modes ``values`` and
 ``updates``, in the SDK's server-sent events: ``metadata`` first, then one event per
 chunk named by its mode, ``error`` on failure), stateless (``/runs/...``) and on a
 thread; background ``create``, ``get``, ``list``, ``join``, ``cancel``; resuming an
