@@ -295,14 +295,23 @@ class ThreadStore:
         raise CheckpointStoreError(f"thread {thread_id!r} kept changing while being updated")
 
     async def update_metadata(
-        self, thread_id: str, metadata: Mapping[str, Any], *, owner: str | None = None
+        self,
+        thread_id: str,
+        metadata: Mapping[str, Any],
+        *,
+        owner: str | None = None,
+        graph_id: str | None = None,
     ) -> ThreadRecord | None:
-        """Merge `metadata` into the thread's (its keys win, as LangGraph's PATCH); the
-        thread as it is now, or None when `owner` has no such thread."""
+        """Merge `metadata` into the thread's (its keys win, as LangGraph's PATCH), and set
+        its graph to `graph_id` when given; the thread as it is now, or None when `owner`
+        has no such thread."""
+        extra = ("", ()) if graph_id is None else (", graph_id = ?", (graph_id,))
         if not await self._swap(
-            thread_id, owner, lambda old, config: ({**old, **metadata}, config)
+            thread_id, owner, lambda old, config: ({**old, **metadata}, config), extra
         ):
             return None
+        if graph_id is not None:
+            self._remember(thread_id, graph_id)
         return await self.get(thread_id, owner=owner)
 
     async def run_started(

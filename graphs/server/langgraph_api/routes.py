@@ -36,16 +36,13 @@ or command; 429 over the key's quota; 503 overloaded or the checkpoint store is 
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from graphs.durable.thread_filters import ThreadFilter
-from graphs.engine.engine import Engine
 from graphs.engine.thread_admin import delete_threads
-from graphs.server.caller import Caller, caller_of
+from graphs.server.caller import caller_of
 from graphs.server.encoding import JSON
 from graphs.server.langgraph_api import models as m
 from graphs.server.langgraph_api import state_routes as s
@@ -58,7 +55,6 @@ from graphs.server.langgraph_api.endpoint import (
     TAG,
     answers,
     engine_of,
-    may_use,
     sdk_route,
     thread_record,
 )
@@ -72,26 +68,13 @@ __all__ = ["assistant_id_of", "sdk_routes"]
 
 
 # -- threads ------------------------------------------------------------------------
-def _named_graph(engine: Engine, caller: Caller, graph: Any) -> str | None:
-    """The graph ``metadata.graph_id`` names (None: none named); 422 for one this server
-    does not run, 403 for one the caller's key does not cover."""
-    if graph is None:
-        return None
-    if not isinstance(graph, str) or graph not in engine.graph_names():
-        usable = [n for n in engine.graph_names() if caller.may_use(n)]
-        raise ApiError(422, f"metadata.graph_id: no graph {str(graph)[:100]!r} here; "
-                       f"expected one of {usable}")  # fmt: skip
-    may_use(caller, graph)
-    return graph
-
-
 async def create_thread(request: Request, body: t.ThreadCreate) -> Response:
     """``POST /threads``: a new thread of the caller's (409 if ``thread_id`` exists,
     unless do_nothing); ``metadata.graph_id`` sets its graph; ``supersteps`` are checked
     first, then applied in order (a refused one leaves no thread behind)."""
     engine, caller = engine_of(request), caller_of(request)
     metadata = dict(body.metadata or {})
-    graph = _named_graph(engine, caller, metadata.get("graph_id"))
+    graph = tr.named_graph(engine, caller, metadata.get("graph_id"))
     steps = None
     if body.supersteps:
         if graph is None:

@@ -80,8 +80,10 @@ def checked_updates(
     ]
 
 
-def _missing(checkpoint_id: str, thread_id: str) -> ApiError:
-    return ApiError(404, f"checkpoint {checkpoint_id[:100]} not found on thread {thread_id}")
+def _missing(checkpoint_id: str | None, thread_id: str, checkpoint_ns: str = "") -> ApiError:
+    where = f" in namespace {checkpoint_ns[:100]!r}" if checkpoint_ns else ""
+    return ApiError(404, f"checkpoint {(checkpoint_id or 'latest')[:100]}{where} not found "
+                    f"on thread {thread_id}")  # fmt: skip
 
 
 async def _state_at(
@@ -90,8 +92,8 @@ async def _state_at(
     record = await thread_record(request, request.path_params["thread_id"])
     tid, graph = record.thread_id, record.graph_id
     if graph is None:
-        if checkpoint_id:
-            raise _missing(checkpoint_id, tid)
+        if checkpoint_id or checkpoint_ns:
+            raise _missing(checkpoint_id, tid, checkpoint_ns)
         return JSON(empty_state(tid))
     engine = engine_of(request)
 
@@ -100,8 +102,8 @@ async def _state_at(
             graph, tid, checkpoint_id=checkpoint_id, checkpoint_ns=checkpoint_ns,
             subgraphs=subgraphs,
         )  # fmt: skip
-        if snapshot.metadata is None and checkpoint_id:
-            raise _missing(checkpoint_id, tid)
+        if snapshot.metadata is None and (checkpoint_id or checkpoint_ns):
+            raise _missing(checkpoint_id, tid, checkpoint_ns)
         return JSON(state_of(snapshot))
 
     response: Response = await readable(tid, read())

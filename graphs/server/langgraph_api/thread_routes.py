@@ -11,23 +11,39 @@ an id that is not one is 404 and nothing is pruned.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from graphs.durable.errors import UnknownThreadError
 from graphs.durable.threads import ThreadRecord
+from graphs.engine.engine import Engine
 from graphs.engine.thread_admin import (
     PruneNotSupportedError,
     copy_thread,
     delete_threads,
     keep_latest,
 )
-from graphs.server.caller import caller_of
+from graphs.server.caller import Caller, caller_of
 from graphs.server.encoding import JSON
 from graphs.server.langgraph_api import thread_models as t
-from graphs.server.langgraph_api.endpoint import engine_of, runs_of, thread_record
+from graphs.server.langgraph_api.endpoint import engine_of, may_use, runs_of, thread_record
 from graphs.server.langgraph_api.errors import ApiError
 from graphs.server.langgraph_api.views import thread_of
+
+
+def named_graph(engine: Engine, caller: Caller, graph: Any) -> str | None:
+    """The graph ``metadata.graph_id`` names (None: none named); 422 for one this server
+    does not run, 403 for one the caller's key does not cover."""
+    if graph is None:
+        return None
+    if not isinstance(graph, str) or graph not in engine.graph_names():
+        usable = [n for n in engine.graph_names() if caller.may_use(n)]
+        raise ApiError(422, f"metadata.graph_id: no graph {str(graph)[:100]!r} here; "
+                       f"expected one of {usable}")  # fmt: skip
+    may_use(caller, graph)
+    return graph
 
 
 def _idle(request: Request, record: ThreadRecord) -> None:
@@ -38,11 +54,13 @@ def _idle(request: Request, record: ThreadRecord) -> None:
 
 
 async def update_thread(request: Request, body: t.ThreadPatch) -> Response:
-    """``PATCH /threads/{thread_id}``: merge metadata (its keys win); the thread."""
+    """``PATCH /threads/{thread_id}``: merge metadata (its keys win); the thread. A
+    ``graph_id`` in it names the graph the thread's state is read and written with."""
     record = await thread_record(request, request.path_params["thread_id"])
-    threads = engine_of(request).durable.threads
-    updated = await threads.update_metadata(
-        record.thread_id, body.metadata, owner=caller_of(request).tenant
+    engine, caller = engine_of(request), caller_of(request)
+    graph = named_graph(engine, caller, body.metadata.get("graph_id"))
+    updated = await engine.durable.threads.update_metadata(
+        record.thread_id, body.metadata, owner=caller.tenant, graph_id=graph
     )
     if updated is None:  # deleted in between
         raise UnknownThreadError(record.thread_id)

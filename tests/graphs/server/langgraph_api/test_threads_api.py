@@ -79,6 +79,8 @@ async def test_update_merges_metadata_and_a_run_records_its_graph(server: Server
     assert status == 422 and "ttl" in detail
     with pytest.raises(NotFoundError):
         await ana.threads.update("no-such-thread", metadata={})
+    status, detail = await refusal(ana.threads.update(tid, metadata={"graph_id": "nope"}))
+    assert status == 422 and "graph_id" in detail
     assert (await ana.threads.get(tid))["metadata"] == ran["metadata"]
 
 
@@ -261,6 +263,9 @@ async def test_update_state_writes_checked_values(server: ServerThread) -> None:
     fresh = (await ana.threads.create())["thread_id"]
     status, detail = await refusal(ana.threads.update_state(fresh, {"word": "w"}))
     assert status == 409 and "graph" in detail
+    await ana.threads.update(fresh, metadata={"graph_id": "echo"})  # names its graph
+    await ana.threads.update_state(fresh, {"word": "w"}, as_node="echo")
+    assert (await ana.threads.get_state(fresh))["values"]["word"] == "w"
     with pytest.raises(NotFoundError):
         await client_of(server, "globex").threads.update_state(tid, {"word": "w"})
 
@@ -300,6 +305,8 @@ async def test_state_at_a_checkpoint_and_subgraphs(server: ServerThread) -> None
     assert namespaced["values"]["said"] == inner["values"]["said"]
     with pytest.raises(NotFoundError):
         await ana.threads.get_state(tid, checkpoint_id="no-such-checkpoint")
+    with pytest.raises(NotFoundError):
+        await ana.threads.get_state(tid, checkpoint={"checkpoint_ns": "nowhere:1"})  # type: ignore[typeddict-item]
     status, detail = await refusal(ana.threads.get_state(tid, select=["values"]))
     assert status == 422 and "select" in detail
 
@@ -395,3 +402,22 @@ async def test_openapi_documents_the_thread_routes(server: ServerThread) -> None
         "sdk_prune_threads", "sdk_update_thread_state", "sdk_thread_state_at",
         "sdk_thread_state_post", "sdk_join_thread_stream",
     }  # fmt: skip
+
+
+async def test_a_busy_thread_is_not_deleted_pruned_or_updated(server: ServerThread) -> None:
+    ana = client_of(server, "acme")
+    tid = await said_thread(ana, "hi")
+    threads = server.app.state.engine.durable.threads  # type: ignore[attr-defined]
+    await threads.set_status(tid, "busy")  # as while a run (in any process) uses it
+    for call in [
+        ana.threads.delete(tid),
+        ana.threads.prune([tid]),
+        ana.threads.update_state(tid, {"word": "w"}, as_node="echo"),
+    ]:
+        status, detail = await refusal(call)
+        assert status == 409 and "busy" in detail
+    assert (await ana.threads.get_state(tid))["values"]["said"] == ["hi"]
+    await threads.set_status(tid, "idle")
+    await ana.threads.delete(tid)
+    with pytest.raises(NotFoundError):
+        await ana.threads.get(tid)
