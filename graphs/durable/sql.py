@@ -50,6 +50,14 @@ class Sql:
         """Run one statement (committed when it returns)."""
         await self.execute(sql, tuple(params), False)
 
+    def contains(self, column: str) -> str:
+        """A condition on JSON text column `column` with one placeholder (the wanted value's
+        JSON text): true when the column's value contains it as Postgres' jsonb ``@>``
+        decides (`json_contains`); NULL contains nothing."""
+        if self.dialect == "postgres":
+            return f"CAST({column} AS jsonb) @> CAST(? AS jsonb)"
+        return f"{SQLITE_CONTAINS}({column}, ?) = 1"
+
     async def add_columns(self, table: str, columns: Mapping[str, str]) -> None:
         """Add each missing column (``name -> SQL type``) to `table`; existing ones stay."""
         if self.dialect == "postgres":
@@ -60,6 +68,55 @@ class Sql:
         for name, kind in columns.items():
             if name not in present:
                 await self.run(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+SQLITE_CONTAINS = "sophia_json_contains"
+"""The SQL function `register_sqlite_functions` adds to a SQLite connection."""
+
+
+def _same_scalar(have: Any, want: Any) -> bool:
+    if isinstance(have, bool) or isinstance(want, bool):
+        return isinstance(have, bool) and isinstance(want, bool) and have == want
+    if isinstance(have, int | float) and isinstance(want, int | float):
+        return have == want
+    return type(have) is type(want) and have == want
+
+
+def json_contains(have: Any, want: Any) -> bool:
+    """Whether JSON value `have` contains `want`, as jsonb ``@>`` decides: an object
+    contains an object whose every key it has with a contained value; an array contains
+    an array each of whose items some item of it contains; scalars are equal (a number
+    is never a boolean)."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(
+            key in have and json_contains(have[key], value) for key, value in want.items()
+        )
+    if isinstance(want, list):
+        return isinstance(have, list) and all(
+            any(json_contains(item, wanted) for item in have) for wanted in want
+        )
+    if isinstance(have, dict | list):
+        return False
+    return _same_scalar(have, want)
+
+
+def _sqlite_contains(have: Any, want: Any) -> int:
+    if have is None or want is None:
+        return 0
+    try:
+        return int(json_contains(json.loads(have), json.loads(want)))
+    except (TypeError, ValueError):
+        return 0
+
+
+def register_sqlite_functions(conn: Any) -> None:
+    """Add `SQLITE_CONTAINS` (see `Sql.contains`) to sqlite3 connection `conn`."""
+    conn.create_function(SQLITE_CONTAINS, 2, _sqlite_contains, deterministic=True)
+
+
+async def register_aiosqlite_functions(conn: Any) -> None:
+    """`register_sqlite_functions` for an aiosqlite connection."""
+    await conn.create_function(SQLITE_CONTAINS, 2, _sqlite_contains, deterministic=True)
 
 
 def where(**equal: Any) -> tuple[str, list[Any]]:

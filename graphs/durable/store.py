@@ -38,7 +38,12 @@ from graphs.durable.errors import (
 from graphs.durable.keys import KeyStore
 from graphs.durable.runs import RunStore
 from graphs.durable.serde import checkpoint_serializer
-from graphs.durable.sql import Sql, Statement
+from graphs.durable.sql import (
+    Sql,
+    Statement,
+    register_aiosqlite_functions,
+    register_sqlite_functions,
+)
 from graphs.durable.threads import ThreadStore
 from stores.settings import Settings
 from stores.urls import redact_url
@@ -135,6 +140,7 @@ async def _open_sqlite(path: str) -> AsyncIterator[Durable]:
         # FULL would fsync every checkpoint (several times slower here).
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        register_sqlite_functions(conn)
         return conn
 
     try:
@@ -257,6 +263,7 @@ async def open_durable_with(checkpointer: BaseCheckpointSaver[Any]) -> AsyncIter
 
     conn = await aiosqlite.connect(":memory:")
     try:
+        await register_aiosqlite_functions(conn)
         lock = asyncio.Lock()
 
         async def execute(sql: str, params: tuple[Any, ...], fetch: bool) -> list[tuple[Any, ...]]:

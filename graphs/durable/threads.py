@@ -3,19 +3,23 @@
 A thread's row holds what a listing needs without reading a checkpoint: its graph, owner
 (the tenant that created it; None when the service runs without authentication),
 metadata, status (idle, busy, interrupted, error), and the values and interrupts its last
-run ended with (written when a run on the thread ends), so searching threads is one query.
+run ended with (written when a run on the thread ends), so searching threads is one query,
+its filters included (`graphs.durable.thread_filters`: metadata and values by JSON
+containment). Metadata and config are merged by compare-and-swap (no lost update), and a
+delete takes the thread's run and cron records with it in one transaction.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from graphs.durable.errors import CheckpointStoreError, ThreadExistsError
 from graphs.durable.sql import Row, Sql, from_json, now_iso, to_json
+from graphs.durable.thread_filters import ThreadFilter, order_by
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 _STATUSES = frozenset(get_args(ThreadStatus))
@@ -35,6 +39,7 @@ _ADDED = {
     "error": "TEXT",
     "state_updated_at": "TEXT",
 }
+_SWAP_TRIES = 5
 _COLUMNS = (
     "thread_id, graph_id, metadata, created_at, updated_at, owner, status, state_values,"
     " interrupts, config, error, state_updated_at"
@@ -225,30 +230,151 @@ class ThreadStore:
         ids: Sequence[str] | None = None,
         status: ThreadStatus | None = None,
         graphs: Collection[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
     ) -> list[ThreadRecord]:
-        """Threads (of `owner`, when given; of `graphs` or not run yet, when given), most
-        recently updated first, in one query."""
-        where, params = ["1 = 1"], []
-        if owner is not None:
-            where.append("owner = ?")
-            params.append(owner)
-        if graphs is not None:
-            names = sorted(graphs)
-            marks = ", ".join("?" * len(names))
-            where.append(f"(graph_id IS NULL OR graph_id IN ({marks}))" if names
-                         else "graph_id IS NULL")  # fmt: skip
-            params.extend(names)
-        if ids is not None:
-            if not ids:
-                return []
-            where.append(f"thread_id IN ({', '.join('?' * len(ids))})")
-            params.extend(ids)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
+        """Threads matching the filters (`graphs.durable.thread_filters.ThreadFilter`),
+        most recently updated first unless `sort_by`/`sort_order` say otherwise, in one
+        query."""
+        found = ThreadFilter(owner, graphs, ids, status, metadata, values).where(self.sql)
+        if found is None:
+            return []
+        clause, params = found
         rows = await self.sql.rows(
-            f"SELECT {_COLUMNS} FROM sophia_threads WHERE {' AND '.join(where)}"  # noqa: S608
-            " ORDER BY updated_at DESC LIMIT ? OFFSET ?",
+            f"SELECT {_COLUMNS} FROM sophia_threads WHERE {clause}"  # noqa: S608
+            f"{order_by(sort_by, sort_order)} LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
         return [ThreadRecord.from_row(r) for r in rows]
+
+    async def count(self, where: ThreadFilter) -> int:
+        """How many threads `where` matches (one query)."""
+        found = where.where(self.sql)
+        if found is None:
+            return 0
+        clause, params = found
+        rows = await self.sql.rows(
+            f"SELECT COUNT(*) FROM sophia_threads WHERE {clause}", params  # noqa: S608
+        )
+        return int(rows[0][0])
+
+    # -- changing a thread's row ---------------------------------------------------------
+    async def _swap(
+        self,
+        thread_id: str,
+        owner: str | None,
+        change: Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
+        extra: tuple[str, tuple[Any, ...]] = ("", ()),
+    ) -> bool:
+        """Replace the thread's metadata and config with ``change(metadata, config)``,
+        only if neither changed since they were read (retried a few times); `extra` sets
+        more columns in the same statement. False when there is no such thread."""
+        scope, scope_params = _owned(owner)
+        for _ in range(_SWAP_TRIES):
+            rows = await self.sql.rows(
+                "SELECT metadata, COALESCE(config, '') FROM sophia_threads"  # noqa: S608
+                f" WHERE thread_id = ?{scope}",
+                (thread_id, *scope_params),
+            )
+            if not rows:
+                return False
+            old_metadata, old_config = rows[0]
+            metadata, config = change(_object(old_metadata), _object(old_config or None))
+            sets, set_params = extra
+            changed = await self.sql.rows(
+                f"UPDATE sophia_threads SET metadata = ?, config = ?, updated_at = ?{sets}"  # noqa: S608
+                " WHERE thread_id = ? AND metadata = ? AND COALESCE(config, '') = ?"
+                " RETURNING thread_id",
+                (to_json(metadata), to_json(config), now_iso(), *set_params, thread_id,
+                 old_metadata, old_config),
+            )  # fmt: skip
+            if changed:
+                return True
+        raise CheckpointStoreError(f"thread {thread_id!r} kept changing while being updated")
+
+    async def update_metadata(
+        self,
+        thread_id: str,
+        metadata: Mapping[str, Any],
+        *,
+        owner: str | None = None,
+        graph_id: str | None = None,
+    ) -> ThreadRecord | None:
+        """Merge `metadata` into the thread's (its keys win, as LangGraph's PATCH), and set
+        its graph to `graph_id` when given; the thread as it is now, or None when `owner`
+        has no such thread."""
+        extra = ("", ()) if graph_id is None else (", graph_id = ?", (graph_id,))
+        if not await self._swap(
+            thread_id, owner, lambda old, config: ({**old, **metadata}, config), extra
+        ):
+            return None
+        if graph_id is not None:
+            self._remember(thread_id, graph_id)
+        return await self.get(thread_id, owner=owner)
+
+    async def run_started(
+        self, thread_id: str, *, graph_id: str, assistant_id: str, config: Mapping[str, Any]
+    ) -> None:
+        """Record that a run of `graph_id` with `assistant_id` started on the thread: status
+        ``busy``, ``graph_id`` and ``assistant_id`` in its metadata (as LangGraph's server
+        keeps them), the run's config merged into the thread's (``configurable`` key by
+        key)."""
+
+        def change(
+            metadata: dict[str, Any], old: dict[str, Any]
+        ) -> tuple[dict[str, Any], dict[str, Any]]:
+            merged = {**old, **config}
+            configurable = {**(old.get("configurable") or {}), **(config.get("configurable") or {})}
+            if configurable:
+                merged["configurable"] = configurable
+            return {**metadata, "graph_id": graph_id, "assistant_id": assistant_id}, merged
+
+        if await self._swap(thread_id, None, change,
+                            (", status = 'busy', graph_id = ?", (graph_id,))):  # fmt: skip
+            self._remember(thread_id, graph_id)
+
+    async def copy(self, source: ThreadRecord, *, owner: str | None) -> ThreadRecord:
+        """A new thread (new id, owned by `owner`) with `source`'s graph, metadata, config
+        and last values; its checkpoints are the caller's to copy."""
+        tid, now = str(uuid.uuid4()), now_iso()
+        status = "idle" if source.status == "busy" else source.status
+        await self.sql.run(
+            f"INSERT INTO sophia_threads ({_COLUMNS})"  # noqa: S608
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (tid, source.graph_id, to_json(source.metadata), now, now, owner, status,
+             None if source.values is None else to_json(source.values),
+             to_json(source.interrupts), to_json(source.config), source.error,
+             source.state_updated_at),
+        )  # fmt: skip
+        record = await self.get(tid, owner=owner)
+        if record is None:
+            raise CheckpointStoreError(f"thread {tid!r} vanished while being copied")
+        return record
+
+    async def delete(self, thread_ids: Sequence[str]) -> list[str]:
+        """Delete the threads' rows and their run and cron records, in one transaction;
+        the ids that existed. Their checkpoints are the caller's to delete (first)."""
+        if not thread_ids:
+            return []
+        ids = list(dict.fromkeys(thread_ids))
+        marks = ", ".join("?" * len(ids))
+        results = await self.sql.transaction([
+            (f"DELETE FROM sophia_runs WHERE thread_id IN ({marks})", ids),  # noqa: S608
+            (f"DELETE FROM sophia_crons WHERE thread_id IN ({marks})", ids),  # noqa: S608
+            (f"DELETE FROM sophia_threads WHERE thread_id IN ({marks})"  # noqa: S608
+             " RETURNING thread_id", ids),
+        ])  # fmt: skip
+        for thread_id in ids:
+            self._graphs.pop(thread_id, None)
+        return [row[0] for row in results[-1]]
+
+
+def _object(text: Any) -> dict[str, Any]:
+    """A JSON column holding an object, as a dict ({} for NULL or anything else)."""
+    try:
+        value = from_json(text, {})
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -10,7 +10,8 @@ value that fails every later run of the thread. `check_command` refuses, with
 - an ``update`` that is not an object, names a key the graph's state does not have, has
   a value of the wrong type for its key (checked by pydantic against the state schema),
   or writes a key the graph declares server-owned (`GraphSpec.server_owned`);
-- a ``goto`` to a node the graph does not list in `GraphSpec.goto_targets`;
+- a ``goto`` to, or a state update written ``as_node`` of, a node the graph does not
+  list in `GraphSpec.goto_targets` (either way the graph goes on from that node);
 - a ``resume`` answer that the check for the pending interrupt's ``kind``
   (`GraphSpec.resume_validators`) refuses; the value the graph receives is that check's
   result, which records who answered from the caller's identity, never from the body.
@@ -46,31 +47,42 @@ class StateSchema:
             adapter = self._adapters[key] = TypeAdapter(self.hints[key])
         return adapter
 
-    def check_update(self, update: Any) -> dict[str, Any]:
-        """`update` with each value as validated; InvalidInputError naming each problem."""
+    def check_update(self, update: Any, field: str = "command.update") -> dict[str, Any]:
+        """`update` with each value as validated; InvalidInputError naming each problem
+        (as `field`.key: a command's ``update``, or the values of a state update)."""
         if not isinstance(update, dict):
-            raise InvalidInputError(self.spec.name, ["command.update: must be an object"])
+            raise InvalidInputError(self.spec.name, [f"{field}: must be an object"])
         problems: list[str] = []
         checked: dict[str, Any] = {}
         for key, value in update.items():
             if key not in self.hints:
-                problems.append(f"command.update.{key}: not a key of {self.spec.name}'s state")
+                problems.append(f"{field}.{key}: not a key of {self.spec.name}'s state")
             elif key in self.spec.server_owned:
-                problems.append(
-                    f"command.update.{key}: only {self.spec.name}'s own nodes may write it"
-                )
+                problems.append(f"{field}.{key}: only {self.spec.name}'s own nodes may write it")
             else:
                 try:
                     checked[key] = self._adapter(key).validate_python(value)
                 except ValidationError as exc:
                     problems += [
-                        f"command.update.{'.'.join(str(p) for p in (key, *err['loc']))}: "
-                        f"{err['msg']}"
+                        f"{field}.{'.'.join(str(p) for p in (key, *err['loc']))}: {err['msg']}"
                         for err in exc.errors(include_input=False)
                     ]
         if problems:
             raise InvalidInputError(self.spec.name, problems)
         return checked
+
+    def check_as_node(self, as_node: Any, field: str = "as_node") -> str | None:
+        """`as_node` if a state update may be written as that node: like a ``goto``
+        (`GraphSpec.goto_targets`), since the graph continues from it; None stays None."""
+        if as_node is None:
+            return None
+        if not isinstance(as_node, str) or as_node not in self.spec.goto_targets:
+            allowed = ", ".join(sorted(self.spec.goto_targets)) or "none"
+            raise InvalidInputError(self.spec.name, [
+                f"{field}: {self.spec.name} allows no update as node {str(as_node)[:100]!r}"
+                f" (allowed: {allowed})"
+            ])  # fmt: skip
+        return as_node
 
 
 def _goto(spec: GraphSpec, goto: Any) -> list[str]:

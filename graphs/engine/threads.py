@@ -8,9 +8,10 @@ part of the `Engine` that knows threads; the Engine's public methods delegate to
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StateSnapshot
 
 from graphs.durable.errors import (
@@ -20,6 +21,7 @@ from graphs.durable.errors import (
 )
 from graphs.durable.store import Durable
 from graphs.durable.threads import ThreadStatus
+from graphs.engine.errors import InvalidInputError
 from graphs.engine.run_input import run_config
 from graphs.engine.run_record import error_text
 from graphs.engine.run_scope import result_of, run_scope
@@ -144,21 +146,91 @@ class Threads:
             )
         return await self.run(name, command, thread_id, run_id)
 
-    async def get_state(self, name: str, thread_id: str) -> StateSnapshot:
-        """The latest checkpoint of `thread_id` (UnknownThreadError if none)."""
+    async def get_state(
+        self,
+        name: str,
+        thread_id: str,
+        *,
+        checkpoint_id: str | None = None,
+        checkpoint_ns: str = "",
+        subgraphs: bool = False,
+    ) -> StateSnapshot:
+        """The latest checkpoint of `thread_id` (UnknownThreadError if none), or the one
+        `checkpoint_id` names (in subgraph namespace `checkpoint_ns`); with `subgraphs`,
+        the pending tasks of subgraphs carry their own state. A checkpoint that does not
+        exist is a snapshot whose ``metadata`` is None (LangGraph's answer)."""
         await self.known(thread_id)
         graph = self._engine.compiled(name, threaded=True)
-        return await self.guard_store(graph.aget_state(run_config(thread_id=thread_id)))
+        config = _at(thread_id, checkpoint_id, checkpoint_ns)
+        return await self.guard_store(graph.aget_state(config, subgraphs=subgraphs))
 
     async def history(
-        self, name: str, thread_id: str, *, limit: int | None = None
+        self,
+        name: str,
+        thread_id: str,
+        *,
+        limit: int | None = None,
+        before: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        checkpoint_ns: str = "",
     ) -> list[StateSnapshot]:
-        """The checkpoints of `thread_id`, newest first (one per superstep)."""
+        """The checkpoints of `thread_id`, newest first (one per superstep): only those
+        older than checkpoint `before` and whose metadata has every key of `metadata`
+        with its value (the checkpointer's own ``list(filter=...)``), in namespace
+        `checkpoint_ns`."""
         await self.known(thread_id)
         graph = self._engine.compiled(name, threaded=True)
 
         async def collect() -> list[StateSnapshot]:
-            config = run_config(thread_id=thread_id)
-            return [s async for s in graph.aget_state_history(config, limit=limit)]
+            config = _at(thread_id, None, checkpoint_ns)
+            older = _at(thread_id, before, checkpoint_ns) if before else None
+            return [s async for s in graph.aget_state_history(
+                config, limit=limit, before=older, filter=dict(metadata) if metadata else None
+            )]  # fmt: skip
 
         return await self.guard_store(collect())
+
+    async def update_state(
+        self,
+        name: str,
+        thread_id: str,
+        supersteps: Sequence[Sequence[tuple[dict[str, Any] | None, str | None]]],
+        *,
+        checkpoint_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply `supersteps` (each a list of ``(values, as_node)``, values already
+        checked) to the thread's latest checkpoint, or to `checkpoint_id` (a fork), with
+        LangGraph's ``aupdate_state`` / ``abulk_update_state``; then record the thread's
+        new values in its row (`settle`). The new checkpoint's ``configurable``.
+        LangGraph's refusal (an unknown or ambiguous ``as_node``) is InvalidInputError."""
+        from langgraph.errors import InvalidUpdateError
+        from langgraph.types import StateUpdate
+
+        await self.known(thread_id)
+        graph = self._engine.compiled(name, threaded=True)
+        config = _at(thread_id, checkpoint_id, "")
+        config["metadata"] = {**config.get("metadata", {}), "graph_id": name}
+        if len(supersteps) == 1 and len(supersteps[0]) == 1:
+            values, as_node = supersteps[0][0]
+            work = graph.aupdate_state(config, values, as_node=as_node)
+        else:
+            steps = [[StateUpdate(values, as_node) for values, as_node in s] for s in supersteps]
+            work = graph.abulk_update_state(config, steps)
+        try:
+            new_config = await self.guard_store(work)
+        except InvalidUpdateError as exc:
+            message = str(exc).split("\n")[0]
+            raise InvalidInputError(name, [f"as_node: {message}"]) from None
+        await self.settle(name, thread_id)
+        return dict(new_config.get("configurable", {}))
+
+
+def _at(thread_id: str, checkpoint_id: str | None, checkpoint_ns: str) -> RunnableConfig:
+    """The config that reads (or writes from) checkpoint `checkpoint_id` of the thread
+    (None: its latest) in namespace `checkpoint_ns` (the root: "")."""
+    config = run_config(thread_id=thread_id)
+    configurable = config.setdefault("configurable", {})
+    configurable["checkpoint_ns"] = checkpoint_ns
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return config

@@ -167,3 +167,11 @@ def run_config(assistant_config: dict[str, Any], run: dict[str, Any] | None) -> 
     if configurable:
         merged["configurable"] = configurable
     return merged
+
+
+def with_assistant(config: dict[str, Any] | None, assistant_id: str) -> dict[str, Any]:
+    """A run's config with ``configurable.assistant_id`` set, as LangGraph's server sets
+    it: the run's nodes see it, and its checkpoints' metadata records it."""
+    config = dict(config or {})
+    config["configurable"] = {**config.get("configurable", {}), "assistant_id": assistant_id}
+    return config

@@ -45,6 +45,7 @@ _MEANING = {
     422: "The body or the graph input is invalid.",
     429: "Over the key's quota; see Retry-After.",
     503: "Overloaded, shutting down, or the checkpoint store is unavailable; see Retry-After.",
+    501: "Not served by this server (the detail says what to use instead).",
     504: "The run did not finish in time; join it again.",
 }
 

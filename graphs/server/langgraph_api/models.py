@@ -2,8 +2,9 @@
 
 The routes parse their bodies and query strings with the request models (a bad one is a
 422 naming each field) and answer with the response models; the OpenAPI document is
-generated from both. The SDK's own client is the reference for these bodies: requests
-are open to the extra fields the SDK sends and this server does not read.
+generated from both. The SDK's own client is the reference for these bodies: run
+requests are open to the extra fields the SDK sends and this server does not read; the
+thread routes' requests are `.thread_models` (they refuse what they do not serve).
 """
 
 from __future__ import annotations
@@ -38,29 +39,6 @@ Offset = Annotated[int, _page(0), _RANGE]
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-class ThreadCreate(_Request):
-    """``POST /threads``."""
-
-    thread_id: str | None = Field(None, description="A new id is made when absent.")
-    metadata: dict[str, Any] | None = None
-    if_exists: Literal["raise", "do_nothing"] | None = None
-
-
-class ThreadSearch(_Request):
-    """``POST /threads/search``."""
-
-    limit: Limit = 10
-    offset: Offset = 0
-    status: Literal["idle", "busy", "interrupted", "error"] | None = None
-    ids: list[str] | None = Field(None, max_length=MAX_LIMIT)
-
-
-class HistoryRequest(_Request):
-    """``POST /threads/{thread_id}/history``."""
-
-    limit: Limit = 10
 
 
 class RunCommand(BaseModel):
@@ -142,10 +120,13 @@ class Thread(BaseModel):
     thread_id: str
     created_at: str
     updated_at: str
-    metadata: dict[str, Any]
+    state_updated_at: str | None = Field(default=None, description="When its values last changed.")
+    metadata: dict[str, Any] = Field(description="graph_id and assistant_id: its last run's.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Its runs' config.")
     status: Literal["idle", "busy", "interrupted", "error"]
     values: Any
     interrupts: dict[str, list[InterruptInfo]] = Field(description="By task id.")
+    error: str | None = Field(default=None, description="The kind of error its last run had.")
 
 
 class Checkpoint(BaseModel):
@@ -158,16 +139,18 @@ class Checkpoint(BaseModel):
 
 
 class StateTask(BaseModel):
-    """A task of the next superstep."""
+    """A task of the next superstep; a subgraph's carries its checkpoint, or its whole
+    state when the state was asked for with ``subgraphs``."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: str
     name: str
+    path: list[Any] = Field(default_factory=list)
     error: str | None = None
     interrupts: list[InterruptInfo] = Field(default_factory=list)
-    checkpoint: None = None
-    state: None = None
+    checkpoint: dict[str, Any] | None = None
+    state: ThreadState | None = None
     result: Any = None
 
 
@@ -182,6 +165,11 @@ class ThreadState(BaseModel):
     parent_checkpoint: Checkpoint | None
     tasks: list[StateTask]
     interrupts: list[InterruptInfo]
+    checkpoint_id: str | None = Field(default=None, description="checkpoint.checkpoint_id.")
+    parent_checkpoint_id: str | None = Field(default=None, description="Its parent's.")
+
+
+StateTask.model_rebuild()
 
 
 class Run(BaseModel):

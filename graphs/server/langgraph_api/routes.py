@@ -8,8 +8,20 @@ Mount it beside the engine's own routes (the Engine is read from
 and run `.services.sdk_services(app)` in the lifespan for the store and the cron
 scheduler. Each registered graph has a system assistant (``assistant_id`` is a uuid5 of
 its name; the name itself is accepted too); saved assistants, the store and crons are
-`.assistant_routes`, `.store_routes` and `.cron_routes`. Served here: threads
-create/get/search, state, history; runs ``wait`` and ``stream`` (modes ``values`` and
+`.assistant_routes`, `.store_routes` and `.cron_routes`.
+
+Served here, for threads: ``create`` (``metadata.graph_id`` sets the thread's graph;
+``supersteps`` of state updates applied in order), ``get``, ``search`` and ``count`` (by
+ids, status, metadata and values containment, in SQL; sort, paging, ``select``); in
+`.thread_routes` ``update`` (merges metadata), ``delete`` (with its checkpoints, runs and
+crons), ``copy`` (with its checkpoints), ``prune`` (``delete`` or ``keep_latest``); in
+`.state_routes` ``get_state`` (latest, at a checkpoint by GET or POST, of a subgraph's
+namespace, ``subgraphs``), ``update_state`` (values checked as a command's ``update``;
+``as_node`` a node a ``goto`` may target; from a checkpoint: a fork) and ``get_history``
+(``before`` a checkpoint, by checkpoint ``metadata``). A run records ``graph_id`` and
+``assistant_id`` in its thread's metadata and its config in the thread's. Refused:
+``join_stream`` (501), and ``ttl``, ``extract``, ``select`` on states, a superstep's
+``command`` (422). For runs: ``wait`` and ``stream`` (modes ``values`` and
 ``updates``, in the SDK's server-sent events: ``metadata`` first, then one event per
 chunk named by its mode, ``error`` on failure), stateless (``/runs/...``) and on a
 thread; background ``create``, ``get``, ``list``, ``join``, ``cancel``; resuming an
@@ -24,18 +36,18 @@ or command; 429 over the key's quota; 503 overloaded or the checkpoint store is 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from graphs.engine.run_record import error_text
+from graphs.durable.thread_filters import ThreadFilter
+from graphs.engine.thread_admin import delete_threads
 from graphs.server.caller import caller_of
-from graphs.server.encoding import JSON, EncodingError
+from graphs.server.encoding import JSON
 from graphs.server.langgraph_api import models as m
+from graphs.server.langgraph_api import state_routes as s
+from graphs.server.langgraph_api import thread_models as t
+from graphs.server.langgraph_api import thread_routes as tr
 from graphs.server.langgraph_api.assistant_routes import assistant_routes
 from graphs.server.langgraph_api.cron_routes import cron_routes
 from graphs.server.langgraph_api.endpoint import (
@@ -49,30 +61,43 @@ from graphs.server.langgraph_api.endpoint import (
 from graphs.server.langgraph_api.errors import ApiError
 from graphs.server.langgraph_api.run_routes import run_routes
 from graphs.server.langgraph_api.store_routes import store_routes
-from graphs.server.langgraph_api.views import (
-    assistant_id_of,
-    empty_state,
-    state_of,
-    thread_of,
-)
+from graphs.server.langgraph_api.views import assistant_id_of, thread_of
 from graphs.server.openapi import Answer, Operation
-from stores.errors import SophiaError
 
 __all__ = ["assistant_id_of", "sdk_routes"]
 
-logger = logging.getLogger(__name__)
-
 
 # -- threads ------------------------------------------------------------------------
-async def create_thread(request: Request, body: m.ThreadCreate) -> Response:
+async def create_thread(request: Request, body: t.ThreadCreate) -> Response:
     """``POST /threads``: a new thread of the caller's (409 if ``thread_id`` exists,
-    unless do_nothing)."""
-    engine = engine_of(request)
+    unless do_nothing); ``metadata.graph_id`` sets its graph; ``supersteps`` are checked
+    first, then applied in order (a refused one leaves no thread behind)."""
+    engine, caller = engine_of(request), caller_of(request)
+    metadata = dict(body.metadata or {})
+    graph = tr.named_graph(engine, caller, metadata.get("graph_id"))
+    steps = None
+    if body.supersteps:
+        if graph is None:
+            raise ApiError(422, "supersteps: name the graph they update in metadata.graph_id")
+        if body.if_exists == "do_nothing":
+            raise ApiError(422, "supersteps: give them only to create a new thread "
+                           "(if_exists 'raise')")  # fmt: skip
+        schema = s.state_schema(request, graph)
+        steps = [s.checked_updates(schema, step.updates, f"supersteps.{i}.updates")
+                 for i, step in enumerate(body.supersteps)]  # fmt: skip
     await engine.durable.ensure_ready()
-    record = await engine.durable.threads.create(
-        body.thread_id, body.metadata or {}, owner=caller_of(request).tenant,
+    threads = engine.durable.threads
+    record = await threads.create(
+        body.thread_id, metadata, owner=caller.tenant, graph_id=graph,
         if_exists=body.if_exists or "raise",
     )  # fmt: skip
+    if steps and graph is not None:
+        try:
+            await s.apply_updates(engine, graph, record.thread_id, steps)
+        except BaseException:
+            await delete_threads(engine, [record.thread_id])
+            raise
+        record = await thread_record(request, record.thread_id)
     return JSON(thread_of(record))
 
 
@@ -81,87 +106,106 @@ async def get_thread(request: Request) -> Response:
     return JSON(thread_of(await thread_record(request, request.path_params["thread_id"])))
 
 
-async def search_threads(request: Request, body: m.ThreadSearch) -> Response:
-    """``POST /threads/search``: the caller's threads, most recently updated first, in one
-    query of the thread table (no checkpoint is read)."""
+async def search_threads(request: Request, body: t.ThreadSearch) -> Response:
+    """``POST /threads/search``: the caller's threads matching every filter, in one query
+    of the thread table (no checkpoint is read)."""
     engine, caller = engine_of(request), caller_of(request)
     await engine.durable.ensure_ready()
     records = await engine.durable.threads.search(
         body.limit, body.offset, owner=caller.tenant, status=body.status, ids=body.ids,
-        graphs=caller.graphs,
+        graphs=caller.graphs, metadata=body.metadata, values=body.values,
+        sort_by=body.sort_by, sort_order=body.sort_order,
     )  # fmt: skip
-    return JSON([thread_of(r) for r in records])
+    threads = [thread_of(r) for r in records]
+    if body.select:
+        wanted = set(body.select)
+        return JSON([{k: v for k, v in th.model_dump().items() if k in wanted} for th in threads])
+    return JSON(threads)
 
 
-async def _readable(thread_id: str, read: Awaitable[Any]) -> Any:
-    """`read`'s result; ApiError 409 when the thread's stored state cannot be decoded
-    (or has no JSON form): that thread's own error, never a 500."""
-    try:
-        return await read
-    except EncodingError:
-        pass
-    except SophiaError:
-        raise
-    except Exception as exc:
-        logger.warning("thread %s: stored state unreadable: %s", thread_id, error_text(exc))
-    raise ApiError(409, f"the stored state of thread {thread_id} cannot be read")
+async def count_threads(request: Request, body: t.ThreadCount) -> Response:
+    """``POST /threads/count``: how many of the caller's threads match (one query)."""
+    engine, caller = engine_of(request), caller_of(request)
+    await engine.durable.ensure_ready()
+    where = ThreadFilter(owner=caller.tenant, graphs=caller.graphs, status=body.status,
+                         metadata=body.metadata, values=body.values)  # fmt: skip
+    return JSON(await engine.durable.threads.count(where))
 
 
-async def thread_state(request: Request) -> Response:
-    """``GET /threads/{thread_id}/state``: the latest checkpoint."""
-    record = await thread_record(request, request.path_params["thread_id"])
-    graph = record.graph_id
-    if graph is None:
-        return JSON(empty_state(record.thread_id))
-    engine = engine_of(request)
+def _thread_routes() -> list[BaseRoute]:
+    thread, threads = Answer("The thread.", m.Thread), Answer("The threads.", m.Thread, many=True)
+    counted = Answer("How many threads match.", t.ThreadCountResult)
+    pruned = Answer("How many threads were pruned.", t.PruneResult)
+    return [
+        sdk_route("/threads", "POST", create_thread, Operation(
+            "sdk_create_thread", "Create a thread", TAG,
+            answers({200: thread}, 409, *BODY_ERRORS, 503), body=t.ThreadCreate,
+        )),
+        sdk_route("/threads/search", "POST", search_threads, Operation(
+            "sdk_search_threads", "The caller's threads, most recently updated first", TAG,
+            answers({200: threads}, *BODY_ERRORS, 503), body=t.ThreadSearch,
+        ), access="read"),
+        sdk_route("/threads/count", "POST", count_threads, Operation(
+            "sdk_count_threads", "How many of the caller's threads match", TAG,
+            answers({200: counted}, *BODY_ERRORS, 503), body=t.ThreadCount,
+        ), access="read"),
+        sdk_route("/threads/prune", "POST", tr.prune, Operation(
+            "sdk_prune_threads", "Delete threads, or keep only their latest checkpoint", TAG,
+            answers({200: pruned}, 404, 409, *BODY_ERRORS, 503), body=t.ThreadPrune,
+        )),
+        sdk_route("/threads/{thread_id}", "GET", get_thread, Operation(
+            "sdk_get_thread", "One thread", TAG, answers({200: thread}, 404, 503),
+        )),
+        sdk_route("/threads/{thread_id}", "PATCH", tr.update_thread, Operation(
+            "sdk_update_thread", "Merge metadata into the thread's", TAG,
+            answers({200: thread}, 404, *BODY_ERRORS, 503), body=t.ThreadPatch,
+        )),
+        sdk_route("/threads/{thread_id}", "DELETE", tr.delete_thread, Operation(
+            "sdk_delete_thread", "Delete the thread, its checkpoints, runs and crons", TAG,
+            answers({204: Answer("Deleted.")}, 404, 409, 503),
+        )),
+        sdk_route("/threads/{thread_id}/copy", "POST", tr.copy, Operation(
+            "sdk_copy_thread", "A new thread with the same checkpoints", TAG,
+            answers({200: thread}, 404, 503),
+        )),
+        sdk_route("/threads/{thread_id}/stream", "GET", tr.join_stream, Operation(
+            "sdk_join_thread_stream", "Join a thread's stream (not served)", TAG,
+            answers({}, 404, 501, 503),
+        )),
+    ]  # fmt: skip
 
-    async def read() -> Response:
-        return JSON(state_of(await engine.get_state(graph, record.thread_id)))
 
-    response: Response = await _readable(record.thread_id, read())
-    return response
-
-
-async def thread_history(request: Request, body: m.HistoryRequest) -> Response:
-    """``POST /threads/{thread_id}/history``: checkpoints, newest first."""
-    record = await thread_record(request, request.path_params["thread_id"])
-    graph = record.graph_id
-    if graph is None:
-        return JSON([])
-    engine = engine_of(request)
-
-    async def read() -> Response:
-        history = await engine.get_state_history(graph, record.thread_id, limit=body.limit)
-        return JSON([state_of(s) for s in history])
-
-    response: Response = await _readable(record.thread_id, read())
-    return response
+def _state_routes() -> list[BaseRoute]:
+    state = Answer("The checkpoint.", m.ThreadState)
+    states = Answer("Checkpoints, newest first.", m.ThreadState, many=True)
+    updated = Answer("The checkpoint written.", t.StateUpdated)
+    return [
+        sdk_route("/threads/{thread_id}/state", "GET", s.thread_state, Operation(
+            "sdk_thread_state", "The thread's latest checkpoint", TAG,
+            answers({200: state}, 404, 409, 422, 503), query=t.StateQuery,
+        )),
+        sdk_route("/threads/{thread_id}/state", "POST", s.update_state, Operation(
+            "sdk_update_thread_state", "Write values to the thread's state", TAG,
+            answers({200: updated}, 404, 409, *BODY_ERRORS, 503), body=t.StateUpdateRequest,
+        )),
+        sdk_route("/threads/{thread_id}/state/checkpoint", "POST", s.thread_state_post,
+                  Operation(
+            "sdk_thread_state_post", "The thread (or a subgraph) at a checkpoint", TAG,
+            answers({200: state}, 404, 409, *BODY_ERRORS, 503), body=t.StateAtCheckpoint,
+        ), access="read"),
+        sdk_route("/threads/{thread_id}/state/{checkpoint_id}", "GET", s.thread_state_at,
+                  Operation(
+            "sdk_thread_state_at", "The thread at a checkpoint", TAG,
+            answers({200: state}, 404, 409, 422, 503), query=t.StateQuery,
+        )),
+        sdk_route("/threads/{thread_id}/history", "POST", s.thread_history, Operation(
+            "sdk_thread_history", "Checkpoints, newest first", TAG,
+            answers({200: states}, 404, 409, *BODY_ERRORS, 503), body=t.HistoryRequest,
+        ), access="read"),
+    ]  # fmt: skip
 
 
 def sdk_routes() -> list[BaseRoute]:
     """The LangGraph SDK API routes; the app must set ``app.state.engine`` (open)."""
-    thread, threads = Answer("The thread.", m.Thread), Answer("The threads.", m.Thread, many=True)
-    state = Answer("The checkpoint.", m.ThreadState)
-    states = Answer("Checkpoints, newest first.", m.ThreadState, many=True)
-    routes = [
-        sdk_route("/threads", "POST", create_thread, Operation(
-            "sdk_create_thread", "Create a thread", TAG,
-            answers({200: thread}, 409, *BODY_ERRORS, 503), body=m.ThreadCreate,
-        )),
-        sdk_route("/threads/search", "POST", search_threads, Operation(
-            "sdk_search_threads", "The caller's threads, most recently updated first", TAG,
-            answers({200: threads}, *BODY_ERRORS, 503), body=m.ThreadSearch,
-        ), access="read"),
-        sdk_route("/threads/{thread_id}", "GET", get_thread, Operation(
-            "sdk_get_thread", "One thread", TAG, answers({200: thread}, 404, 503),
-        )),
-        sdk_route("/threads/{thread_id}/state", "GET", thread_state, Operation(
-            "sdk_thread_state", "The thread's latest checkpoint", TAG,
-            answers({200: state}, 404, 409, 503),
-        )),
-        sdk_route("/threads/{thread_id}/history", "POST", thread_history, Operation(
-            "sdk_thread_history", "Checkpoints, newest first", TAG,
-            answers({200: states}, 404, 409, *BODY_ERRORS, 503), body=m.HistoryRequest,
-        ), access="read"),
-    ]  # fmt: skip
-    return [*routes, *run_routes(), *assistant_routes(), *store_routes(), *cron_routes()]
+    return [*_thread_routes(), *_state_routes(), *run_routes(), *assistant_routes(),
+            *store_routes(), *cron_routes()]  # fmt: skip

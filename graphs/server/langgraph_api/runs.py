@@ -42,6 +42,7 @@ from graphs.engine.errors import GraphError, InvalidInputError
 from graphs.engine.run_input import RunInput
 from graphs.engine.run_record import RunRecord
 from graphs.server.caller import Caller
+from graphs.server.langgraph_api.assistants import with_assistant
 from graphs.server.langgraph_api.errors import ApiError
 from graphs.server.langgraph_api.execution import RunExecution, ThreadLocks, stream_modes
 from graphs.server.langgraph_api.models import RunCommand, RunCreate
@@ -111,6 +112,7 @@ class RunManager:
         if self.draining:
             raise ApiError(503, "the server is shutting down; retry on another instance")
         engine = self.engine
+        config = with_assistant(config, assistant_id)
         strategy = body.multitask_strategy or "reject"
         modes = stream_modes(body.stream_mode)
         run_input: RunInput | None = None
@@ -151,7 +153,8 @@ class RunManager:
             run = RunExecution(record, owner=caller.tenant)
             await self._save(run)
             if thread_id is not None:
-                await engine.durable.threads.set_status(thread_id, "busy")
+                await engine.durable.threads.run_started(thread_id, graph_id=graph_id,
+                                                         assistant_id=assistant_id, config=config)
         except BaseException:
             ticket.leave()
             raise

@@ -68,17 +68,28 @@ def _interrupts(interrupts: Iterable[Interrupt]) -> list[m.InterruptInfo]:
 
 
 def _task(task: PregelTask) -> m.StateTask:
+    """A pending task; a subgraph's carries its checkpoint's configurable, or its state
+    (LangGraph's server shows them so)."""
+    nested = task.state
     return m.StateTask(
         id=task.id,
         name=task.name,
+        path=list(task.path),
         error=error_text(task.error),
         interrupts=_interrupts(task.interrupts),
+        checkpoint=dict(nested.get("configurable", {})) if isinstance(nested, dict) else None,
+        state=state_of(nested) if isinstance(nested, StateSnapshot) else None,
         result=task.result,
     )
 
 
+def _checkpoint_id(config: Any) -> str | None:
+    return config.get("configurable", {}).get("checkpoint_id") if config else None
+
+
 def state_of(snapshot: StateSnapshot) -> m.ThreadState:
-    """One checkpoint as the SDK's ``ThreadState``."""
+    """One checkpoint as the SDK's ``ThreadState`` (with the ids LangGraph's server
+    still answers beside ``checkpoint``)."""
     return m.ThreadState(
         values=snapshot.values,
         next=list(snapshot.next),
@@ -88,6 +99,8 @@ def state_of(snapshot: StateSnapshot) -> m.ThreadState:
         parent_checkpoint=_checkpoint(snapshot.parent_config),
         tasks=[_task(t) for t in snapshot.tasks],
         interrupts=_interrupts(snapshot.interrupts),
+        checkpoint_id=_checkpoint_id(snapshot.config),
+        parent_checkpoint_id=_checkpoint_id(snapshot.parent_config),
     )
 
 
@@ -121,10 +134,14 @@ def thread_of(record: ThreadRecord) -> m.Thread:
         thread_id=record.thread_id,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        state_updated_at=record.state_updated_at or record.updated_at,
         metadata=record.metadata,
+        config=record.config,
         status=record.status,
         values=record.values if record.values is not None else {},
         interrupts=interrupts,
+        # Only the kind: a run's error text may name files or hosts (the log has it).
+        error=record.error.split(":", 1)[0] if record.error else None,
     )
 
 

@@ -59,14 +59,16 @@ def _nested_graph() -> StateGraph[Any, Any, Any, Any]:
 
 
 ECHO = GraphSpec(name="echo", description="says the configured word",
-                 build=_echo_graph, input_model=EchoInput)  # fmt: skip
+                 build=_echo_graph, input_model=EchoInput,
+                 goto_targets=frozenset({"echo"}))  # fmt: skip
 NESTED = GraphSpec(name="nested", description="echo inside a graph",
                    build=_nested_graph, input_model=EchoInput)  # fmt: skip
 
 
 def registry() -> GraphRegistry:
     """deal_review, echo (says config['configurable']['word'] or its input's word, and
-    reports its run's tags) and nested (echo as a subgraph)."""
+    reports its run's tags; a state update may be written as its node) and nested (echo
+    as a subgraph)."""
     return GraphRegistry([deal_review.SPEC, ECHO, NESTED])
 
 

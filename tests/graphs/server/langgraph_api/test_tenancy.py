@@ -83,7 +83,8 @@ async def test_the_sdk_client_works_with_a_key_and_tenants_see_only_their_own(
 
     found = await colleague.threads.search(limit=100)  # the same tenant, another key
     (mine,) = [t for t in found if t["thread_id"] == tid]
-    assert mine["status"] == "idle" and mine["metadata"] == {"team": "emea"}
+    assert mine["status"] == "idle" and mine["metadata"]["team"] == "emea"
+    assert mine["metadata"]["graph_id"] == "deal_review"  # a run records it (LangGraph)
     assert mine["values"]["report"][HEALTHY]["status"] == "healthy"  # from the row
     assert (await colleague.runs.get(tid, run["run_id"]))["status"] == "success"
     assert [r["run_id"] for r in await colleague.runs.list(tid)] == [run["run_id"]]
