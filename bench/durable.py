@@ -57,7 +57,9 @@ def create_app() -> Any:
         model_config = ConfigDict(extra="forbid")
         n: int = 0
 
-    spec = GraphSpec(GRAPH, "one node that waits 50 ms", durable_graph.build, SleeperInput)
+    # `work` is a node a caller may act as (threads.update_state(..., as_node="work"))
+    spec = GraphSpec(GRAPH, "one node that waits 50 ms", durable_graph.build, SleeperInput,
+                     goto_targets=frozenset({"work"}))  # fmt: skip
     app = service_app(Settings(), registry=GraphRegistry([spec]), max_concurrency=256)
     app.router.routes.extend(sdk_routes())
     return app
