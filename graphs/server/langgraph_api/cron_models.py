@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from graphs.server.langgraph_api.assistant_models import RunConfig
-from graphs.server.langgraph_api.models import Limit, MultitaskStrategy, Offset, StreamModeName
+from graphs.server.langgraph_api.models import Limit, Offset
+from graphs.server.langgraph_api.run_models import MultitaskStrategy, StreamModeName
 
 UNSUPPORTED = ("interrupt_before", "interrupt_after", "webhook", "checkpoint_during",
                "stream_subgraphs", "stream_resumable", "durability")  # fmt: skip
