@@ -28,7 +28,10 @@ BATCH_MAX = 100
 
 
 def _listed(value: Any) -> Any:
-    """A query parameter given once is a one-item list."""
+    """A query parameter given once is a one-item list; given empty (the SDK sends
+    ``stream_mode=`` for None), it is not given."""
+    if value == "" or value == [""]:
+        return None
     return [value] if isinstance(value, str) else value
 
 

@@ -92,7 +92,7 @@ def _refuse(field: str, why: str) -> ApiError:
     return ApiError(422, f"{field}: {why}")
 
 
-def _checkpoint_id(body: RunCreate, thread_id: str | None) -> str | None:
+def _checkpoint_id(body: RunCreate, thread_id: str | None, threaded: bool) -> str | None:
     ref = body.checkpoint
     chosen = body.checkpoint_id
     if ref is not None:
@@ -104,7 +104,7 @@ def _checkpoint_id(body: RunCreate, thread_id: str | None) -> str | None:
         if chosen is not None and ref.checkpoint_id not in (None, chosen):
             raise _refuse("checkpoint", "names another checkpoint than checkpoint_id")
         chosen = chosen or ref.checkpoint_id
-    if chosen is not None and thread_id is None:
+    if chosen is not None and not threaded:
         raise _refuse("checkpoint_id", "a run without a thread has no checkpoints")
     return chosen
 
@@ -137,11 +137,13 @@ def plan_run(
     graph: Any,
     graph_name: str,
     thread_id: str | None,
+    threaded: bool,
     config: dict[str, Any],
     webhook_hosts: Iterable[str] = (),
 ) -> RunPlan:
     """The checked plan of a run `body` (see the module docstring): `graph` is the
-    compiled graph it runs, `thread_id` its thread (None: none), `config` its
+    compiled graph it runs, `threaded` whether it runs on a thread (`thread_id`, None
+    while a thread is still to be made for it), `config` its
     assistant's config merged with its own (`assistants.run_config`)."""
     if body.feedback_keys:
         raise _refuse("feedback_keys", "LangSmith feedback is not available on this server")
@@ -152,13 +154,12 @@ def plan_run(
         raise _refuse("strict_resume", "a resume here always answers a waiting interrupt "
                       "(strict); leave it unset or true")  # fmt: skip
     modes = requested_modes(body.stream_mode)
-    threaded = thread_id is not None
     for name in ("interrupt_before", "interrupt_after"):
         nodes = getattr(body, name)
         if nodes is not None and not threaded:
             raise _refuse(name, "a run without a thread cannot pause (no checkpoints)")
         check_nodes(graph, graph_name, name, nodes)
-    checkpoint_id = _checkpoint_id(body, thread_id)
+    checkpoint_id = _checkpoint_id(body, thread_id, threaded)
     check_context(graph, graph_name, body.context)
     webhook = check_webhook(body.webhook, webhook_hosts) if body.webhook else None
     resumable = bool(body.stream_resumable)

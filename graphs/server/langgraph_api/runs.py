@@ -143,7 +143,7 @@ class RunManager:
             run_input = engine.validate(graph_id, body.input)  # 422 before the run exists
             label = str(uuid.uuid4())
         plan = plan_run(body, graph=engine.compiled(graph_id), graph_name=graph_id,
-                        thread_id=thread_id if label is None else None, config=config or {},
+                        thread_id=thread_id, threaded=label is None, config=config or {},
                         webhook_hosts=self.webhook_hosts)  # fmt: skip
         if label is None:
             if thread_id is None:  # on_completion='keep': a thread of its own, kept
