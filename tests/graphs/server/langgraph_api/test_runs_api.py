@@ -219,3 +219,48 @@ async def test_list_runs_by_status_and_selected_fields(server: ServerThread) -> 
         gate(name).set()
     status, detail = await _refused(lambda: client.runs.list(tid, status="finished"))  # type: ignore[arg-type]
     assert status == 422 and "status" in detail
+
+
+async def test_a_resumable_stream_says_where_to_rejoin_and_a_wait_may_cancel(
+    server: ServerThread,
+) -> None:
+    client = get_client(url=server.url)
+    tid = (await client.threads.create())["thread_id"]
+    body = {"assistant_id": "steps", "input": {}, "stream_resumable": True}
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=60) as http,
+        http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as response,
+    ):
+        lines = [line async for line in response.aiter_lines()]
+    rid = response.headers["Content-Location"].rsplit("/", 1)[1]
+    assert response.headers["Content-Location"] == f"/threads/{tid}/runs/{rid}"
+    assert response.headers["Location"] == f"/threads/{tid}/runs/{rid}/stream"
+    assert [x for x in lines if x.startswith("id: ")][:2] == ["id: 1", "id: 2"]
+    run = await client.runs.get(tid, rid)
+    assert run["kwargs"]["resumable"] is True and run["kwargs"]["on_disconnect"] == "continue"
+
+    name = _name()
+    waited = {"assistant_id": "gated", "input": {"gate": name}, "on_disconnect": "cancel"}
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        call = asyncio.create_task(http.post(f"/threads/{tid}/runs/wait", json=waited))
+        await reached(name)
+        call.cancel()  # the client leaves
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+    (latest, _) = await client.runs.list(tid)
+    await _status(client, tid, latest["run_id"], "interrupted")
+    gate(name).set()
+
+
+async def test_join_stream_of_a_run_whose_events_are_gone_sends_its_values(
+    server: ServerThread,
+) -> None:
+    client = get_client(url=server.url)
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "steps", input={}, stream_mode=["values", "updates"])
+    await client.runs.join(tid, run["run_id"])
+    manager = server.app.state.sdk_runs  # type: ignore[attr-defined]
+    manager.runs[run["run_id"]].log.forget()  # as for a run finished long ago
+    parts = [p async for p in client.runs.join_stream(tid, run["run_id"])]
+    assert [p.event for p in parts] == ["metadata", "values"]
+    assert parts[1].data["said"] == ["a", "b", "c"]
