@@ -235,3 +235,15 @@ async def test_options_this_server_cannot_honour_are_refused(server: ServerThrea
     assert await client.runs.list(tid) == []
     done = await client.runs.wait(tid, "steps", input={}, durability="exit", strict_resume=True)
     assert done["said"] == ["a", "b", "c"]
+
+
+async def test_after_seconds_keeps_a_run_pending_until_then(server: ServerThread) -> None:
+    client = get_client(url=server.url)
+    tid = (await client.threads.create())["thread_id"]
+    later = await client.runs.create(tid, "steps", input={}, after_seconds=3600)
+    assert later["kwargs"]["after_seconds"] == 3600
+    assert (await client.runs.get(tid, later["run_id"]))["status"] == "pending"
+    assert (await client.threads.get(tid))["status"] == "busy"
+    await client.runs.cancel(tid, later["run_id"], wait=True)
+    assert (await client.runs.get(tid, later["run_id"]))["status"] == "interrupted"
+    assert (await client.threads.get_state(tid))["values"] == {}  # it never ran
