@@ -128,6 +128,10 @@ async def test_background_runs_without_a_thread(server: ServerThread) -> None:
     assert run["kwargs"]["temporary"] is True and run["kwargs"]["input"]["gate"] == name
     await reached(name)
     assert (await client.runs.get(tid, rid))["status"] == "running"
+    other = get_client(url=server.url, headers=as_tenant("globex"))
+    for call in (lambda: other.runs.get(tid, rid), lambda: other.runs.join(tid, rid),
+                 lambda: other.runs.cancel(tid, rid)):  # fmt: skip
+        assert (await _refused(call))[0] == 404
     gate(name).set()
     values = await client.runs.join(tid, rid)
     assert values["said"] == ["first", "waited", "after"]
