@@ -58,7 +58,7 @@ def check_context(graph: Any, graph_name: str, context: Any) -> Any:
     """`context` checked against the graph's own context schema (InvalidInputError naming
     each problem); None when the graph takes the engine's resources as its context."""
     schema = own_context_schema(graph)
-    if schema is None or context is None:
+    if schema is None:
         return None
     if not isinstance(context, dict):
         raise InvalidInputError(graph_name, ["context: must be an object"])
@@ -66,17 +66,24 @@ def check_context(graph: Any, graph_name: str, context: Any) -> Any:
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             schema.model_validate(context)
         elif dataclasses.is_dataclass(schema):
-            names = {f.name for f in dataclasses.fields(schema)}
-            unknown = sorted(set(context) - names)
-            if unknown:
-                raise InvalidInputError(graph_name, [f"context.{k}: unknown key" for k in unknown])
+            fields = dataclasses.fields(schema)
+            problems = [f"context.{k}: unknown key"
+                        for k in sorted(set(context) - {f.name for f in fields})]  # fmt: skip
+            problems += [f"context.{f.name}: required" for f in fields if f.name not in context
+                         and f.default is dataclasses.MISSING
+                         and f.default_factory is dataclasses.MISSING]  # fmt: skip
+            if problems:
+                raise InvalidInputError(graph_name, problems)
             schema(**context)
+    except InvalidInputError:
+        raise
     except ValidationError as exc:
         problems = [f"context.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                     for e in exc.errors()]  # fmt: skip
         raise InvalidInputError(graph_name, problems) from exc
-    except TypeError as exc:  # a dataclass missing a required field
-        raise InvalidInputError(graph_name, [f"context: {exc}"]) from exc
+    except (TypeError, ValueError) as exc:  # the schema's own checks
+        raise InvalidInputError(graph_name, ["context: the graph's context schema refuses "
+                                             f"it ({type(exc).__name__})"]) from exc
     return context
 
 

@@ -6,7 +6,8 @@ only), ``strict_resume=false`` (a resume here always answers a waiting interrupt
 ``interrupt_before`` / ``interrupt_after`` / ``checkpoint_id`` on a run without a thread
 (no checkpoints to pause in or fork from), a checkpoint in a subgraph's namespace, a
 webhook to a host not allowed, ``context`` beside ``config.configurable`` (LangGraph
-mirrors one into the other), and a context its graph's own context schema refuses.
+mirrors one into the other: without a context, the configurable is the context), and a
+context its graph's own context schema refuses.
 
 The plan's `kwargs` are the run record's ``kwargs`` (LangGraph's names: ``input``,
 ``command``, ``config``, ``context``, ``stream_mode``, ``subgraphs``, ``resumable``,
@@ -160,13 +161,16 @@ def plan_run(
             raise _refuse(name, "a run without a thread cannot pause (no checkpoints)")
         check_nodes(graph, graph_name, name, nodes)
     checkpoint_id = _checkpoint_id(body, thread_id, threaded)
-    check_context(graph, graph_name, body.context)
+    run_config = _config(body, config, checkpoint_id)
+    # As LangGraph's server: no context given, the configurable is the context.
+    context = dict(body.context or config.get("configurable") or {})
+    check_context(graph, graph_name, context)
     webhook = check_webhook(body.webhook, webhook_hosts) if body.webhook else None
     resumable = bool(body.stream_resumable)
     return RunPlan(
         modes=modes,
-        config=_config(body, config, checkpoint_id),
-        context=dict(body.context) if body.context else None,
+        config=run_config,
+        context=context,
         subgraphs=bool(body.stream_subgraphs),
         resumable=resumable,
         on_disconnect=body.on_disconnect or ("continue" if resumable else "cancel"),

@@ -202,7 +202,13 @@ async def test_context_reaches_the_graph_and_kwargs_record_the_run(server: Serve
     assert echoed["said"] == ["ctx"]  # mirrored into config.configurable, as LangGraph does
     status, detail = await _refused(lambda: client.runs.wait(None, "greet",
                                                             context={"who": "x"}))  # fmt: skip
-    assert status == 422 and "context" in detail
+    assert status == 422 and "context.who: unknown key" in detail
+    assert "context.user: required" in detail
+    status, detail = await _refused(lambda: client.runs.wait(None, "greet"))
+    assert status == 422 and "context.user: required" in detail
+    # as LangGraph's server: without a context, the configurable is the context
+    said = await client.runs.wait(None, "greet", config={"configurable": {"user": "cy"}})
+    assert said["said"] == ["hi cy"]
     status, detail = await _refused(lambda: client.runs.wait(
         None, "echo", context={"word": "a"}, config={"configurable": {"word": "b"}}))  # fmt: skip
     assert status == 422 and "context" in detail
