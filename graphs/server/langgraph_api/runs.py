@@ -5,17 +5,14 @@ the input, the command: `graphs.engine.commands`, the thread being busy, the cal
 quotas and the server's queue bound: `graphs.server.limits.Admission`) and raises
 before anything runs; the run then executes in its own task: it waits for the thread
 (one run per thread at a time), then for a run slot, and must finish within the
-server's request timeout (status ``timeout`` otherwise), publishing its events (LangGraph's
-parts as the server names them: `.stream_events`) to its `.event_log.EventLog`, which
-its streams follow, and keeping the last values for `wait`/`join`. How it runs (stream
-modes, interrupts, checkpoint, context, webhook ...) is its `.run_plan.RunPlan`, checked
+server's request timeout (status ``timeout`` otherwise), publishing its events
+(`.stream_events`) to its `.event_log.EventLog`, which its streams follow, and keeping
+the last values for `wait`/`join`. How it runs is its `.run_plan.RunPlan`, checked
 before it exists. A busy thread rejects a second run (`ThreadBusyError`, HTTP 409),
-queues it (``multitask_strategy='enqueue'``), cancels the first (``'interrupt'``), or
-cancels and deletes it with the checkpoints it wrote (``'rollback'``,
-`.run_control.roll_back`). A run without a thread gets a thread id that only names it
-(its ``kwargs.temporary``), so it is read like any run; with ``on_completion='keep'`` it
-runs on a new thread of the caller's instead. A run that asked for a webhook sends it
-when it ends (`.webhooks`).
+queues it (``'enqueue'``), cancels the first (``'interrupt'``), or cancels and deletes it
+with its checkpoints (``'rollback'``, `.run_control.roll_back`). A run without a thread
+gets a thread id that only names it (``kwargs.temporary``); with ``on_completion=
+'keep'`` it runs on a new thread of the caller's. A run's webhook is sent when it ends.
 
 Each run is the engine's `RunRecord`, written to the run table (`graphs.durable.runs`)
 when accepted (``pending``), when it starts (``running``) and when it ends, with its
@@ -137,7 +134,8 @@ class RunManager:
         if body.on_completion is not None and thread_id is not None:
             raise ApiError(422, "on_completion: applies to runs without a thread only")
         label = None
-        if thread_id is None and body.on_completion != "keep":
+        keep = thread_id is None and body.on_completion == "keep"  # a new thread, kept
+        if thread_id is None and not keep:
             if body.command is not None:
                 raise InvalidInputError(graph_id, ["command: resuming needs a thread"])
             run_input = engine.validate(graph_id, body.input)  # 422 before the run exists
@@ -145,11 +143,12 @@ class RunManager:
         plan = plan_run(body, graph=engine.compiled(graph_id), graph_name=graph_id,
                         thread_id=thread_id, threaded=label is None, config=config or {},
                         webhook_hosts=self.webhook_hosts)  # fmt: skip
-        if label is None:
-            if thread_id is None:  # on_completion='keep': a thread of its own, kept
-                await engine.durable.ensure_ready()
-                thread_id = (await engine.durable.threads.create(
-                    None, {}, owner=caller.tenant)).thread_id  # fmt: skip
+        if keep:
+            if body.command is not None or plan.checkpoint_id is not None:
+                raise ApiError(422, "on_completion: a new thread has nothing to resume or "
+                               "fork: give input only")  # fmt: skip
+            run_input = engine.validate(graph_id, body.input, threaded=True)
+        elif thread_id is not None:
             await run_control.own_thread(engine, caller, thread_id, body.if_not_exists)
             await run_control.check_checkpoint(engine, thread_id, plan.checkpoint_id)
             if body.input is not None:
@@ -163,6 +162,10 @@ class RunManager:
             raise ThreadBusyError(busy.record.thread_id or "", busy.record.run_id)
         ticket = self.admission.reserve(caller)  # before anything changes: 429/503 here
         try:
+            if keep:
+                await engine.durable.ensure_ready()
+                made = await engine.durable.threads.create(None, {}, owner=caller.tenant)
+                thread_id = made.thread_id
             if busy is not None and strategy == "interrupt":
                 await self.cancel(busy)
             elif busy is not None and strategy == "rollback":
