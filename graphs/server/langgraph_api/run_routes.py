@@ -136,6 +136,7 @@ def run_routes() -> list[BaseRoute]:
         sdk_route("/runs/batch", "POST", create_batch, Operation(
             "sdk_create_run_batch", "Start background runs (all or none)", TAG,
             answers({200: runs}, *RUN_ERRORS), body=rm.RunBatch,
+            body_description="A JSON array of 1 to 100 runs (an empty body is refused).",
         )),
         sdk_route("/runs/wait", "POST", wait_run, Operation(
             "sdk_wait_stateless", "Run without a thread; wait", TAG,
