@@ -262,7 +262,8 @@ class RunManager:
                 await self._save(run)
                 if thread_id is not None and record.finished:
                     failed = record.error if record.status == "failed" else None
-                    await self.engine.threads.settle(record.graph, thread_id, error=failed)
+                    await self.engine.threads.settle(record.graph, thread_id, error=failed,
+                                                     paused=run.paused)  # fmt: skip
             finally:
                 await run.log.close()
                 run.done.set()

@@ -51,9 +51,11 @@ async def test_interrupt_before_and_after_pause_and_resume(server: ServerThread)
     assert state["next"] == ["b"] and state["values"]["said"] == ["a"]
     (run,) = await client.runs.list(tid)
     assert run["status"] == "interrupted" and run["kwargs"]["interrupt_before"] == ["b"]
+    assert (await client.threads.get(tid))["status"] == "interrupted"  # as LangGraph's server
     done = await client.runs.wait(tid, "steps", input=None)  # resume: continues at b
     assert done["said"] == ["a", "b", "c"]
     assert (await client.threads.get_state(tid))["next"] == []
+    assert (await client.threads.get(tid))["status"] == "idle"
 
     other = (await client.threads.create())["thread_id"]
     await client.runs.wait(other, "steps", input={}, interrupt_after=["a", "b"])
