@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command, Durability, StateSnapshot, StreamMode
+from langgraph.types import Command, StateSnapshot, StreamMode
 
 import telemetry
 from graphs.durable.store import Durable
@@ -41,6 +41,7 @@ from graphs.engine.resources import OpenOptions, freeze_gc, open_resources
 from graphs.engine.run_input import RunInput, run_config, validate_input
 from graphs.engine.run_scope import RunBook, StreamScope, result_of, run_scope
 from graphs.engine.runs_log import RunsLog
+from graphs.engine.streaming import Part, StreamOptions, graph_parts, own_context_schema
 from graphs.engine.threads import Threads, is_store_failure, store_unavailable
 from graphs.workflows import default_registry
 from nodes.context import Resources
@@ -253,7 +254,9 @@ class Engine:
         run_input = self.validate(name, input)
         run_id = run_id or uuid.uuid4().hex
         trace_id: str | None = None
-        async for mode, payload in self._stream(name, run_input.state, None, ("updates",), run_id):
+        async for _, mode, payload in self._stream(
+            name, run_input.state, None, ("updates",), run_id
+        ):
             if mode == "metadata":
                 trace_id = payload["trace_id"]
             elif mode == "updates":
@@ -263,7 +266,7 @@ class Engine:
             elif mode == "end":
                 yield {"event": "end", "result": payload}
 
-    async def stream_modes(
+    async def stream_parts(
         self,
         name: str,
         input: Any = None,
@@ -273,8 +276,11 @@ class Engine:
         modes: tuple[StreamMode, ...] = ("values",),
         run_id: str | None = None,
         config: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[tuple[str, Any]]:
-        """LangGraph's own ``(mode, chunk)`` stream of a run (the LangGraph API serves these).
+        options: StreamOptions | None = None,
+    ) -> AsyncIterator[Part]:
+        """LangGraph's own ``(namespace, mode, chunk)`` parts of a run (the LangGraph API
+        serves these); `options` are LangGraph's own run options
+        (`graphs.engine.streaming.StreamOptions`).
 
         `config` adds ``tags``, ``recursion_limit`` and ``configurable`` keys to the run's
         LangGraph config (`graphs.engine.run_input.run_config`; the engine's own keys win).
@@ -301,11 +307,11 @@ class Engine:
                 )
             else:
                 graph_input = self.validate(name, input, threaded=True).state
-        async for mode, chunk in self._stream(
-            name, graph_input, thread_id, modes, run_id or uuid.uuid4().hex, config
+        async for part in self._stream(
+            name, graph_input, thread_id, modes, run_id or uuid.uuid4().hex, config, options
         ):
-            if mode in modes:
-                yield mode, chunk
+            if part[1] not in ("metadata", "end"):
+                yield part
 
     async def _stream(
         self,
@@ -315,26 +321,30 @@ class Engine:
         modes: tuple[StreamMode, ...],
         run_id: str,
         config: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[tuple[str, Any]]:
-        """``("metadata", {run_id, trace_id})``, the chunks of `modes`, ``("end", result)``."""
+        options: StreamOptions | None = None,
+    ) -> AsyncIterator[Part]:
+        """``((), "metadata", {run_id, trace_id})``, the parts, ``((), "end", result)``."""
         spec = self.spec(name)
+        options = options or StreamOptions()
         run = StreamScope(self.run_book, name, run_id, thread_id=thread_id)
-        yield "metadata", {"run_id": run_id, "trace_id": run.trace_id}
-        durability: Durability | None = "sync" if thread_id is not None else None
-        source = self.compiled(name, threaded=thread_id is not None).astream(
+        yield (), "metadata", {"run_id": run_id, "trace_id": run.trace_id}
+        graph = self.compiled(name, threaded=thread_id is not None)
+        source = graph_parts(
+            graph,
             graph_input,
-            context=self.resources,
-            stream_mode=list(dict.fromkeys(("values", *modes))),
+            modes=list(dict.fromkeys(("values", *modes))),
             config=run_config(run_id, thread_id, graph=name, extra=config),
-            durability=durability,
+            context=options.context if own_context_schema(graph) else self.resources,
+            durability="sync" if thread_id is not None else None,
+            options=options,
         )
         final: Any = graph_input if isinstance(graph_input, dict) else None
         try:
-            async for mode, chunk in run.iterate(source):
-                if mode == "values":
+            async for ns, mode, chunk in run.iterate(source):
+                if mode == "values" and not ns:
                     final = chunk
-                if mode in modes:
-                    yield mode, chunk
+                if mode in modes or mode == "events":
+                    yield ns, mode, chunk
         except Exception as exc:
             run.fail(exc)
             if thread_id is not None and not isinstance(exc, SophiaError) and is_store_failure(exc):
@@ -348,7 +358,7 @@ class Engine:
             if isinstance(final, dict)
             else {"errors": [], "status": "complete"}
         )
-        yield "end", run.finish(done)
+        yield (), "end", run.finish(done)
 
     async def memory_ready(self, timeout_s: float | None = None) -> bool:
         """Wait (at most `timeout_s`) until the memory index is loaded; whether it is.

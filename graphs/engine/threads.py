@@ -100,10 +100,14 @@ class Threads:
         await self.settle(name, thread_id)
         return {"interrupts": [], **result, "thread_id": thread_id}
 
-    async def settle(self, name: str, thread_id: str, *, error: str | None = None) -> None:
+    async def settle(
+        self, name: str, thread_id: str, *, error: str | None = None, paused: bool = False
+    ) -> None:
         """Write how the thread's last run ended into its row: the status (``error`` when
-        the run failed, ``interrupted`` when it waits for an answer, else ``idle``) and
-        the values and pending interrupts of its latest checkpoint (one read), so that
+        the run failed, ``interrupted`` when it waits for an answer, or when it `paused`
+        before or after a node (``interrupt_before``/``after``) with nodes left to run,
+        else ``idle``) and the values and pending interrupts of its latest checkpoint (one
+        read), so that
         listing threads reads no checkpoint. Never raises: a thread whose state cannot
         be read or written is recorded as ``error`` saying so."""
         threads = self._engine.durable.threads
@@ -114,9 +118,8 @@ class Threads:
                 for task in snapshot.tasks
                 if task.interrupts
             }
-            status: ThreadStatus = (
-                "error" if error else ("interrupted" if interrupts else "idle")
-            )
+            waits = bool(interrupts) or (paused and bool(snapshot.next))
+            status: ThreadStatus = "error" if error else ("interrupted" if waits else "idle")
             await threads.set_status(
                 thread_id, status, values=dict(snapshot.values or {}), interrupts=interrupts,
                 error=error,

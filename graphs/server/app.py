@@ -42,6 +42,7 @@ from graphs.server.jwt_auth import JwtVerifier
 from graphs.server.langgraph_api.routes import sdk_routes
 from graphs.server.langgraph_api.runs import RunManager
 from graphs.server.langgraph_api.services import sdk_services
+from graphs.server.langgraph_api.webhooks import allowed_hosts
 from graphs.server.limits import Admission, ConcurrencyLimiter, InFlightRuns
 from graphs.server.openapi import documented
 from graphs.server.ops_routes import ops_routes
@@ -119,8 +120,9 @@ def create_app(
                 state.engine = engine
             state.auth = await _authenticator(state.engine, security, policy)
             runs = state.sdk_runs = RunManager(
-                state.engine, admission=state.admission, timeout_s=request_timeout_s
-            )
+                state.engine, admission=state.admission, timeout_s=request_timeout_s,
+                webhook_hosts=allowed_hosts(security.webhook_hosts),
+            )  # fmt: skip
             await runs.recover()
             try:
                 async with sdk_services(app):  # the API's store and cron scheduler

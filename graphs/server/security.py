@@ -90,6 +90,12 @@ class SecuritySettings(BaseSettings):
         description="Allow serving a non-loopback address without authentication "
         "(`sophia serve --insecure`).",
     )
+    webhook_hosts: str | None = Field(
+        default=None,
+        description="Comma-separated host names a LangGraph API run's `webhook` may call "
+        "(http or https); unset: webhooks are refused (422). Keeps callers from making the "
+        "service reach arbitrary addresses.",
+    )
     shutdown_grace_s: float = Field(
         default=30.0,
         gt=0,

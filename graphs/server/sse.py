@@ -2,8 +2,10 @@
 
     return event_stream(events(), on_close=release)
 
-`events` yields ``(event name, data)`` pairs; each is sent as ``event: NAME`` and one
-``data:`` line of JSON (`graphs.server.encoding`), separated by ``\\n``. sse-starlette
+`events` yields ``(event name, data)`` pairs, or ``(event name, data, id)``; each is sent
+as ``event: NAME``, one ``data:`` line of JSON (`graphs.server.encoding`) and, given an
+id, an ``id:`` line (what a client sends back as ``Last-Event-ID`` to resume after it),
+separated by ``\\n``. sse-starlette
 adds what a long stream needs: a keep-alive comment (``: ping ...``) every
 `PING_INTERVAL_S` so proxies keep the connection open, and it notices a client that
 went away at once (it listens for ``http.disconnect``), cancelling the stream.
@@ -38,17 +40,22 @@ UNENCODABLE = {"error": "internal", "message": "an event could not be written as
 """The ``error`` event that ends a stream whose next event has no JSON form."""
 
 
-def frame(event: str, data: Any) -> bytes:
+def frame(event: str, data: Any, event_id: str | None = None) -> bytes:
     """One event on the wire. JSON text never holds a raw line break, so one ``data:``
     line carries it whole."""
-    return f"event: {event}\ndata: {dumps(data)}\n\n".encode()
+    line = f"id: {event_id}\n" if event_id is not None else ""
+    return f"event: {event}\ndata: {dumps(data)}\n{line}\n".encode()
 
 
-async def _frames(events: AsyncIterator[tuple[str, Any]]) -> AsyncGenerator[bytes, None]:
+Events = AsyncIterator[tuple[str, Any]] | AsyncIterator[tuple[str, Any, str]]
+
+
+async def _frames(events: Events) -> AsyncGenerator[bytes, None]:
     async with contextlib.aclosing(events):  # type: ignore[type-var]
-        async for event, data in events:
+        async for item in events:
+            event, data = item[0], item[1]
             try:
-                chunk = frame(event, data)
+                chunk = frame(event, data, item[2] if len(item) > 2 else None)
             except EncodingError:
                 # A value without a JSON form is a bug behind the stream: say so (without
                 # the value) and end the stream, which stops the run.
@@ -63,7 +70,7 @@ class _EventStream(EventSourceResponse):
 
     def __init__(
         self,
-        events: AsyncIterator[tuple[str, Any]],
+        events: Events,
         on_close: Callable[[], None] | None,
         headers: Mapping[str, str] | None,
         grace_s: float,
@@ -92,7 +99,7 @@ class _EventStream(EventSourceResponse):
 
 
 def event_stream(
-    events: AsyncIterator[tuple[str, Any]],
+    events: Events,
     *,
     on_close: Callable[[], None] | None = None,
     headers: Mapping[str, str] | None = None,

@@ -17,11 +17,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from graphs.server.langgraph_api.assistant_models import RunConfig
-from graphs.server.langgraph_api.models import Limit, MultitaskStrategy, Offset, StreamModeName
+from graphs.server.langgraph_api.errors import ApiError
+from graphs.server.langgraph_api.models import Limit, Offset
+from graphs.server.langgraph_api.run_models import MultitaskStrategy, StreamModeName
+from graphs.server.langgraph_api.stream_events import requested_modes
 
 UNSUPPORTED = ("interrupt_before", "interrupt_after", "webhook", "checkpoint_during",
                "stream_subgraphs", "stream_resumable", "durability")  # fmt: skip
-"""Run parameters of the SDK's cron calls that this server's runs do not serve yet."""
+"""Run parameters of the SDK's cron calls that crons do not carry to their runs yet."""
 CronSortBy = Literal["cron_id", "assistant_id", "thread_id", "next_run_date", "end_time",
                      "created_at", "updated_at"]  # fmt: skip
 CronField = Literal["cron_id", "assistant_id", "thread_id", "on_run_completed", "end_time",
@@ -88,6 +91,15 @@ class _CronBody(BaseModel):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         return _zone(value)
+
+    @field_validator("stream_mode")
+    @classmethod
+    def _streamable(cls, value: Any) -> Any:
+        try:
+            requested_modes(value)
+        except ApiError as exc:
+            raise ValueError(exc.detail) from None
+        return value
 
 
 class CronCreate(_CronBody):

@@ -37,7 +37,7 @@ from graphs.engine.engine import Engine
 from graphs.server.caller import Caller
 from graphs.server.langgraph_api.assistants import assistant_settings, run_config
 from graphs.server.langgraph_api.cron_models import next_fire
-from graphs.server.langgraph_api.models import RunCreate
+from graphs.server.langgraph_api.run_models import RunCreate
 from graphs.server.langgraph_api.runs import RunManager
 from stores.errors import SophiaError
 

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -114,10 +114,11 @@ async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
     config = getattr(request.app.state, "security", None)
     timeout_s = config.body_timeout_s if config is not None else BODY_TIMEOUT_S
     data = await read_json(request, timeout_s=timeout_s)
+    listed = issubclass(model, RootModel)  # a body that is a JSON array
     if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ApiError(422, "request body must be a JSON object")
+        data = [] if listed else {}
+    if not isinstance(data, list if listed else dict):
+        raise ApiError(422, f"request body must be a JSON {'array' if listed else 'object'}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -125,8 +126,11 @@ async def _body(request: Request, model: type[BaseModel]) -> BaseModel:
 
 
 def _query(request: Request, model: type[BaseModel]) -> BaseModel:
+    params = request.query_params
+    # A parameter given several times (``stream_mode=a&stream_mode=b``) is a list.
+    raw = {k: (v if len(v := params.getlist(k)) > 1 else v[0]) for k in params}
     try:
-        return model.model_validate(dict(request.query_params))
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise invalid_body(exc) from exc
 

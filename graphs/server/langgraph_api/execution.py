@@ -1,6 +1,6 @@
-"""One run of the LangGraph API as it executes: its `RunExecution` (record, owner, task,
-done event, subscribed streams, what it produced), and the per-thread locks that let a
-thread run one run at a time."""
+"""One run of the LangGraph API as it executes: its `RunExecution` (record, owner, plan,
+task, done event, the log of events its streams follow, what it produced), and the
+per-thread locks that let a thread run one run at a time."""
 
 from __future__ import annotations
 
@@ -10,27 +10,34 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from langgraph.types import StreamMode
-
 from graphs.engine.run_record import RunRecord, RunStatus
-from graphs.server.langgraph_api.models import StreamModeName
-
-STREAM_MODES: tuple[StreamMode, ...] = ("values", "updates")
+from graphs.server.langgraph_api.event_log import EventLog
+from graphs.server.langgraph_api.run_plan import RunPlan
 
 
 @dataclass
 class RunExecution:
-    """The execution state of one run beside its `record`: who owns it, its task, the
-    event set when it ends, the queues of its subscribed streams, and what it produced."""
+    """The execution state of one run beside its `record`: who owns it, how it runs, its
+    task, the event set when it ends, its streams' event log, and what it produced."""
 
     record: RunRecord
     owner: str | None = None
+    plan: RunPlan = field(default_factory=RunPlan)
     values: Any = None
     interrupts: list[Any] = field(default_factory=list)
+    paused: bool = False
+    """It stopped at an interrupt (``interrupt_before``/``after`` too, which have no value)."""
     error: dict[str, str] | None = None
     task: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    subscribers: list[asyncio.Queue[Any]] = field(default_factory=list)
+    log: EventLog = field(default_factory=EventLog)
+    started_at: float | None = None
+
+    @property
+    def thread_id(self) -> str | None:
+        """The thread it runs on (None for a run without one, whose record's thread id
+        only names it)."""
+        return None if self.plan.temporary else self.record.thread_id
 
     def outcome(self) -> Any:
         """What `runs.wait` and `runs.join` answer: the final values (with interrupts)."""
@@ -43,7 +50,7 @@ class RunExecution:
 
     def final_status(self) -> RunStatus:
         """interrupted (paused for a human), partial (a branch failed) or complete."""
-        if self.interrupts:
+        if self.interrupts or self.paused:
             return "interrupted"
         if isinstance(self.values, dict) and self.values.get("errors"):
             return "partial"
@@ -56,16 +63,12 @@ class RunExecution:
         if mode == "values":
             if "__interrupt__" in chunk and len(chunk) == 1:
                 self.interrupts = list(chunk["__interrupt__"])
+                self.paused = True
             else:
                 self.values = chunk
         elif mode == "updates" and "__interrupt__" in chunk:
             self.interrupts = list(chunk["__interrupt__"])
-
-
-def stream_modes(raw: StreamModeName | list[StreamModeName] | None) -> tuple[StreamMode, ...]:
-    """The stream modes a run body asks for, in our order (default: values)."""
-    modes = [raw] if isinstance(raw, str) else list(raw or ["values"])
-    return tuple(m for m in STREAM_MODES if m in modes)
+            self.paused = True
 
 
 class ThreadLocks:

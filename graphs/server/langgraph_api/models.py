@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_LIMIT = 1000
-StreamModeName = Literal["values", "updates"]
-MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
 
 
 def _page(default: int) -> BeforeValidator:
@@ -41,52 +39,6 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class RunCommand(BaseModel):
-    """``{"resume": value}`` answers an interrupt (``update`` and ``goto`` as LangGraph's)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    resume: Any = None
-    update: Any = None
-    goto: Any = None
-
-
-class RunCreate(_Request):
-    """The body of every run route (wait, stream, background)."""
-
-    assistant_id: str = Field(description="A graph name or its assistant id.")
-    input: dict[str, Any] | None = Field(None, description="The graph's input.")
-    command: RunCommand | None = None
-    stream_mode: StreamModeName | list[StreamModeName] | None = None
-    multitask_strategy: MultitaskStrategy | None = Field(
-        None, description="When the thread is busy: 409 (reject, the default), queue, "
-        "or cancel the running run."
-    )  # fmt: skip
-    metadata: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    if_not_exists: Literal["create", "reject"] | None = None
-
-
-class RunListQuery(BaseModel):
-    """``GET /threads/{thread_id}/runs`` query."""
-
-    limit: Limit = 10
-    offset: Offset = 0
-
-
-class CancelQuery(BaseModel):
-    """``POST /threads/{thread_id}/runs/{run_id}/cancel`` query."""
-
-    wait: str = Field(
-        "0",
-        description="1 or true: answer once the run stopped.",
-        json_schema_extra={"enum": ["0", "1", "true", "false"]},
-    )
-
-    @property
-    def waits(self) -> bool:
-        """Whether the caller waits for the run to stop."""
-        return self.wait in ("1", "true", "True")
 
 
 # -- answers --------------------------------------------------------------------------
@@ -170,30 +122,3 @@ class ThreadState(BaseModel):
 
 
 StateTask.model_rebuild()
-
-
-class Run(BaseModel):
-    """A run, with LangGraph's status names."""
-
-    run_id: str
-    thread_id: str | None
-    assistant_id: str
-    created_at: str
-    updated_at: str
-    status: Literal["pending", "running", "error", "success", "timeout", "interrupted"]
-    metadata: dict[str, Any]
-    multitask_strategy: str | None
-    kwargs: dict[str, Any]
-
-
-class RunOutcome(RootModel[dict[str, Any]]):
-    """What ``wait`` and ``join`` answer: the final values (``__interrupt__`` holds what
-    a paused run waits for), or ``{"__error__": {"error", "message"}}``."""
-
-
-class StreamPart(BaseModel):
-    """One server-sent event: ``metadata`` first, then one per chunk named by its stream
-    mode (``values``, ``updates``), ``error`` on failure."""
-
-    event: str
-    data: str = Field(json_schema_extra={"contentMediaType": "application/json"})

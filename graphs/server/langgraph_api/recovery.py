@@ -60,7 +60,7 @@ async def recover(manager: RunManager) -> int:
             record.finish("failed", error=exc)
             await durable.runs.put(record, owner=owner)
             continue
-        manager.launch_resumed(RunExecution(record, owner=owner), run_input, command)
+        await manager.launch_resumed(RunExecution(record, owner=owner), run_input, command)
         taken += 1
     if taken:
         logger.warning("resumed %d runs left by the last shutdown", taken)

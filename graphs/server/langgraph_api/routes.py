@@ -20,18 +20,28 @@ namespace, ``subgraphs``), ``update_state`` (values checked as a command's ``upd
 ``as_node`` a node a ``goto`` may target; from a checkpoint: a fork) and ``get_history``
 (``before`` a checkpoint, by checkpoint ``metadata``). A run records ``graph_id`` and
 ``assistant_id`` in its thread's metadata and its config in the thread's. Refused:
-``join_stream`` (501), and ``ttl``, ``extract``, ``select`` on states, a superstep's
-``command`` (422). For runs: ``wait`` and ``stream`` (modes ``values`` and
-``updates``, in the SDK's server-sent events: ``metadata`` first, then one event per
-chunk named by its mode, ``error`` on failure), stateless (``/runs/...``) and on a
-thread; background ``create``, ``get``, ``list``, ``join``, ``cancel``; resuming an
-interrupt with ``command={"resume": ...}``. Bodies are the models of `.models`; errors
-answer ``{"detail": ...}`` (`.errors`): 401 no valid credentials; 403 a graph the key does
-not cover, or a change by a read-only key; 404 unknown assistant, thread or run (another
+a thread's ``join_stream`` (501), and ``ttl``, ``extract``, ``select`` on states, a
+superstep's ``command`` (422).
+
+For runs (`.run_routes`, `.run_read_routes`): ``wait`` and ``stream``, stateless
+(``/runs/...``) and on a thread, in every stream mode of LangGraph's ``astream``
+(``values``, ``updates``, ``messages``, ``messages-tuple``, ``events``, ``tasks``,
+``checkpoints``, ``debug``, ``custom``; ``mode|ns`` with ``stream_subgraphs``; numbered
+server-sent events: ``metadata`` first, ``error`` on failure); background ``create``
+(``POST /runs`` too) and ``POST /runs/batch``; ``get``, ``list`` (by ``status``,
+``select``), ``join``, ``join_stream`` (``Last-Event-ID``), ``cancel`` (``action``),
+``POST /runs/cancel``, ``delete``; a run's ``command``, ``interrupt_before``/``after``,
+``checkpoint_id``, ``context``, ``on_disconnect``, ``webhook``, ``durability``,
+``after_seconds`` (`.run_plan`).
+
+Bodies are the models of `.models`, `.thread_models` and `.run_models`; errors answer
+``{"detail": ...}`` (`.errors`): 401 no valid credentials; 403 a graph the key does not
+cover, or a change by a read-only key; 404 unknown assistant, thread or run (another
 tenant's are unknown); 409 a thread already exists or is busy (``multitask_strategy``
 'reject', the default; 'enqueue' queues, 'interrupt' and 'rollback' cancel the running
-run, which keeps its completed supersteps); 415 a body that is not JSON; 422 bad input
-or command; 429 over the key's quota; 503 overloaded or the checkpoint store is down.
+run, which keeps its completed supersteps: 'rollback' then deletes it and its
+checkpoints); 415 a body that is not JSON; 422 bad input, command or run option (naming
+it); 429 over the key's quota; 503 overloaded or the checkpoint store is down.
 """
 
 from __future__ import annotations

@@ -5,10 +5,14 @@ the input, the command: `graphs.engine.commands`, the thread being busy, the cal
 quotas and the server's queue bound: `graphs.server.limits.Admission`) and raises
 before anything runs; the run then executes in its own task: it waits for the thread
 (one run per thread at a time), then for a run slot, and must finish within the
-server's request timeout (status ``timeout`` otherwise), publishing LangGraph's
-``(mode, chunk)`` pairs to subscribers (the SSE streams) and keeping the last values for
-`wait`/`join`. A busy thread rejects a second run (`ThreadBusyError`, HTTP 409), queues
-it (``multitask_strategy='enqueue'``), or cancels the first (``'interrupt'``).
+server's request timeout (status ``timeout`` otherwise), publishing its events
+(`.stream_events`) to its `.event_log.EventLog`, which its streams follow, and keeping
+the last values for `wait`/`join`. How it runs is its `.run_plan.RunPlan`, checked
+before it exists. A busy thread rejects a second run (`ThreadBusyError`, HTTP 409),
+queues it (``'enqueue'``), cancels the first (``'interrupt'``), or cancels and deletes it
+with its checkpoints (``'rollback'``, `.run_control.roll_back`). A run without a thread
+gets a thread id that only names it (``kwargs.temporary``); with ``on_completion=
+'keep'`` it runs on a new thread of the caller's. A run's webhook is sent when it ends.
 
 Each run is the engine's `RunRecord`, written to the run table (`graphs.durable.runs`)
 when accepted (``pending``), when it starts (``running``) and when it ends, with its
@@ -30,22 +34,25 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from langgraph.types import Command, StreamMode
+from langgraph.types import Command
 
-from graphs.durable.errors import CheckpointStoreError, ThreadBusyError, UnknownThreadError
+from graphs.durable.errors import ThreadBusyError
 from graphs.durable.runs import RESUME_FLAG
-from graphs.engine.commands import StateSchema, check_command
-from graphs.engine.errors import GraphError, InvalidInputError
+from graphs.engine.commands import StateSchema
+from graphs.engine.errors import InvalidInputError
 from graphs.engine.run_input import RunInput
 from graphs.engine.run_record import RunRecord
 from graphs.server.caller import Caller
+from graphs.server.langgraph_api import run_control
 from graphs.server.langgraph_api.assistants import with_assistant
 from graphs.server.langgraph_api.errors import ApiError
-from graphs.server.langgraph_api.execution import RunExecution, ThreadLocks, stream_modes
-from graphs.server.langgraph_api.models import RunCommand, RunCreate
+from graphs.server.langgraph_api.event_log import LogReader
+from graphs.server.langgraph_api.execution import RunExecution, ThreadLocks
+from graphs.server.langgraph_api.run_models import RunCreate
+from graphs.server.langgraph_api.run_plan import RunPlan, plan_run
+from graphs.server.langgraph_api.stream_events import EventMapper
 from graphs.server.limits import Admission, ConcurrencyLimiter, InFlightRuns, Ticket
 from graphs.server.quotas import Quotas
 from stores.errors import SophiaError
@@ -55,8 +62,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-QUEUE_BOUND = 256
-_END = object()
+LOGS_KEPT = 64
+"""Finished runs whose event log stays for streams that join them later."""
 SYSTEM = Caller(tenant=None, subject="system")
 """Who resumes the runs a shutdown left: counted by admission, under no quota."""
 
@@ -75,6 +82,7 @@ class RunManager:
         admission: Admission | None = None,
         timeout_s: float = 30.0,
         max_runs: int = 1000,
+        webhook_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.engine = engine
         self.admission = admission or Admission(
@@ -82,13 +90,17 @@ class RunManager:
         )
         self.timeout_s = timeout_s
         self.max_runs = max_runs
+        self.webhook_hosts = webhook_hosts
+        """The hosts a run's webhook may call (`.webhooks`; none: webhooks are off)."""
         self.runs: OrderedDict[str, RunExecution] = OrderedDict()
         self.active: dict[str, RunExecution] = {}
         self.locks = ThreadLocks()
         self.draining = False
         self.started_at = time.time()
         """Runs left pending or running before this are a dead process's (`recover`)."""
-        self._schemas: dict[str, StateSchema] = {}
+        self.webhooks: set[asyncio.Task[None]] = set()
+        self.schemas: dict[str, StateSchema] = {}
+        """Each graph's state schema, as commands are checked against it."""
 
     # -- starting -------------------------------------------------------------------
     async def start(
@@ -101,56 +113,78 @@ class RunManager:
         *,
         subscribe: bool = False,
         config: dict[str, Any] | None = None,
-    ) -> tuple[RunExecution, asyncio.Queue[Any] | None]:
-        """Check and start a run of `caller`; with `subscribe` also a queue of its chunks.
-        `config` (tags, recursion_limit, configurable) goes to the run's LangGraph config.
+    ) -> tuple[RunExecution, LogReader | None]:
+        """Check and start a run of `caller`; with `subscribe` also a reader of its events
+        from the first. `config` (the assistant's under the run's own: tags,
+        recursion_limit, configurable) goes to the run's LangGraph config.
 
         Raises (before the run exists) UnknownThreadError (404: absent, or another
-        tenant's), InvalidInputError (422), ThreadBusyError (409), QuotaExceededError
-        (429), OverloadedError or ApiError 503 (the queue is full, or shutting down).
+        tenant's), ApiError 404 (an unknown checkpoint), InvalidInputError or ApiError 422
+        (input, command or an option it cannot honour: `.run_plan`), ThreadBusyError
+        (409), QuotaExceededError (429), OverloadedError or ApiError 503 (the queue is
+        full, or shutting down).
         """
         if self.draining:
             raise ApiError(503, "the server is shutting down; retry on another instance")
         engine = self.engine
         config = with_assistant(config, assistant_id)
         strategy = body.multitask_strategy or "reject"
-        modes = stream_modes(body.stream_mode)
         run_input: RunInput | None = None
         command: Command[Any] | None = None
         if body.input is not None and body.command is not None:
             raise InvalidInputError(graph_id, ["give input or command, not both"])
-        if thread_id is None:
+        if body.on_completion is not None and thread_id is not None:
+            raise ApiError(422, "on_completion: applies to runs without a thread only")
+        label = None
+        keep = thread_id is None and body.on_completion == "keep"  # a new thread, kept
+        if thread_id is None and not keep:
             if body.command is not None:
                 raise InvalidInputError(graph_id, ["command: resuming needs a thread"])
             run_input = engine.validate(graph_id, body.input)  # 422 before the run exists
-        else:
-            await self._own_thread(caller, thread_id, body.if_not_exists == "create")
+            label = str(uuid.uuid4())
+        plan = plan_run(body, graph=engine.compiled(graph_id), graph_name=graph_id,
+                        thread_id=thread_id, threaded=label is None, config=config or {},
+                        webhook_hosts=self.webhook_hosts)  # fmt: skip
+        if keep:
+            if body.command is not None or plan.checkpoint_id is not None:
+                raise ApiError(422, "on_completion: a new thread has nothing to resume or "
+                               "fork: give input only")  # fmt: skip
+            run_input = engine.validate(graph_id, body.input, threaded=True)
+        elif thread_id is not None:
+            await run_control.own_thread(engine, caller, thread_id, body.if_not_exists)
+            await run_control.check_checkpoint(engine, thread_id, plan.checkpoint_id)
             if body.input is not None:
                 run_input = engine.validate(graph_id, body.input, threaded=True)
             if body.command is not None:
-                command = await self._command(caller, graph_id, thread_id, body.command)
+                command = await run_control.checked_command(
+                    self, caller, graph_id, thread_id, body.command
+                )
         busy = self.active.get(thread_id) if thread_id is not None else None
         if busy is not None and strategy == "reject":
             raise ThreadBusyError(busy.record.thread_id or "", busy.record.run_id)
         ticket = self.admission.reserve(caller)  # before anything changes: 429/503 here
         try:
-            if busy is not None and strategy in ("interrupt", "rollback"):
+            if keep:
+                await engine.durable.ensure_ready()
+                made = await engine.durable.threads.create(None, {}, owner=caller.tenant)
+                thread_id = made.thread_id
+            if busy is not None and strategy == "interrupt":
                 await self.cancel(busy)
+            elif busy is not None and strategy == "rollback":
+                await run_control.roll_back(self, busy)
             record = RunRecord(
                 run_id=str(uuid.uuid4()),
                 graph=graph_id,
-                thread_id=thread_id,
+                thread_id=thread_id or label,
                 assistant_id=assistant_id,
                 metadata=dict(body.metadata or {}),
                 multitask_strategy=strategy,
-                kwargs={
-                    "input": run_input.state if run_input is not None else None,
-                    "command": _command_json(command),
-                    "stream_mode": list(modes),
-                    "config": config,
-                },
+                kwargs=plan.kwargs(
+                    run_input.state if run_input is not None else None,
+                    run_control.command_json(command),
+                ),
             )
-            run = RunExecution(record, owner=caller.tenant)
+            run = RunExecution(record, owner=caller.tenant, plan=plan)
             await self._save(run)
             if thread_id is not None:
                 await engine.durable.threads.run_started(thread_id, graph_id=graph_id,
@@ -158,51 +192,23 @@ class RunManager:
         except BaseException:
             ticket.leave()
             raise
-        queue: asyncio.Queue[Any] | None = None
-        if subscribe:
-            queue = asyncio.Queue(maxsize=QUEUE_BOUND)
-            run.subscribers.append(queue)
-        self._launch(run, run_input, command, modes, ticket, config)
-        return run, queue
+        reader = run.log.reader() if subscribe else None
+        await self._launch(run, run_input, command, ticket)
+        return run, reader
 
-    async def _own_thread(self, caller: Caller, thread_id: str, create: bool) -> None:
-        durable = self.engine.durable
-        await durable.ensure_ready()
-        if await durable.threads.get(thread_id, owner=caller.tenant) is None:
-            if not create:
-                raise UnknownThreadError(thread_id)
-            await durable.threads.create(thread_id, {}, owner=caller.tenant,
-                                         if_exists="do_nothing")  # fmt: skip
-
-    async def _command(
-        self, caller: Caller, graph_id: str, thread_id: str, raw: RunCommand
-    ) -> Command[Any]:
-        schema = self._schemas.get(graph_id)
-        if schema is None:
-            engine = self.engine
-            schema = StateSchema(engine.spec(graph_id), engine.state_schema(graph_id))
-            self._schemas[graph_id] = schema
-        pending = []
-        if raw.resume is not None:
-            pending = list((await self.engine.get_state(graph_id, thread_id)).interrupts)
-        return check_command(schema, resume=raw.resume, update=raw.update, goto=raw.goto,
-                             pending=pending, subject=caller.subject)  # fmt: skip
-
-    def _launch(
+    async def _launch(
         self,
         run: RunExecution,
         run_input: RunInput | None,
         command: Command[Any] | None,
-        modes: tuple[StreamMode, ...],
         ticket: Ticket,
-        config: dict[str, Any] | None = None,
     ) -> None:
+        await run.log.publish("metadata", {"run_id": run.record.run_id, "attempt": 1})
         self._remember(run)
-        if run.record.thread_id is not None:
-            self.active.setdefault(run.record.thread_id, run)
+        if run.thread_id is not None:
+            self.active.setdefault(run.thread_id, run)
         run.task = asyncio.create_task(
-            self._execute(run, run_input, command, modes, ticket, config),
-            name=f"run-{run.record.run_id}",
+            self._execute(run, run_input, command, ticket), name=f"run-{run.record.run_id}"
         )
 
     # -- executing ------------------------------------------------------------------
@@ -211,15 +217,15 @@ class RunManager:
         run: RunExecution,
         run_input: RunInput | None,
         command: Command[Any] | None,
-        modes: tuple[StreamMode, ...],
         ticket: Ticket,
-        config: dict[str, Any] | None = None,
     ) -> None:
-        record = run.record
-        thread_id = record.thread_id
+        record, plan = run.record, run.plan
+        thread_id = run.thread_id
         started = time.perf_counter()
         deadline: asyncio.Timeout | None = None
         try:
+            if plan.after_seconds:
+                await asyncio.sleep(plan.after_seconds)
             async with self.locks.hold(thread_id):
                 if thread_id is not None:
                     self.active[thread_id] = run
@@ -228,21 +234,9 @@ class RunManager:
                     if self.draining:
                         raise _Suspended()
                     record.status = "running"
-                    record.updated_at = time.time()
+                    record.updated_at = run.started_at = time.time()
                     await self._save(run)
-                    wanted: tuple[StreamMode, ...] = tuple(dict.fromkeys(("values", *modes)))
-                    async for mode, chunk in self.engine.stream_modes(
-                        record.graph,
-                        run_input,
-                        thread_id=thread_id,
-                        command=command,
-                        modes=wanted,
-                        run_id=uuid.UUID(record.run_id).hex,
-                        config=config,
-                    ):
-                        run.absorb(mode, chunk)
-                        if mode in modes:
-                            await self._publish(run, (mode, chunk))
+                    await self._stream(run, run_input, command)
             record.finish(run.final_status(), duration_ms=_ms_since(started))
         except _Suspended:
             self._suspend(run)
@@ -258,28 +252,56 @@ class RunManager:
                 run.error = {"error": "timeout", "message": message}
             else:
                 record.finish("failed", duration_ms=_ms_since(started), error=exc)
-                run.error = _public_error(exc, record.run_id)
+                run.error = run_control.public_error(exc, record.run_id)
             if not isinstance(exc, InvalidInputError):
                 logger.warning("run %s failed: %s", record.run_id, record.error)
-            await self._publish(run, ("error", run.error))
+            with contextlib.suppress(Exception):
+                await run.log.publish("error", run.error)
         finally:
             ticket.leave()
             if thread_id is not None and self.active.get(thread_id) is run:
                 del self.active[thread_id]
-            for queue in run.subscribers:
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(_END)
             try:
                 await self._save(run)
                 if thread_id is not None and record.finished:
                     failed = record.error if record.status == "failed" else None
-                    await self.engine.threads.settle(record.graph, thread_id, error=failed)
+                    await self.engine.threads.settle(record.graph, thread_id, error=failed,
+                                                     paused=run.paused)  # fmt: skip
             finally:
+                await run.log.close()
                 run.done.set()
+                if plan.webhook and record.finished:
+                    self._webhook(run)
+
+    async def _stream(
+        self, run: RunExecution, run_input: RunInput | None, command: Command[Any] | None
+    ) -> None:
+        """Run the graph, keeping what `wait` answers and publishing the run's events."""
+        record, plan = run.record, run.plan
+        mapper = EventMapper(plan.modes, plan.subgraphs)
+        async for ns, mode, chunk in self.engine.stream_parts(
+            record.graph,
+            run_input,
+            thread_id=run.thread_id,
+            command=command,
+            modes=tuple(dict.fromkeys(("values", "updates", *plan.langgraph_modes))),
+            run_id=uuid.UUID(record.run_id).hex,
+            config=plan.config,
+            options=plan.options,
+        ):
+            if not ns:
+                run.absorb(mode, chunk)
+            for event, data in mapper.events(ns, mode, chunk):
+                await run.log.publish(event, data)
+
+    def _webhook(self, run: RunExecution) -> None:
+        task = asyncio.create_task(run_control.send_webhook(run), name="webhook")
+        self.webhooks.add(task)
+        task.add_done_callback(self.webhooks.discard)
 
     def _suspend(self, run: RunExecution) -> None:
         record = run.record
-        if record.thread_id is None:
+        if run.thread_id is None:
             record.finish("cancelled", error="the server shut down")
         else:
             record.status = "pending"
@@ -293,19 +315,6 @@ class RunManager:
             await self.engine.durable.runs.put(run.record, owner=run.owner)
         except SophiaError as exc:  # a thread-less run works without the store
             logger.warning("run %s: its record was not stored: %s", run.record.run_id, exc)
-
-    async def _publish(self, run: RunExecution, item: tuple[str, Any]) -> None:
-        for queue in list(run.subscribers):
-            # Back-pressure: a slow stream reader slows its run, memory stays bounded.
-            await queue.put(item)
-
-    async def events(self, queue: asyncio.Queue[Any]) -> AsyncIterator[tuple[str, Any]]:
-        """The chunks of a subscribed run until it ends."""
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            yield item
 
     # -- finding, stopping ------------------------------------------------------------
     def get(
@@ -331,6 +340,10 @@ class RunManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await run.task
 
+    def forget(self, run: RunExecution) -> None:
+        """Stop tracking `run` (its record was deleted)."""
+        self.runs.pop(run.record.run_id, None)
+
     def _remember(self, run: RunExecution) -> None:
         self.runs[run.record.run_id] = run
         while len(self.runs) > self.max_runs:
@@ -338,22 +351,29 @@ class RunManager:
             if not oldest.done.is_set():
                 break
             del self.runs[oldest_id]
+        finished = [r for r in self.runs.values() if r.done.is_set() and r.log.items]
+        for old in finished[:-LOGS_KEPT]:
+            old.log.forget()
 
     # -- shutdown and restart -----------------------------------------------------------
     async def drain(self, grace_s: float) -> None:
         """Start no more runs; let running ones finish within `grace_s`; cancel the rest,
-        marking those on a thread to resume on the next start."""
+        marking those on a thread to resume on the next start; webhooks still being sent
+        get the same grace."""
         self.draining = True
         tasks = [r.task for r in self.runs.values() if r.task is not None and not r.task.done()]
-        if not tasks:
-            return
-        _, left = await asyncio.wait(tasks, timeout=grace_s)
-        if left:
-            logger.warning("%d runs still running after %gs: suspended, they resume on the "
-                           "next start", len(left), grace_s)  # fmt: skip
-            for task in left:
+        if tasks:
+            _, left = await asyncio.wait(tasks, timeout=grace_s)
+            if left:
+                logger.warning("%d runs still running after %gs: suspended, they resume on "
+                               "the next start", len(left), grace_s)  # fmt: skip
+                for task in left:
+                    task.cancel()
+                await asyncio.wait(left, timeout=30)
+        if self.webhooks:
+            _, unsent = await asyncio.wait(set(self.webhooks), timeout=grace_s)
+            for task in unsent:
                 task.cancel()
-            await asyncio.wait(left, timeout=30)
 
     async def aclose(self) -> None:
         """Suspend every unfinished run at once (`drain` without grace)."""
@@ -366,34 +386,17 @@ class RunManager:
 
         return await recover(self)
 
-    def launch_resumed(
+    async def launch_resumed(
         self,
         run: RunExecution,
         run_input: RunInput | None,
         command: Command[Any] | None,
     ) -> None:
-        """Execute a run taken over from an earlier process (admitted under no quota)."""
+        """Execute a run taken over from an earlier process (admitted under no quota), as
+        its record's kwargs say it was asked to run."""
         ticket = self.admission.reserve(SYSTEM, force=True)
-        modes = stream_modes(run.record.kwargs.get("stream_mode"))
-        self._launch(run, run_input, command, modes, ticket, run.record.kwargs.get("config"))
-
-
-def _public_error(exc: Exception, run_id: str) -> dict[str, str]:
-    """What a caller is told of a failed run: the engine's input errors and LangGraph's own
-    (a recursion limit, an invalid update) as they are; anything else by kind only (its
-    text may name files or hosts: the log has it)."""
-    if isinstance(exc, GraphError) or type(exc).__module__ == "langgraph.errors":
-        return {"error": type(exc).__name__, "message": str(exc)}
-    if isinstance(exc, CheckpointStoreError):
-        return {"error": "CheckpointStoreError", "message": "the checkpoint store is unavailable"}
-    return {"error": "internal", "message": f"run {run_id} failed; the server log has details"}
-
-
-def _command_json(command: Command[Any] | None) -> dict[str, Any] | None:
-    if command is None:
-        return None
-    goto = list(command.goto) if isinstance(command.goto, list | tuple) else command.goto
-    return {"resume": command.resume, "update": command.update, "goto": goto or None}
+        run.plan = RunPlan.from_kwargs(run.record.kwargs)
+        await self._launch(run, run_input, command, ticket)
 
 
 def _ms_since(started: float) -> float:

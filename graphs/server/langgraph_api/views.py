@@ -17,6 +17,7 @@ from graphs.engine.registry import GraphSpec
 from graphs.engine.run_record import LANGGRAPH_STATUS, RunRecord, error_text
 from graphs.server.langgraph_api import models as m
 from graphs.server.langgraph_api.errors import ApiError
+from graphs.server.langgraph_api.run_models import Run
 
 ASSISTANT_NS = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 EPOCH = "2025-01-01T00:00:00+00:00"
@@ -149,9 +150,9 @@ def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat()
 
 
-def run_of(record: RunRecord) -> m.Run:
+def run_of(record: RunRecord) -> Run:
     """A run as the SDK's ``Run``, its status in LangGraph's names."""
-    return m.Run(
+    return Run(
         run_id=record.run_id,
         thread_id=record.thread_id,
         assistant_id=record.assistant_id or record.graph,

@@ -250,7 +250,10 @@ async def test_bodies_are_parsed_by_their_models(server: ServerThread) -> None:
         run = {"assistant_id": "deal_review"}
         cases = [  # (path, body, the field the answer must name)
             ("/runs/wait", {**run, "metadata": "not an object"}, "metadata"),
-            ("/runs/wait", {**run, "stream_mode": "messages"}, "stream_mode"),
+            ("/runs/wait", {**run, "stream_mode": "tools"}, "stream_mode"),
+            ("/runs/wait", {**run, "stream_mode": "nope"}, "stream_mode"),
+            ("/runs/wait", {**run, "on_completion": "archive"}, "on_completion"),
+            ("/runs/wait", {**run, "no_such_field": 1}, "no_such_field"),
             ("/runs/wait", {**run, "command": {"jump": 1}}, "command.jump"),
             ("/runs/wait", {"input": {}}, "assistant_id"),
             ("/threads", {"if_exists": "overwrite"}, "if_exists"),
