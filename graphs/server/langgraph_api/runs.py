@@ -18,7 +18,7 @@ Each run is the engine's `RunRecord`, written to the run table (`graphs.durable.
 when accepted (``pending``), when it starts (``running``) and when it ends, with its
 owner (the caller's tenant), so any process on the same database can answer for it; when
 a run on a thread ends, the thread's row gets its status, values and interrupts
-(`graphs.engine.threads.Threads.settle`), so listing threads reads no checkpoint.
+(`Threads.settle`), so listing threads reads no checkpoint.
 
 On shutdown (`drain`) no run starts any more; running ones get the grace period; what
 is left is cancelled (its completed supersteps stay checkpointed) and, when it runs on a
@@ -387,10 +387,7 @@ class RunManager:
         return await recover(self)
 
     async def launch_resumed(
-        self,
-        run: RunExecution,
-        run_input: RunInput | None,
-        command: Command[Any] | None,
+        self, run: RunExecution, run_input: RunInput | None, command: Command[Any] | None
     ) -> None:
         """Execute a run taken over from an earlier process (admitted under no quota), as
         its record's kwargs say it was asked to run."""
