@@ -132,6 +132,12 @@ def _config(body: RunCreate, config: dict[str, Any], checkpoint_id: str | None) 
     return config
 
 
+# Keys of ``config.configurable`` the server or LangGraph sets, never the caller's context.
+_SERVER_CONFIGURABLE = frozenset(
+    {"assistant_id", "graph_id", "thread_id", "run_id", "checkpoint_id", "checkpoint_ns"}
+)
+
+
 def plan_run(
     body: RunCreate,
     *,
@@ -162,8 +168,11 @@ def plan_run(
         check_nodes(graph, graph_name, name, nodes)
     checkpoint_id = _checkpoint_id(body, thread_id, threaded)
     run_config = _config(body, config, checkpoint_id)
-    # As LangGraph's server: no context given, the configurable is the context.
-    context = dict(body.context or config.get("configurable") or {})
+    # As LangGraph's server: no context given, the configurable is the context (less
+    # what the server itself puts there: the assistant, the thread, the checkpoint).
+    configured = {k: v for k, v in (config.get("configurable") or {}).items()
+                  if k not in _SERVER_CONFIGURABLE}  # fmt: skip
+    context = dict(body.context or configured)
     check_context(graph, graph_name, context)
     webhook = check_webhook(body.webhook, webhook_hosts) if body.webhook else None
     resumable = bool(body.stream_resumable)

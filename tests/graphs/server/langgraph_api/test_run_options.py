@@ -8,6 +8,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -219,7 +220,8 @@ async def test_context_reaches_the_graph_and_kwargs_record_the_run(server: Serve
     kwargs = run["kwargs"]
     assert kwargs["input"] == {"word": "hello"} and kwargs["context"] == {"user": "ana"}
     assert kwargs["stream_mode"] == ["values"] and kwargs["command"] is None
-    assert kwargs["config"]["configurable"] == {"user": "ana"}
+    # the caller's configurable, and the assistant the server adds (as LangGraph's does)
+    assert kwargs["config"]["configurable"] == {"user": "ana", "assistant_id": ANY}
     assert kwargs["temporary"] is False and kwargs["on_disconnect"] == "cancel"
 
 
