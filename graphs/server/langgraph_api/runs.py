@@ -20,11 +20,9 @@ owner (the caller's tenant), so any process on the same database can answer for 
 a run on a thread ends, the thread's row gets its status, values and interrupts
 (`Threads.settle`), so listing threads reads no checkpoint.
 
-On shutdown (`drain`) no run starts any more; running ones get the grace period; what
-is left is cancelled (its completed supersteps stay checkpointed) and, when it runs on a
-thread, marked ``pending`` with ``resume_on_start``, so the next start of the service
-(`recover`, on any process sharing the database) continues it from its last checkpoint.
-"""
+On shutdown (`drain`) running runs get the grace period; the rest are cancelled (their
+supersteps stay checkpointed) and, on a thread, marked ``pending`` with
+``resume_on_start`` for the next start (`recover`) to continue."""
 
 from __future__ import annotations
 
@@ -33,7 +31,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 from langgraph.types import Command
@@ -90,9 +88,9 @@ class RunManager:
         )
         self.timeout_s = timeout_s
         self.max_runs = max_runs
-        self.webhook_hosts = webhook_hosts
-        """The hosts a run's webhook may call (`.webhooks`; none: webhooks are off)."""
+        self.webhook_hosts = webhook_hosts  # a run's webhook may call (none: webhooks off)
         self.runs: OrderedDict[str, RunExecution] = OrderedDict()
+        self._logged: deque[RunExecution] = deque()
         self.active: dict[str, RunExecution] = {}
         self.locks = ThreadLocks()
         self.draining = False
@@ -270,6 +268,7 @@ class RunManager:
             finally:
                 await run.log.close()
                 run.done.set()
+                self._keep_log(run)
                 if plan.webhook and record.finished:
                     self._webhook(run)
 
@@ -346,14 +345,15 @@ class RunManager:
 
     def _remember(self, run: RunExecution) -> None:
         self.runs[run.record.run_id] = run
-        while len(self.runs) > self.max_runs:
-            oldest_id, oldest = next(iter(self.runs.items()))
+        while len(self.runs) > self.max_runs and (oldest := next(iter(self.runs.values()))):
             if not oldest.done.is_set():
                 break
-            del self.runs[oldest_id]
-        finished = [r for r in self.runs.values() if r.done.is_set() and r.log.items]
-        for old in finished[:-LOGS_KEPT]:
-            old.log.forget()
+            del self.runs[oldest.record.run_id]
+
+    def _keep_log(self, run: RunExecution) -> None:  # the last LOGS_KEPT finished runs'
+        self._logged.append(run)
+        while len(self._logged) > LOGS_KEPT:
+            self._logged.popleft().log.forget()
 
     # -- shutdown and restart -----------------------------------------------------------
     async def drain(self, grace_s: float) -> None:

@@ -268,3 +268,20 @@ async def test_join_stream_of_a_run_whose_events_are_gone_sends_its_values(
     parts = [p async for p in client.runs.join_stream(tid, run["run_id"])]
     assert [p.event for p in parts] == ["metadata", "values"]
     assert parts[1].data["said"] == ["a", "b", "c"]
+
+
+async def test_only_the_last_finished_runs_keep_their_event_logs(server: ServerThread) -> None:
+    from graphs.server.langgraph_api.runs import LOGS_KEPT
+
+    client = get_client(url=server.url)
+    tid = (await client.threads.create())["thread_id"]
+    run_ids = []
+    for _ in range(LOGS_KEPT + 2):
+        run = await client.runs.create(tid, "steps", input={}, stream_mode="updates")
+        await client.runs.join(tid, run["run_id"])
+        run_ids.append(run["run_id"])
+    manager = server.app.state.sdk_runs  # type: ignore[attr-defined]
+    kept = [rid for rid in run_ids if manager.runs[rid].log.items]
+    assert kept == run_ids[-LOGS_KEPT:]  # the two oldest were forgotten, in order
+    replay = [p.event async for p in client.runs.join_stream(tid, run_ids[-1])]
+    assert replay.count("updates") == 3  # the newest replays every event
