@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import Response
@@ -79,6 +79,19 @@ class Answer:
     media_type: str = "application/json"
     text: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
+
+
+def partial_model(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """`model` with every field optional: the schema of an answer that a ``select``
+    parameter may trim to some of its fields."""
+    fields: dict[str, Any] = {
+        field_name: (info.annotation | None, None)  # type: ignore[operator]
+        for field_name, info in model.model_fields.items()
+    }
+    partial: type[BaseModel] = create_model(name, __doc__=(
+        f"{model.__name__} with only the fields ``select`` names (all when it is absent)."
+    ), **fields)  # fmt: skip
+    return partial
 
 
 @dataclass(frozen=True)

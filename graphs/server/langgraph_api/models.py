@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from graphs.server.openapi import partial_model
+
 MAX_LIMIT = 1000
 
 
@@ -79,6 +81,10 @@ class Thread(BaseModel):
     values: Any
     interrupts: dict[str, list[InterruptInfo]] = Field(description="By task id.")
     error: str | None = Field(default=None, description="The kind of error its last run had.")
+
+
+SelectedThread = partial_model(Thread, "SelectedThread")
+"""A thread in a search answer: only the fields ``select`` names, when it names some."""
 
 
 class Checkpoint(BaseModel):

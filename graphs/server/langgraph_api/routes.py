@@ -143,7 +143,9 @@ async def count_threads(request: Request, body: t.ThreadCount) -> Response:
 
 
 def _thread_routes() -> list[BaseRoute]:
-    thread, threads = Answer("The thread.", m.Thread), Answer("The threads.", m.Thread, many=True)
+    thread = Answer("The thread.", m.Thread)
+    threads = Answer("The threads (only the fields `select` names).", m.SelectedThread,
+                     many=True)  # fmt: skip
     counted = Answer("How many threads match.", t.ThreadCountResult)
     pruned = Answer("How many threads were pruned.", t.PruneResult)
     return [

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 
 from graphs.server.langgraph_api.models import Limit, Offset
+from graphs.server.openapi import partial_model
 
 StreamModeName = Literal["values", "messages", "updates", "events", "tasks", "checkpoints",
                          "debug", "custom", "messages-tuple", "tools", "lifecycle"]  # fmt: skip
@@ -201,6 +202,10 @@ class Run(BaseModel):
     metadata: dict[str, Any]
     multitask_strategy: str | None
     kwargs: dict[str, Any]
+
+
+SelectedRun = partial_model(Run, "SelectedRun")
+"""A run in a list answer: only the fields ``select`` names, when it names some."""
 
 
 class RunOutcome(RootModel[dict[str, Any]]):

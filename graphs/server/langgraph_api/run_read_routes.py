@@ -270,7 +270,8 @@ def read_routes() -> list[BaseRoute]:
     waited = Answer("The run's final values (or its error).", rm.RunOutcome)
     streamed = Answer("Server-sent events; the schema describes one event.", rm.StreamPart,
                       media_type="text/event-stream")  # fmt: skip
-    run, runs = Answer("The run.", rm.Run), Answer("The runs.", rm.Run, many=True)
+    run = Answer("The run.", rm.Run)
+    runs = Answer("The runs (only the fields `select` names).", rm.SelectedRun, many=True)
     cancelled = {200: Answer("Cancelled and stopped (wait=1, or rolled back)."),
                  204: Answer("Cancellation requested.")}  # fmt: skip
     last_event = {LAST_EVENT_ID: "Stream the events after this one (an event's id)."}
