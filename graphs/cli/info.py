@@ -90,12 +90,11 @@ async def collect(settings: Settings) -> list[Item]:
     )
     memory = data_dir / "memory"
     traces = data_dir / "traces.jsonl"
-    memory_built = await asyncio.to_thread((memory / "CURRENT").exists)
     traced = await asyncio.to_thread(traces.exists)
     head = [
         Item("data dir", str(data_dir), "ok", f"from {ORIGINS[origin]}"),
         probes[0],
-        await asyncio.to_thread(_memory_item, data_dir, memory, memory_built),
+        await asyncio.to_thread(_memory_item, data_dir, memory),
         probes[1],
         probes[2],
         Item(
@@ -260,10 +259,12 @@ def _print(items: list[Item]) -> None:
             print_copyable(console, f"  {item.where}")
 
 
-def _memory_item(data_dir: Path, memory: Path, built: bool) -> Item:
+def _memory_item(data_dir: Path, memory: Path) -> Item:
     """The memory index: built, being built (with its progress), failed, or missing."""
     from graphs.seeding.memory_build import read_status
 
+    # The builder's status first, the published index after: a build that ends between
+    # the two reads is then seen as built, never as missing.
     build = read_status(data_dir)
     if build is not None and build.alive():
         pct = f"{build.fraction:.0%}" if build.fraction is not None else "starting"
@@ -272,6 +273,6 @@ def _memory_item(data_dir: Path, memory: Path, built: bool) -> Item:
     if build is not None and build.error:
         return Item("memory index", str(memory), "failed",
                     f"{build.error[:120]}; `sophia seed` rebuilds it")  # fmt: skip
-    if built:
+    if (memory / "CURRENT").exists():
         return Item("memory index", str(memory), "ok", "")
     return Item("memory index", str(memory), "missing", "recall finds nothing until `sophia seed`")

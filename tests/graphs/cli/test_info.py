@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from stores.demo.local_redis import free_port
 from tests.conftest import RedisServer
 from tests.graphs.cli.conftest import Sophia
@@ -65,3 +67,21 @@ def test_inside_the_project_it_is_the_project_roots(sophia: Sophia, project_dir:
     assert info["warehouse"]["state"] == "ok"
 
 
+
+
+def test_a_build_that_ends_while_info_looks_is_reported_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from graphs.cli import info
+    from graphs.seeding import memory_build
+
+    memory = tmp_path / "memory"
+    memory.mkdir()
+
+    def builder_finishes(data_dir: Path) -> None:  # it publishes, then removes its status
+        (memory / "CURRENT").write_text("snap-1")
+        return None
+
+    monkeypatch.setattr(memory_build, "read_status", builder_finishes)
+    item = info._memory_item(tmp_path, memory)
+    assert item.state == "ok", item
