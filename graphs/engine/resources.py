@@ -74,8 +74,12 @@ async def open_resources(
     await asyncio.to_thread(s.data_dir.mkdir, parents=True, exist_ok=True)
     tel: telemetry.Telemetry | None = None
     if options.configure_telemetry:
-        tel = telemetry.configure(file_path=(s.data_dir / "traces.jsonl") if s.trace_file else None)
-        stack.callback(tel.shutdown)
+        # Off the loop: configuring replaces (and flushes) the last configuration, and
+        # shutting down flushes the span file; both write files (`langgraph dev` refuses
+        # blocking calls on its loop and the spans were lost).
+        file_path = (s.data_dir / "traces.jsonl") if s.trace_file else None
+        tel = await asyncio.to_thread(telemetry.configure, file_path=file_path)
+        stack.push_async_callback(asyncio.to_thread, tel.shutdown)
     # Start-up work (pool warm-up, catalogue, index load) is one trace of its own.
     with trace.get_tracer("sophia.engine").start_as_current_span(
         "engine.open", context=otel_context.Context()

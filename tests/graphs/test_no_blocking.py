@@ -12,6 +12,7 @@ anywhere in graphs/, nodes/, stores/ or telemetry/ fails here before it fails un
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,7 +63,7 @@ async def test_the_check_catches_a_blocking_call(tmp_path: Path) -> None:
 
 async def test_engine_lifetime_never_blocks_the_loop(seeded: Settings) -> None:
     with blocking_calls_forbidden():
-        async with Engine(seeded) as engine:  # telemetry, file exporter, pool, index
+        async with Engine(seeded) as engine:  # pool, index (telemetry: the test below)
             done = await engine.invoke("deal_review", {"deal_ids": ["D-00001", AT_RISK]})
             assert done["status"] == "complete"
             recalled = await engine.invoke("memory_recall", {"query": "pricing concerns"})
@@ -78,6 +79,20 @@ async def test_engine_lifetime_never_blocks_the_loop(seeded: Settings) -> None:
             resumed = await engine.resume("deal_review", "t", "approve")
             assert resumed["status"] == "complete"
             assert engine.stats()["warehouse"]["statements"] > 0
+
+
+async def test_telemetry_set_up_and_shut_down_never_block_the_loop(seeded: Settings) -> None:
+    # As `langgraph dev` opens one engine per graph factory: each configures telemetry
+    # (replacing the last, whose span file is flushed) and shuts it down on close.
+    traced = seeded.model_copy(update={"trace_file": True})
+    with blocking_calls_forbidden():
+        async with Engine(traced, configure_telemetry=True) as first:
+            await first.invoke("deal_review", {"deal_ids": [AT_RISK]})
+            async with Engine(traced, configure_telemetry=True) as second:
+                await second.invoke("deal_review", {"deal_ids": [AT_RISK]})
+    lines = (traced.data_dir / "traces.jsonl").read_text().splitlines()
+    roots = [span["name"] for span in map(json.loads, lines) if span["parent_span_id"] is None]
+    assert roots.count("deal_review") == 2 and roots.count("engine.open") == 2, roots
 
 
 async def test_http_app_never_blocks_the_loop(seeded: Settings) -> None:
