@@ -10,11 +10,14 @@ import json
 import operator
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Annotated, Any
 
+import httpx
+import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.config import get_stream_writer
@@ -224,3 +227,16 @@ class Receiver:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def gate_name() -> str:
+    """A fresh gate name, so tests sharing a server never share a gate."""
+    return f"gate-{uuid.uuid4().hex[:8]}"
+
+
+async def refusal(call: Callable[[], Awaitable[Any]]) -> tuple[int, str]:
+    """The status and ``detail`` of the HTTP error `call` raises (it must raise one)."""
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await call()
+    response = refused.value.response
+    return response.status_code, response.json().get("detail", "")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from unittest.mock import ANY
 
@@ -19,8 +19,10 @@ from stores.settings import Settings
 from tests.graphs.server.langgraph_api.run_support import (
     Receiver,
     gate,
+    gate_name,
     live,
     reached,
+    refusal,
     until,
 )
 from tests.graphs.server.live_server import ServerThread
@@ -30,17 +32,6 @@ from tests.graphs.server.live_server import ServerThread
 def server(settings: Settings) -> Iterator[ServerThread]:
     with live(settings) as running:
         yield running
-
-
-def _name() -> str:
-    return f"gate-{uuid.uuid4().hex[:8]}"
-
-
-async def _refused(call: Callable[[], Awaitable[Any]]) -> tuple[int, str]:
-    with pytest.raises(httpx.HTTPStatusError) as refused:
-        await call()
-    response = refused.value.response
-    return response.status_code, response.json().get("detail", "")
 
 
 async def test_interrupt_before_and_after_pause_and_resume(server: ServerThread) -> None:
@@ -66,10 +57,10 @@ async def test_interrupt_before_and_after_pause_and_resume(server: ServerThread)
     await client.runs.wait(other, "steps", input=None)
     assert (await client.threads.get_state(other))["values"]["said"] == ["a", "b", "c"]
 
-    status, detail = await _refused(lambda: client.runs.wait(tid, "steps", input={},
+    status, detail = await refusal(lambda: client.runs.wait(tid, "steps", input={},
                                                             interrupt_before=["nope"]))  # fmt: skip
     assert status == 422 and "interrupt_before" in detail and "nope" in detail
-    status, detail = await _refused(lambda: client.runs.wait(None, "steps", input={},
+    status, detail = await refusal(lambda: client.runs.wait(None, "steps", input={},
                                                             interrupt_after="*"))  # fmt: skip
     assert status == 422 and "interrupt_after" in detail
 
@@ -97,10 +88,10 @@ async def test_a_run_forks_from_an_older_checkpoint(server: ServerThread) -> Non
                                     checkpoint={"checkpoint_id": fork_id})  # type: ignore[typeddict-item]
     assert replay["said"] == ["a", "b", "c"]
     unknown = str(uuid.uuid4())
-    status, _ = await _refused(lambda: client.runs.wait(tid, "steps", input=None,
+    status, _ = await refusal(lambda: client.runs.wait(tid, "steps", input=None,
                                                        checkpoint_id=unknown))  # fmt: skip
     assert status == 404
-    status, detail = await _refused(lambda: client.runs.wait(None, "steps", input={},
+    status, detail = await refusal(lambda: client.runs.wait(None, "steps", input={},
                                                             checkpoint_id=fork_id))  # fmt: skip
     assert status == 422 and "checkpoint_id" in detail
 
@@ -112,7 +103,7 @@ async def test_on_disconnect_continue_keeps_the_run_cancel_stops_it(
     outcomes = {}
     for mode in ("continue", None):
         tid = (await client.threads.create())["thread_id"]
-        name = _name()
+        name = gate_name()
         stream = client.runs.stream(tid, "gated", input={"gate": name},
                                     on_disconnect=mode)  # type: ignore[arg-type]  # fmt: skip
         async with contextlib.aclosing(stream):  # type: ignore[type-var]
@@ -145,7 +136,7 @@ async def test_multitask_rollback_deletes_the_first_run_interrupt_keeps_it(
     kept: dict[str, Any] = {}
     for strategy in ("rollback", "interrupt"):
         tid = (await client.threads.create())["thread_id"]
-        name = _name()
+        name = gate_name()
         first = await client.runs.create(tid, "gated", input={"gate": name})
         await reached(name)
         second = await client.runs.create(tid, "steps", input={},
@@ -188,7 +179,7 @@ async def test_webhook_gets_the_outcome_with_retries_and_only_allowed_hosts(
     assert body["status"] == "success" and body["values"]["said"] == ["a", "b", "c"]
     assert body["kwargs"]["webhook"] == receiver.url and body["run_ended_at"]
     for url in ("http://example.com/hook", "ftp://127.0.0.1/hook", "not a url"):
-        status, detail = await _refused(lambda u=url: client.runs.create(tid, "steps",
+        status, detail = await refusal(lambda u=url: client.runs.create(tid, "steps",
                                                                         webhook=u))  # fmt: skip
         assert status == 422 and "webhook" in detail
     assert len(await client.runs.list(tid)) == 1  # refused before any run existed
@@ -203,16 +194,16 @@ async def test_context_reaches_the_graph_and_kwargs_record_the_run(server: Serve
     assert said["said"] == ["hello bo"]
     echoed = await client.runs.wait(None, "echo", input={}, context={"word": "ctx"})
     assert echoed["said"] == ["ctx"]  # mirrored into config.configurable, as LangGraph does
-    status, detail = await _refused(lambda: client.runs.wait(None, "greet",
+    status, detail = await refusal(lambda: client.runs.wait(None, "greet",
                                                             context={"who": "x"}))  # fmt: skip
     assert status == 422 and "context.who: unknown key" in detail
     assert "context.user: required" in detail
-    status, detail = await _refused(lambda: client.runs.wait(None, "greet"))
+    status, detail = await refusal(lambda: client.runs.wait(None, "greet"))
     assert status == 422 and "context.user: required" in detail
     # as LangGraph's server: without a context, the configurable is the context
     said = await client.runs.wait(None, "greet", config={"configurable": {"user": "cy"}})
     assert said["said"] == ["hi cy"]
-    status, detail = await _refused(lambda: client.runs.wait(
+    status, detail = await refusal(lambda: client.runs.wait(
         None, "echo", context={"word": "a"}, config={"configurable": {"word": "b"}}))  # fmt: skip
     assert status == 422 and "context" in detail
 

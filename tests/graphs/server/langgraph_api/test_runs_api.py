@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,7 +17,14 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
 from stores.settings import Settings
-from tests.graphs.server.langgraph_api.run_support import gate, live, reached, until
+from tests.graphs.server.langgraph_api.run_support import (
+    gate,
+    gate_name,
+    live,
+    reached,
+    refusal,
+    until,
+)
 from tests.graphs.server.langgraph_api.sdk_support import as_tenant
 from tests.graphs.server.live_server import ServerThread
 
@@ -26,17 +33,6 @@ from tests.graphs.server.live_server import ServerThread
 def server(settings: Settings) -> Iterator[ServerThread]:
     with live(settings) as running:
         yield running
-
-
-def _name() -> str:
-    return f"gate-{uuid.uuid4().hex[:8]}"
-
-
-async def _refused(call: Callable[[], Awaitable[Any]]) -> tuple[int, str]:
-    with pytest.raises(httpx.HTTPStatusError) as refused:
-        await call()
-    response = refused.value.response
-    return response.status_code, response.json().get("detail", "")
 
 
 async def _status(client: LangGraphClient, tid: str, run_id: str, *wanted: str) -> None:
@@ -49,7 +45,7 @@ async def _status(client: LangGraphClient, tid: str, run_id: str, *wanted: str) 
 async def test_delete_a_run_once_it_ended(server: ServerThread) -> None:
     client = get_client(url=server.url)
     tid = (await client.threads.create())["thread_id"]
-    name = _name()
+    name = gate_name()
     run = await client.runs.create(tid, "gated", input={"gate": name})
     await reached(name)
     with pytest.raises(ConflictError):  # still running
@@ -74,7 +70,7 @@ async def test_join_stream_replays_then_follows_and_resumes_after_an_id(
 ) -> None:
     client = get_client(url=server.url)
     tid = (await client.threads.create())["thread_id"]
-    name = _name()
+    name = gate_name()
     run = await client.runs.create(tid, "gated", input={"gate": name},
                                    stream_mode=["values", "custom"])  # fmt: skip
     rid = run["run_id"]
@@ -106,11 +102,11 @@ async def test_join_stream_replays_then_follows_and_resumes_after_an_id(
     # only some of the run's modes
     custom = [p async for p in client.runs.join_stream(tid, rid, stream_mode="custom")]
     assert {p.event for p in custom} == {"metadata", "custom"}
-    status, detail = await _refused(lambda: _drain(client.runs.join_stream(
+    status, detail = await refusal(lambda: _drain(client.runs.join_stream(
         tid, rid, stream_mode="updates")))  # fmt: skip
     assert status == 422 and "updates" in detail
     other = get_client(url=server.url, headers=as_tenant("globex"))
-    status, _ = await _refused(lambda: _drain(other.runs.join_stream(tid, rid)))
+    status, _ = await refusal(lambda: _drain(other.runs.join_stream(tid, rid)))
     assert status == 404
 
 
@@ -121,7 +117,7 @@ async def _drain(stream: Any) -> None:
 
 async def test_background_runs_without_a_thread(server: ServerThread) -> None:
     client = get_client(url=server.url)
-    name = _name()
+    name = gate_name()
     run = await client.runs.create(None, "gated", input={"gate": name, "word": "w"})
     tid, rid = run["thread_id"], run["run_id"]
     assert tid and run["status"] in ("pending", "running")
@@ -131,7 +127,7 @@ async def test_background_runs_without_a_thread(server: ServerThread) -> None:
     other = get_client(url=server.url, headers=as_tenant("globex"))
     for call in (lambda: other.runs.get(tid, rid), lambda: other.runs.join(tid, rid),
                  lambda: other.runs.cancel(tid, rid)):  # fmt: skip
-        assert (await _refused(call))[0] == 404
+        assert (await refusal(call))[0] == 404
     gate(name).set()
     values = await client.runs.join(tid, rid)
     assert values["said"] == ["first", "waited", "after"]
@@ -159,7 +155,7 @@ async def test_create_batch_starts_all_or_none(server: ServerThread) -> None:
     assert (await client.runs.join(tid, runs[1]["run_id"]))["said"] == ["y"]
 
     fresh = (await client.threads.create())["thread_id"]
-    status, detail = await _refused(lambda: client.runs.create_batch([
+    status, detail = await refusal(lambda: client.runs.create_batch([
         {"assistant_id": "steps", "thread_id": fresh, "input": {}},  # type: ignore[typeddict-item]
         {"assistant_id": "steps", "thread_id": "no-such-thread", "input": {}},  # type: ignore[typeddict-item]
     ]))  # fmt: skip
@@ -175,20 +171,20 @@ async def test_create_batch_starts_all_or_none(server: ServerThread) -> None:
 async def test_cancel_many_by_thread_ids_and_status(server: ServerThread) -> None:
     client = get_client(url=server.url)
     tid = (await client.threads.create())["thread_id"]
-    a, b = _name(), _name()
+    a, b = gate_name(), gate_name()
     running = await client.runs.create(tid, "gated", input={"gate": a})
     await reached(a)
     queued = await client.runs.create(tid, "steps", input={}, multitask_strategy="enqueue")
     elsewhere = await client.runs.create(None, "gated", input={"gate": b})
     await reached(b)
 
-    status, _ = await _refused(lambda: client.runs.cancel_many())
+    status, _ = await refusal(lambda: client.runs.cancel_many())
     assert status == 422
-    status, _ = await _refused(lambda: client.runs.cancel_many(run_ids=[str(uuid.uuid4())]))
+    status, _ = await refusal(lambda: client.runs.cancel_many(run_ids=[str(uuid.uuid4())]))
     assert status == 404
     other = get_client(url=server.url, headers=as_tenant("globex"))
     await other.runs.cancel_many(status="all")  # none of theirs: ours go on
-    status, _ = await _refused(lambda: other.runs.cancel_many(run_ids=[running["run_id"]]))
+    status, _ = await refusal(lambda: other.runs.cancel_many(run_ids=[running["run_id"]]))
     assert status == 404
     assert (await client.runs.get(tid, running["run_id"]))["status"] == "running"
 
@@ -207,7 +203,7 @@ async def test_list_runs_by_status_and_selected_fields(server: ServerThread) -> 
     tid = (await client.threads.create())["thread_id"]
     done = await client.runs.create(tid, "steps", input={})
     await client.runs.join(tid, done["run_id"])
-    name = _name()
+    name = gate_name()
     stopped = await client.runs.create(tid, "gated", input={"gate": name})
     await reached(name)
     await client.runs.cancel(tid, stopped["run_id"], wait=True)
@@ -221,7 +217,7 @@ async def test_list_runs_by_status_and_selected_fields(server: ServerThread) -> 
                       {"run_id": done["run_id"], "status": "success"}]  # fmt: skip
     with contextlib.suppress(Exception):
         gate(name).set()
-    status, detail = await _refused(lambda: client.runs.list(tid, status="finished"))  # type: ignore[arg-type]
+    status, detail = await refusal(lambda: client.runs.list(tid, status="finished"))  # type: ignore[arg-type]
     assert status == 422 and "status" in detail
 
 
@@ -243,7 +239,7 @@ async def test_a_resumable_stream_says_where_to_rejoin_and_a_wait_may_cancel(
     run = await client.runs.get(tid, rid)
     assert run["kwargs"]["resumable"] is True and run["kwargs"]["on_disconnect"] == "continue"
 
-    name = _name()
+    name = gate_name()
     waited = {"assistant_id": "gated", "input": {"gate": name}, "on_disconnect": "cancel"}
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
         call = asyncio.create_task(http.post(f"/threads/{tid}/runs/wait", json=waited))
