@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stores.errors import ConfigurationError
 from stores.resilience.budget import (
     DEFAULT_ACQUIRE_TIMEOUT_S,
     DEFAULT_ATTEMPT_TIMEOUT_S,
@@ -137,6 +138,28 @@ class Settings(BaseSettings):
         description="The SQLite checkpoint file, relative to the data dir (or absolute); "
         "used when `SOPHIA_POSTGRES_URL` is unset.",
     )
+    run_queue: Literal["none", "postgres"] = Field(
+        default="none",
+        description="Where background runs of the LangGraph API execute: `none` (in the "
+        "`sophia serve` process that accepted them) or `postgres` (jobs on a durable "
+        "procrastinate queue in `SOPHIA_POSTGRES_URL`, executed by `sophia worker` "
+        "processes on any machine; needs `SOPHIA_REDIS_URL` for streams and cancellation).",
+    )
+    worker_concurrency: int = Field(
+        default=8, ge=1, description="`sophia worker`: runs one worker executes at once."
+    )
+    run_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="How many workers may start a run (each one dying under it) before the "
+        "run is dead-lettered: marked `failed` with the reason, not started again.",
+    )
+    worker_stalled_s: float = Field(
+        default=15.0,
+        ge=2,
+        description="A worker whose heartbeat is older than this is dead: its runs go back "
+        "on the queue and resume from their last checkpoint on another worker.",
+    )
     serve_host: str = Field(
         default="127.0.0.1",
         description="The address `sophia serve` listens on and `sophia stats` reads from.",
@@ -196,6 +219,18 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _timeouts_nest(self) -> Settings:
         self.statement_budget()
+        return self
+
+    @model_validator(mode="after")
+    def _queue_has_its_services(self) -> Settings:
+        if self.run_queue == "postgres":
+            missing = [name for name, value in (("SOPHIA_POSTGRES_URL", self.postgres_url),
+                       ("SOPHIA_REDIS_URL", self.redis_url)) if not value]  # fmt: skip
+            if missing:
+                raise ConfigurationError(
+                    f"SOPHIA_RUN_QUEUE=postgres needs {' and '.join(missing)}: the queue and "
+                    "the run records live in Postgres, run events and cancellation in Redis"
+                )
         return self
 
     def statement_budget(self) -> StatementBudget:
