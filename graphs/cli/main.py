@@ -28,6 +28,7 @@ from graphs.cli import (
     stats,
     threads,
     trace,
+    worker,
 )
 
 OPERATOR_LOGGERS = (
@@ -43,7 +44,9 @@ OPERATOR_LOGGERS = (
 """Loggers whose warnings are for whoever operates a server, not for a person at the CLI:
 below ERROR they show only with ``-v`` (``sophia serve`` always logs them)."""
 
-COMMANDS = (run, graph_list, threads, seed, info, trace, stats, serve, keys, emulator, bench)
+COMMANDS = (
+    run, graph_list, threads, seed, info, trace, stats, serve, worker, keys, emulator, bench
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -129,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # -v/--debug may come before or after the command (the parsers share their actions,
     # so their default stays "unset" rather than 0 on one of them)
     verbosity, debug = getattr(args, "verbose", 0), getattr(args, "debug", False)
-    with cli_logging(verbosity, operator_warnings=args.command == "serve"):
+    with cli_logging(verbosity, operator_warnings=args.command in ("serve", "worker")):
         try:
             return int(args.handler(args))
         except (Exception, KeyboardInterrupt) as exc:

@@ -84,6 +84,23 @@ class RunStore:
         )
         return _record_of(rows[0])[0] if rows else None
 
+    async def get_owned(self, run_id: str) -> tuple[RunRecord, str | None] | None:
+        """The run `run_id` with its owner (any tenant's: for the process executing it)."""
+        rows = await self.sql.rows(
+            f"SELECT {_COLUMNS} FROM sophia_runs WHERE run_id = ?",  # noqa: S608
+            (run_id,),
+        )
+        return _record_of(rows[0]) if rows else None
+
+    async def waiting(self) -> tuple[int, float | None]:
+        """Runs accepted and not started yet (``pending``), and the oldest one's
+        ``created_at`` (epoch seconds; None when there is none)."""
+        rows = await self.sql.rows(
+            "SELECT count(*), min(created_at) FROM sophia_runs WHERE status = 'pending'"
+        )
+        count, oldest = rows[0] if rows else (0, None)
+        return int(count or 0), (float(oldest) if oldest is not None else None)
+
     async def list(
         self,
         *,

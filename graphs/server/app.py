@@ -49,6 +49,7 @@ from graphs.server.ops_routes import ops_routes
 from graphs.server.quotas import Quotas
 from graphs.server.security import SecurityPolicy, SecuritySettings, resolve_policy
 from graphs.server.serve import app_from_env, serve
+from graphs.workers.remote import remote_runs
 from stores.settings import Settings
 
 __all__ = ["HttpConfig", "app_from_env", "create_app", "serve"]
@@ -119,11 +120,16 @@ def create_app(
             else:
                 state.engine = engine
             state.auth = await _authenticator(state.engine, security, policy)
+            settings_now = state.engine.settings
+            remote = await stack.enter_async_context(remote_runs(
+                settings_now, state.engine.durable.runs if settings_now.run_queue != "none"
+                else None))
             runs = state.sdk_runs = RunManager(
                 state.engine, admission=state.admission, timeout_s=request_timeout_s,
-                webhook_hosts=allowed_hosts(security.webhook_hosts),
+                webhook_hosts=allowed_hosts(security.webhook_hosts), remote=remote,
             )  # fmt: skip
-            await runs.recover()
+            if remote is None:  # queued runs are the workers' to resume
+                await runs.recover()
             try:
                 async with sdk_services(app):  # the API's store and cron scheduler
                     yield

@@ -32,6 +32,8 @@ class RunExecution:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     log: EventLog = field(default_factory=EventLog)
     started_at: float | None = None
+    remote: bool = False
+    """A worker executes it (`graphs.workers`); this process follows its events."""
 
     @property
     def thread_id(self) -> str | None:

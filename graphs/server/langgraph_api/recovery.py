@@ -55,7 +55,7 @@ async def recover(manager: RunManager) -> int:
         record.kwargs = {k: v for k, v in record.kwargs.items() if k != RESUME_FLAG}
         record.status = "pending"
         try:
-            run_input, command = await _resumption(manager, record)
+            run_input, command = await resumption(manager, record)
         except SophiaError as exc:
             record.finish("failed", error=exc)
             await durable.runs.put(record, owner=owner)
@@ -68,7 +68,7 @@ async def recover(manager: RunManager) -> int:
     return taken
 
 
-async def _resumption(
+async def resumption(
     manager: RunManager, record: RunRecord
 ) -> tuple[RunInput | None, Command[Any] | None]:
     """How to continue `record` (see the module docstring)."""

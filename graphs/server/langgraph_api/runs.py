@@ -7,18 +7,18 @@ before anything runs; the run then executes in its own task: it waits for the th
 (one run per thread at a time), then for a run slot, and must finish within the
 server's request timeout (status ``timeout`` otherwise), publishing its events
 (`.stream_events`) to its `.event_log.EventLog`, which its streams follow, and keeping
-the last values for `wait`/`join`. How it runs is its `.run_plan.RunPlan`, checked
-before it exists. A busy thread rejects a second run (`ThreadBusyError`, HTTP 409),
-queues it (``'enqueue'``), cancels the first (``'interrupt'``), or cancels and deletes it
-with its checkpoints (``'rollback'``, `.run_control.roll_back`). A run without a thread
-gets a thread id that only names it (``kwargs.temporary``); with ``on_completion=
-'keep'`` it runs on a new thread of the caller's. A run's webhook is sent when it ends.
+the last values for `wait`/`join`. How it runs is its `.run_plan.RunPlan`. A busy thread
+rejects a second run (`ThreadBusyError`, 409), queues it (``'enqueue'``), cancels the
+first (``'interrupt'``), or cancels and deletes it with its checkpoints (``'rollback'``,
+`.run_control.roll_back`). A run without a thread gets a thread id that only names it
+(``kwargs.temporary``); with ``on_completion='keep'`` it runs on a new thread of the
+caller's. A run's webhook is sent when it ends. With `remote` (``SOPHIA_RUN_QUEUE``) the
+run is queued for a worker instead and followed (`graphs.workers.remote`).
 
 Each run is the engine's `RunRecord`, written to the run table (`graphs.durable.runs`)
 when accepted (``pending``), when it starts (``running``) and when it ends, with its
-owner (the caller's tenant), so any process on the same database can answer for it; when
-a run on a thread ends, the thread's row gets its status, values and interrupts
-(`Threads.settle`), so listing threads reads no checkpoint.
+owner (the caller's tenant), so any process on the same database can answer for it; a
+run on a thread that ends settles the thread's row (`Threads.settle`).
 
 On shutdown (`drain`) running runs get the grace period; the rest are cancelled (their
 supersteps stay checkpointed) and, on a thread, marked ``pending`` with
@@ -57,6 +57,7 @@ from stores.errors import SophiaError
 
 if TYPE_CHECKING:
     from graphs.engine.engine import Engine
+    from graphs.workers.remote import RemoteRuns
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +82,10 @@ class RunManager:
         timeout_s: float = 30.0,
         max_runs: int = 1000,
         webhook_hosts: frozenset[str] = frozenset(),
+        remote: RemoteRuns | None = None,
     ) -> None:
         self.engine = engine
+        self.remote = remote
         self.admission = admission or Admission(
             ConcurrencyLimiter(64, 256), Quotas(), InFlightRuns()
         )
@@ -158,6 +161,8 @@ class RunManager:
                     self, caller, graph_id, thread_id, body.command
                 )
         busy = self.active.get(thread_id) if thread_id is not None else None
+        if self.remote is not None and thread_id is not None:
+            busy = await self.remote.busy(self, thread_id, caller.tenant)
         if busy is not None and strategy == "reject":
             raise ThreadBusyError(busy.record.thread_id or "", busy.record.run_id)
         ticket = self.admission.reserve(caller)  # before anything changes: 429/503 here
@@ -201,8 +206,12 @@ class RunManager:
         command: Command[Any] | None,
         ticket: Ticket,
     ) -> None:
+        if self.remote is not None:
+            run.remote = True
+            self.remember(run)
+            return await self.remote.launch(self, run, ticket)
         await run.log.publish("metadata", {"run_id": run.record.run_id, "attempt": 1})
-        self._remember(run)
+        self.remember(run)
         if run.thread_id is not None:
             self.active.setdefault(run.thread_id, run)
         run.task = asyncio.create_task(
@@ -268,7 +277,7 @@ class RunManager:
             finally:
                 await run.log.close()
                 run.done.set()
-                self._keep_log(run)
+                self.keep_log(run)
                 if plan.webhook and record.finished:
                     self._webhook(run)
 
@@ -294,7 +303,10 @@ class RunManager:
                 await run.log.publish(event, data)
 
     def _webhook(self, run: RunExecution) -> None:
-        task = asyncio.create_task(run_control.send_webhook(run), name="webhook")
+        self._side_task(run_control.send_webhook(run))
+
+    def _side_task(self, work: Any) -> None:  # a side task the shutdown waits for
+        task = asyncio.create_task(work, name="run-side-task")
         self.webhooks.add(task)
         task.add_done_callback(self.webhooks.discard)
 
@@ -329,11 +341,15 @@ class RunManager:
 
     def stop(self, run: RunExecution) -> None:
         """Ask `run` to stop (cancel its task) without waiting for it."""
-        if run.task is not None and not run.task.done():
+        if run.remote and self.remote is not None and not run.done.is_set():
+            self._side_task(self.remote.cancel(self, run, wait=False))
+        elif run.task is not None and not run.task.done():
             run.task.cancel()
 
     async def cancel(self, run: RunExecution, *, wait: bool = True) -> None:
         """Cancel `run` (its completed supersteps stay checkpointed)."""
+        if run.remote and self.remote is not None:
+            return await self.remote.cancel(self, run, wait=wait)
         self.stop(run)
         if wait and run.task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -343,14 +359,14 @@ class RunManager:
         """Stop tracking `run` (its record was deleted)."""
         self.runs.pop(run.record.run_id, None)
 
-    def _remember(self, run: RunExecution) -> None:
+    def remember(self, run: RunExecution) -> None:
         self.runs[run.record.run_id] = run
         while len(self.runs) > self.max_runs and (oldest := next(iter(self.runs.values()))):
             if not oldest.done.is_set():
                 break
             del self.runs[oldest.record.run_id]
 
-    def _keep_log(self, run: RunExecution) -> None:  # the last LOGS_KEPT finished runs'
+    def keep_log(self, run: RunExecution) -> None:  # the last LOGS_KEPT finished runs'
         self._logged.append(run)
         while len(self._logged) > LOGS_KEPT:
             self._logged.popleft().log.forget()

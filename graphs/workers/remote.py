@@ -1,0 +1,158 @@
+"""The API server's side of runs that workers execute (``SOPHIA_RUN_QUEUE=postgres``).
+
+`RunManager` checks and records a run exactly as in-process; then, instead of executing
+it, `RemoteRuns.launch` queues it (`graphs.workers.queue`) and follows its events from
+Redis (`graphs.workers.events`) into the run's local `EventLog`, so ``wait``, ``join``,
+streams and ``Last-Event-ID`` work as they do in-process. A run another API server
+accepted is followed the same way when a client asks for it here (`attach`). Cancelling
+aborts its job: a queued run is cancelled here (its record, its thread, its stream's end);
+a running one is cancelled by the worker that holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from graphs.engine.run_record import RunRecord, RunStatus
+from graphs.server.langgraph_api.execution import RunExecution
+from graphs.server.langgraph_api.run_plan import RunPlan
+from graphs.workers.events import END, RunEvents
+from graphs.workers.queue import RunQueue, open_run_queue
+from stores.settings import Settings
+
+if TYPE_CHECKING:
+    from graphs.server.langgraph_api.runs import RunManager
+    from graphs.server.limits import Ticket
+
+logger = logging.getLogger(__name__)
+
+UNFINISHED: tuple[RunStatus, ...] = ("pending", "running")
+
+
+class RemoteRuns:
+    """Queueing, following and cancelling runs executed by workers (module docstring)."""
+
+    def __init__(self, queue: RunQueue, events: RunEvents) -> None:
+        self.queue = queue
+        self.events = events
+        self.followers: set[asyncio.Task[None]] = set()
+
+    async def launch(self, manager: RunManager, run: RunExecution, ticket: Ticket) -> None:
+        """Queue `run` (its record is written) and follow it; `ticket` is given back when
+        it ends."""
+        thread = None if run.plan.temporary else run.record.thread_id
+        await self.queue.defer(
+            run.record.run_id, thread_id=thread, after_seconds=run.plan.after_seconds
+        )
+        self._follow(manager, run, ticket)
+
+    def attach(self, manager: RunManager, record: RunRecord, owner: str | None) -> RunExecution:
+        """Follow a run another API server accepted (known here from now on)."""
+        known = manager.runs.get(record.run_id)
+        if known is not None:
+            return known
+        run = RunExecution(record, owner=owner, plan=RunPlan.from_kwargs(record.kwargs),
+                           remote=True)  # fmt: skip
+        manager.remember(run)
+        self._follow(manager, run, None)
+        return run
+
+    async def busy(
+        self, manager: RunManager, thread_id: str, owner: str | None
+    ) -> RunExecution | None:
+        """The run `thread_id` is busy with (running, else the oldest queued), on any
+        server or worker; None when it is idle."""
+        durable = manager.engine.durable
+        waiting = await durable.runs.list(thread_id=thread_id, status=UNFINISHED,
+                                          owner=owner, limit=100)  # fmt: skip
+        if not waiting:
+            return None
+        running = [r for r in waiting if r.status == "running"]
+        record = running[0] if running else waiting[-1]
+        return self.attach(manager, record, owner)
+
+    async def cancel(self, manager: RunManager, run: RunExecution, *, wait: bool) -> None:
+        """Abort `run`'s job; with `wait`, return once it has ended."""
+        outcome = await self.queue.abort(run.record.run_id)
+        if outcome == "cancelled":  # it never started: nobody else will end it
+            record = run.record
+            record.finish("cancelled", error="cancelled before it started")
+            durable = manager.engine.durable
+            await durable.runs.put(record, owner=run.owner)
+            if not run.plan.temporary and record.thread_id is not None:
+                await manager.engine.threads.settle(record.graph, record.thread_id)
+            await self.events.end(record.run_id, {"status": "cancelled", "error": record.error})
+        if wait:
+            await run.done.wait()
+
+    def _follow(self, manager: RunManager, run: RunExecution, ticket: Ticket | None) -> None:
+        task = asyncio.create_task(self._relay(manager, run, ticket),
+                                   name=f"follow-{run.record.run_id}")  # fmt: skip
+        self.followers.add(task)
+        task.add_done_callback(self.followers.discard)
+
+    async def _relay(self, manager: RunManager, run: RunExecution, ticket: Ticket | None) -> None:
+        outcome: dict[str, Any] | None = None
+        try:
+            async for event, data in self.events.follow(run.record.run_id):
+                if event == END:
+                    outcome = data
+                    break
+                await run.log.publish(event, data)
+        except Exception as exc:  # Redis gone: the record still says how it ended
+            logger.warning("run %s: its events stopped: %s", run.record.run_id, exc)
+        finally:
+            if ticket is not None:
+                ticket.leave()
+            with contextlib.suppress(Exception):
+                await self._ended(manager, run, outcome or {})
+            await run.log.close()
+            run.done.set()
+            manager.keep_log(run)
+
+    async def _ended(self, manager: RunManager, run: RunExecution, outcome: dict[str, Any]) -> None:
+        run.values = outcome.get("values")
+        run.interrupts = list(outcome.get("interrupts") or [])
+        run.paused = bool(outcome.get("paused"))
+        run.error = outcome.get("failure")
+        found = await manager.engine.durable.runs.get(run.record.run_id)
+        if found is not None:
+            run.record = found
+        if not outcome and run.record.status in ("failed", "timeout"):
+            message = run.record.error or f"the run ended {run.record.status}"
+            run.error = {"error": run.record.status, "message": message}
+
+    async def aclose(self) -> None:
+        """Stop following (the runs go on on their workers)."""
+        for task in list(self.followers):
+            task.cancel()
+        if self.followers:
+            await asyncio.wait(set(self.followers), timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def remote_runs(settings: Settings, runs: Any) -> AsyncIterator[RemoteRuns | None]:
+    """`RemoteRuns` on the queue and Redis of `settings` for the block, with the queue's
+    gauges read from `runs` (a `RunStore`); None when runs execute in-process
+    (``SOPHIA_RUN_QUEUE=none``)."""
+    if settings.run_queue != "postgres":
+        yield None
+        return
+    import redis.asyncio as aioredis
+
+    from graphs.workers.queue_metrics import queue_gauges
+
+    client = aioredis.Redis.from_url(settings.redis_url or "")
+    try:
+        async with open_run_queue(settings) as queue, queue_gauges(runs):
+            remote = RemoteRuns(queue, RunEvents(client))
+            try:
+                yield remote
+            finally:
+                await remote.aclose()
+    finally:
+        await client.aclose()
