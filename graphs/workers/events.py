@@ -56,6 +56,10 @@ class RunEvents:
         """Append the run's outcome: its last entry (followers stop after it)."""
         await self.publish(run_id, END, outcome)
 
+    async def exists(self, run_id: str) -> bool:
+        """Whether `run_id` has events kept (none yet, or expired: False)."""
+        return bool(await self.redis.exists(stream_key(run_id)))
+
     async def follow(self, run_id: str, block_ms: int = BLOCK_MS) -> AsyncIterator[tuple[str, Any]]:
         """``(event, data)`` of `run_id` from its first event, then live, ending after its
         outcome (``(END, outcome)``). Waits for as long as the caller iterates: a run

@@ -50,11 +50,16 @@ class RemoteRuns:
         )
         self._follow(manager, run, ticket)
 
-    def attach(self, manager: RunManager, record: RunRecord, owner: str | None) -> RunExecution:
-        """Follow a run another API server accepted (known here from now on)."""
+    async def attach(
+        self, manager: RunManager, record: RunRecord, owner: str | None
+    ) -> RunExecution | None:
+        """Follow a run another API server accepted (known here from now on); None for a
+        finished run whose events have expired."""
         known = manager.runs.get(record.run_id)
         if known is not None:
             return known
+        if record.finished and not await self.events.exists(record.run_id):
+            return None
         run = RunExecution(record, owner=owner, plan=RunPlan.from_kwargs(record.kwargs),
                            remote=True)  # fmt: skip
         manager.remember(run)
@@ -73,7 +78,7 @@ class RemoteRuns:
             return None
         running = [r for r in waiting if r.status == "running"]
         record = running[0] if running else waiting[-1]
-        return self.attach(manager, record, owner)
+        return await self.attach(manager, record, owner)
 
     async def cancel(self, manager: RunManager, run: RunExecution, *, wait: bool) -> None:
         """Abort `run`'s job; with `wait`, return once it has ended."""

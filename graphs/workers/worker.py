@@ -12,7 +12,8 @@ its outcome, which every API server follows.
 A run taken over from a worker that died (its record still says ``running``) resumes from
 its thread's last checkpoint when that checkpoint is its own, so completed supersteps do
 not run again (a run without a thread has no checkpoint: it starts over). Each start is
-counted in the record (``kwargs.attempts``); past ``SOPHIA_RUN_MAX_ATTEMPTS`` the run is
+counted in the record (``kwargs.attempts``, with ``kwargs.worker``: the worker holding
+it); past ``SOPHIA_RUN_MAX_ATTEMPTS`` the run is
 dead-lettered: ``failed`` with the reason, not started again.
 
 An abort (``POST .../cancel`` on any API server) reaches the worker through procrastinate
@@ -26,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +62,11 @@ DEAD_LETTER = (
 )
 
 
+def worker_name() -> str:
+    """This worker's name in the queue's worker table: ``sophia-worker-<host>-<pid>``."""
+    return f"sophia-worker-{socket.gethostname()}-{os.getpid()}"
+
+
 def outcome_of(run: RunExecution) -> dict[str, Any]:
     """What the run's stream ends with: its status and what `wait` answers."""
     record = run.record
@@ -84,6 +92,7 @@ class RunWorker:
         self.queue = RunQueue(app)
         self.events = RunEvents(redis)
         self.concurrency = concurrency
+        self.name = worker_name()
         self.settings = engine.settings
         admission = Admission(
             ConcurrencyLimiter(concurrency, concurrency * 4), Quotas(), InFlightRuns()
@@ -145,7 +154,7 @@ class RunWorker:
         await self.app.run_worker_async(
             queues=[QUEUE],
             concurrency=self.concurrency,
-            name=f"sophia-worker-{id(self):x}",
+            name=self.name,
             shutdown_graceful_timeout=grace_s,
             update_heartbeat_interval=max(1.0, stalled / 3),
             stalled_worker_timeout=stalled,
@@ -183,7 +192,8 @@ class RunWorker:
         if record.finished:
             return  # cancelled while queued: the API server published its end
         attempts = int(record.kwargs.get("attempts") or 0) + 1
-        record.kwargs = {**record.kwargs, "attempts": attempts, "after_seconds": 0}
+        record.kwargs = {**record.kwargs, "attempts": attempts, "after_seconds": 0,
+                         "worker": self.name}  # fmt: skip
         run = RunExecution(record, owner=owner)
         if attempts > self.settings.run_max_attempts:
             record.finish("failed", error=DEAD_LETTER.format(n=attempts - 1))

@@ -130,6 +130,8 @@ async def runs_to_cancel(
     found = []
     for record in records:
         run = manager.get(record.thread_id, record.run_id, owner)
+        if run is None and manager.remote is not None:
+            run = await manager.remote.attach(manager, record, owner)
         if run is None:
             raise ApiError(409, f"run {record.run_id} executes in another process; "
                            "cancel it there")  # fmt: skip

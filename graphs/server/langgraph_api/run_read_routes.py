@@ -92,12 +92,16 @@ async def _client_gone(request: Request) -> None:
         pass
 
 
-async def _record(request: Request) -> tuple[RunExecution | None, RunRecord]:
-    """The caller's run of the path: this process's execution (if it runs here) and its
-    record; ApiError 404 when the caller has no such run on that thread."""
+async def _record(
+    request: Request, *, follow: bool = True
+) -> tuple[RunExecution | None, RunRecord]:
+    """The caller's run of the path: this process's execution (if it runs here, or, with
+    `follow`, a worker runs it) and its record; ApiError 404 when the caller has no such
+    run on that thread."""
     thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
     caller = caller_of(request)
-    run = runs_of(request).get(thread_id, run_id, caller.tenant)
+    manager = runs_of(request)
+    run = manager.get(thread_id, run_id, caller.tenant)
     record = run.record if run is not None else None
     if record is None:
         durable = engine_of(request).durable
@@ -108,12 +112,14 @@ async def _record(request: Request) -> tuple[RunExecution | None, RunRecord]:
     if record is None:
         raise ApiError(404, f"run {run_id[:100]} not found on thread {thread_id[:100]}")
     may_use(caller, record.graph)
+    if follow and run is None and manager.remote is not None:  # a worker runs it
+        run = await manager.remote.attach(manager, record, caller.tenant)
     return run, record
 
 
 async def get_run(request: Request) -> Response:
     """``GET /threads/{thread_id}/runs/{run_id}``."""
-    _, record = await _record(request)
+    _, record = await _record(request, follow=False)
     return JSON(run_of(record))
 
 
@@ -256,7 +262,7 @@ async def cancel_many(request: Request, body: rm.CancelMany, query: rm.CancelMan
 async def delete_run(request: Request) -> Response:
     """``DELETE /threads/{thread_id}/runs/{run_id}``: a run that ended (409 while it is
     pending or running); its thread's checkpoints stay."""
-    run, record = await _record(request)
+    run, record = await _record(request, follow=False)
     if not record.finished or (run is not None and not run.done.is_set()):
         raise ApiError(409, f"run {record.run_id} is {record.status}: cancel it first")
     await engine_of(request).durable.runs.delete(record.run_id, owner=caller_of(request).tenant)
