@@ -38,8 +38,9 @@ EXECUTE_RUN = "sophia.execute_run"
 """The task that executes one run (`graphs.workers.worker`)."""
 RETRY_STALLED = "sophia.retry_stalled_runs"
 """The periodic task that puts a dead worker's jobs back on the queue."""
-STALLED_CHECK_CRON = "*/5 * * * * *"
-"""How often a worker looks for dead workers' jobs (every 5 s: procrastinate's 6-field cron)."""
+STALLED_CHECK_CRON = "* * * * * */5"
+"""How often a worker looks for dead workers' jobs: every 5 s (procrastinate's cron takes
+seconds as a sixth field, the last one)."""
 _SCHEMA_LOCK = 0x50F1A
 """Postgres advisory lock taken while one process installs procrastinate's tables."""
 

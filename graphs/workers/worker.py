@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+RESUMED_PRIORITY = 10
+"""A dead worker's runs go back on the queue ahead of runs not started yet (priority 0)."""
 DEAD_LETTER = (
     "the run was started {n} times and its worker stopped each time; it is not started "
     "again (SOPHIA_RUN_MAX_ATTEMPTS)"
@@ -142,9 +144,9 @@ class RunWorker:
     def _register(self) -> None:
         app = self.app
         app.task(name=EXECUTE_RUN, queue=QUEUE, pass_context=True)(self._job)
-        stalled = app.task(name=RETRY_STALLED, queue=QUEUE, queueing_lock=RETRY_STALLED)(
-            self._retry_stalled
-        )
+        # Ahead of every queued run: the check must not wait behind the queue it repairs.
+        stalled = app.task(name=RETRY_STALLED, queue=QUEUE, queueing_lock=RETRY_STALLED,
+                           priority=RESUMED_PRIORITY + 1)(self._retry_stalled)  # fmt: skip
         app.periodic(cron=STALLED_CHECK_CRON, periodic_id="stalled")(stalled)
 
     async def run(self, *, grace_s: float = 30.0) -> None:
@@ -171,7 +173,7 @@ class RunWorker:
         for job in stalled:
             logger.warning("run job %s: its worker stopped; queued again", job.id)
             with contextlib.suppress(Exception):  # another worker retried it first
-                await manager.retry_job(job)
+                await manager.retry_job(job, priority=RESUMED_PRIORITY)
 
     async def _job(self, context: Any, run_id: str) -> None:
         """Execute run `run_id` (the job of `EXECUTE_RUN`)."""

@@ -102,7 +102,8 @@ async def _record(
     caller = caller_of(request)
     manager = runs_of(request)
     run = manager.get(thread_id, run_id, caller.tenant)
-    record = run.record if run is not None else None
+    # A worker's run: its record is the table's (this process learns of its end later).
+    record = run.record if run is not None and not run.remote else None
     if record is None:
         durable = engine_of(request).durable
         await durable.ensure_ready()

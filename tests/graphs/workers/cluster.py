@@ -47,6 +47,7 @@ class Cluster:
         *,
         stalled_s: float = 6.0,
         query_ms: float = 40.0,
+        scale: float = 0.002,
         host: str = "127.0.0.1",
     ) -> None:
         self.root = root
@@ -54,6 +55,7 @@ class Cluster:
         self.redis_url = redis_url
         self.stalled_s = stalled_s
         self.query_ms = query_ms
+        self.scale = scale
         self.host = host
         self.warehouse_url: str | None = None
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -76,7 +78,7 @@ class Cluster:
             SOPHIA_WORKER_STALLED_S=str(self.stalled_s),
             SOPHIA_WAREHOUSE_URL=self.warehouse(),
             SOPHIA_MEMORY_BUILD="inline",
-            SOPHIA_SEED_SCALE="0.002",
+            SOPHIA_SEED_SCALE=str(self.scale),
             SOPHIA_GC_FREEZE="false",
             OTEL_BSP_SCHEDULE_DELAY="100",  # spans reach the trace file within 0.1 s
             **extra,
@@ -87,7 +89,7 @@ class Cluster:
         if self.warehouse_url is None:
             log = self._log("emulator")
             process = subprocess.Popen(
-                [str(SCRIPT), "emulator", "--port", "0", "--scale", "0.002", "--json",
+                [str(SCRIPT), "emulator", "--port", "0", "--scale", str(self.scale), "--json",
                  "--login-ms", "0", "--query-ms", str(self.query_ms), "--host", self.host],
                 stdout=subprocess.PIPE, stderr=log.open("wb"), env=clean_env(),
             )  # fmt: skip
@@ -192,3 +194,17 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def job_timeline(postgres_url: str, run_ids: list[str]) -> list[tuple[Any, ...]]:
+    """The queue's events (deferred, started, retried, ...) of the jobs of `run_ids`, with
+    their times: what an assertion about recovery quotes."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT j.args->>'run_id', e.type::text, extract(epoch FROM e.at)"
+            " FROM procrastinate_events e JOIN procrastinate_jobs j ON j.id = e.job_id"
+            " WHERE j.args->>'run_id' = ANY(%s) ORDER BY e.at",
+            (run_ids,),
+        ).fetchall()
