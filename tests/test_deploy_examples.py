@@ -9,7 +9,6 @@ README's "Scaling out" is the compose file's numbers.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import io
 import json
 import re
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import yaml
 
 from graphs.cli.main import build_parser
@@ -179,9 +177,6 @@ def test_every_command_parses() -> None:
 def test_worker_commands_parse() -> None:
     workers = [(where, argv) for where, argv in commands() if argv[:1] == ["worker"]]
     assert {where.split(":")[0] for where, _ in workers} >= {"compose.yaml", "k8s container worker"}
-    if "worker" not in subcommands():
-        pytest.skip("`sophia worker` is not in this branch's CLI parser yet; remove this skip "
-                    "when it lands (it checks --concurrency and --metrics-port then)")  # fmt: skip
     failures = {f"{where}: sophia {' '.join(argv)}": parse_failure(argv) for where, argv in workers}
     assert not {k: v for k, v in failures.items() if v}, failures
 
@@ -294,16 +289,10 @@ def numbers(pattern: str, text: str) -> list[int]:
     return [int(group) for group in match.groups()]
 
 
-def default_psycopg_pool_size() -> int:
-    """What procrastinate's connector opens when given no sizes: psycopg_pool's default."""
-    from psycopg_pool import AsyncConnectionPool
-
-    size: int = inspect.signature(AsyncConnectionPool).parameters["min_size"].default
-    return size
-
-
 def test_readme_connection_arithmetic_is_the_compose_files() -> None:
     from graphs.durable.store import PG_POOL_MAX_SIZE
+    from graphs.workers.queue import API_QUEUE_POOL_MAX
+    from graphs.workers.worker import QUEUE_POOL_EXTRA
 
     services = compose()["services"]
     api, worker = services["api"], services["worker"]
@@ -322,13 +311,15 @@ def test_readme_connection_arithmetic_is_the_compose_files() -> None:
     assert (w, p1, a, p2) == (workers, pool_size, apis, pool_size)
     assert total == workers * pool_size + apis * pool_size
     assert numbers(r"(\d+) runs executing at once", text) == [workers * concurrency]
-    a, w, checkpoints, queue, listeners, total = numbers(
-        rf"\((\d+) \+ (\d+)\) {TIMES} \((\d+) \+ (\d+)\) \+ (\d+) = (\d+) Postgres connections",
+    a, checkpoints, api_queue, w, checkpoints2, c, extra, total = numbers(
+        rf"(\d+) {TIMES} \((\d+) \+ (\d+)\) \+ (\d+) {TIMES} \((\d+) \+ (\d+) \+ (\d+)\) = "
+        r"(\d+) Postgres connections",
         text,
     )
-    assert (a, w, listeners) == (apis, workers, workers)
-    assert (checkpoints, queue) == (PG_POOL_MAX_SIZE, default_psycopg_pool_size())
-    assert total == (apis + workers) * (checkpoints + queue) + workers
+    assert (a, w, c) == (apis, workers, concurrency)
+    assert checkpoints == checkpoints2 == PG_POOL_MAX_SIZE
+    assert (api_queue, extra) == (API_QUEUE_POOL_MAX, QUEUE_POOL_EXTRA)
+    assert total == apis * (checkpoints + api_queue) + workers * (checkpoints + c + extra)
     max_connections = int(flag(services["postgres"]["command"], "-c").split("=")[1])
     assert total < max_connections, "the compose file's Postgres takes its own processes"
 

@@ -41,6 +41,8 @@ RETRY_STALLED = "sophia.retry_stalled_runs"
 STALLED_CHECK_CRON = "* * * * * */5"
 """How often a worker looks for dead workers' jobs: every 5 s (procrastinate's cron takes
 seconds as a sixth field, the last one)."""
+API_QUEUE_POOL_MAX = 4
+"""Postgres connections an API server's queue opens at most (it only queues and aborts)."""
 _SCHEMA_LOCK = 0x50F1A
 """Postgres advisory lock taken while one process installs procrastinate's tables."""
 
@@ -119,7 +121,9 @@ async def install_schema(app: procrastinate.App, url: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_run_queue(settings: Settings, *, pool_max: int = 4) -> AsyncIterator[RunQueue]:
+async def open_run_queue(
+    settings: Settings, *, pool_max: int = API_QUEUE_POOL_MAX
+) -> AsyncIterator[RunQueue]:
     """The run queue on ``SOPHIA_POSTGRES_URL`` (its tables created when missing), open
     for the block."""
     if not settings.postgres_url:

@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+QUEUE_POOL_EXTRA = 3
+"""A worker's queue connections beyond one per running job: the job fetcher's LISTEN,
+the heartbeat, the periodic deferrer."""
 RESUMED_PRIORITY = 10
 """A dead worker's runs go back on the queue ahead of runs not started yet (priority 0)."""
 DEAD_LETTER = (
@@ -127,7 +130,7 @@ class RunWorker:
                 "SOPHIA_POSTGRES_URL and SOPHIA_REDIS_URL (as for the API servers)"
             )
         slots = concurrency or settings.worker_concurrency
-        app = make_app(settings.postgres_url, pool_max=slots + 3)
+        app = make_app(settings.postgres_url, pool_max=slots + QUEUE_POOL_EXTRA)
         client = aioredis.Redis.from_url(settings.redis_url or "")
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(client.aclose)
