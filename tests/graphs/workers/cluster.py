@@ -100,30 +100,36 @@ class Cluster:
             self.warehouse_url = str(json.loads(line)["url"])
         return self.warehouse_url
 
-    def api(self, name: str, **extra: str) -> str:
-        """Start `sophia serve` as `name`; its base URL once ready."""
-        port = free_port()
-        argv = [str(SCRIPT), "serve", "--host", self.host, "--port", str(port)]
-        if self.host != "127.0.0.1":
+    def api(self, name: str, *, on: Any = None, **extra: str) -> str:
+        """Start `sophia serve` as `name` (in network namespace `on`, a
+        `tests.graphs.netns_hosts.Host`, when given); its base URL once ready."""
+        port, host = free_port(), on.ip if on is not None else self.host
+        argv = [str(SCRIPT), "serve", "--host", host, "--port", str(port)]
+        if host != "127.0.0.1":
             argv.append("--insecure")
-        base = f"http://{self.host}:{port}"
-        self.start(name, argv, f"{base}/readyz", **extra)
+        base = f"http://{host}:{port}"
+        self.start(name, argv, f"{base}/readyz", on=on, **extra)
         return base
 
-    def worker(self, name: str, *, concurrency: int = 4, **extra: str) -> subprocess.Popen[bytes]:
-        """Start `sophia worker` as `name`, ready (its /healthz answers)."""
-        port = free_port()
+    def worker(
+        self, name: str, *, concurrency: int = 4, on: Any = None, **extra: str
+    ) -> subprocess.Popen[bytes]:
+        """Start `sophia worker` as `name` (in namespace `on` when given), ready (its
+        /healthz answers)."""
+        port, host = free_port(), on.ip if on is not None else self.host
         argv = [str(SCRIPT), "worker", "--concurrency", str(concurrency),
-                "--metrics-port", str(port), "--metrics-host", self.host]  # fmt: skip
-        return self.start(name, argv, f"http://{self.host}:{port}/healthz", **extra)
+                "--metrics-port", str(port), "--metrics-host", host]  # fmt: skip
+        return self.start(name, argv, f"http://{host}:{port}/healthz", on=on, **extra)
 
     def start(
-        self, name: str, argv: list[str], ready_url: str, **extra: str
+        self, name: str, argv: list[str], ready_url: str, *, on: Any = None, **extra: str
     ) -> subprocess.Popen[bytes]:
-        """Start `argv` as `name`; return it once GET `ready_url` answers 200."""
+        """Start `argv` as `name` (in namespace `on` when given); return it once GET
+        `ready_url` answers 200."""
         log = self._log(name)
-        process = subprocess.Popen(argv, env=self.env(name, **extra),
-                                   stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+        spawn = on.popen if on is not None else subprocess.Popen
+        process = spawn(argv, env=self.env(name, **extra),
+                        stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
         self.processes.append(process)
         wait_ready(process, ready_url, log)
         return process
