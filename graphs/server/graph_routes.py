@@ -37,6 +37,7 @@ from graphs.server.errors import (
     run_failure,
     run_timeout,
 )
+from graphs.server.graph_runs import start_run
 from graphs.server.limits import Admission, OverloadedError, Ticket
 from graphs.server.openapi import Answer, ApiRoute, Operation
 from graphs.server.quotas import QuotaExceededError
@@ -207,6 +208,14 @@ def graph_routes() -> list[BaseRoute]:
             {200: Answer("The result.", models.RunResult), **RUN_ERRORS},
             headers=TRACEPARENT, per_graph=True,
             body_description="The graph's input; an empty body means {}.",
+        )),
+        ApiRoute("/graphs/{name}/runs", start_run, method="POST", operation=Operation(
+            "start_run_{graph}", "Start {graph} in the background; 202 with where to follow it",
+            "graphs",
+            {202: Answer("Accepted: the run's id and its LangGraph API URLs.",
+                         models.RunAccepted, headers=("Location",)),
+             **{k: v for k, v in RUN_ERRORS.items() if k not in (500, 504)}},
+            per_graph=True, body_description="The graph's input; an empty body means {}.",
         )),
         ApiRoute("/graphs/{name}/stream", stream, method="POST", operation=Operation(
             "stream_{graph}", "Run {graph}, streaming node updates as server-sent events",

@@ -37,6 +37,26 @@ class RunResult(_Open):
     data_sources: dict[str, Any] | None = Field(None, description="Where the data came from.")
 
 
+class RunLinks(BaseModel):
+    """Where to follow a run started with ``POST /graphs/{name}/runs`` (LangGraph API)."""
+
+    run: str = Field(description="GET: the run's status.")
+    join: str = Field(description="GET: wait for it, then its final values.")
+    stream: str = Field(description="GET: its events (server-sent), from the first or after "
+                        "Last-Event-ID.")  # fmt: skip
+
+
+class RunAccepted(BaseModel):
+    """A background run accepted: it executes in this server, or on a worker when the
+    server queues runs (``SOPHIA_RUN_QUEUE=postgres``)."""
+
+    run_id: str
+    thread_id: str = Field(description="A new thread of the caller's: it keeps the run's "
+                           "checkpoints and final values.")  # fmt: skip
+    status: Literal["pending"]
+    links: RunLinks
+
+
 class StreamEvent(BaseModel):
     """One server-sent event of ``/graphs/{name}/stream``."""
 

@@ -22,6 +22,8 @@ from typing import Any
 
 from graphs.server.encoding import dumps
 
+IDLE = ""
+"""What `follow` yields when no event came for a while (the caller may check the run)."""
 END = "__end__"
 """The last entry of a run's stream: its outcome (`end`)."""
 KEEP_S = 3600
@@ -62,11 +64,13 @@ class RunEvents:
 
     async def follow(self, run_id: str, block_ms: int = BLOCK_MS) -> AsyncIterator[tuple[str, Any]]:
         """``(event, data)`` of `run_id` from its first event, then live, ending after its
-        outcome (``(END, outcome)``). Waits for as long as the caller iterates: a run
-        still queued has no events yet."""
+        outcome (``(END, outcome)``); ``(IDLE, None)`` after `block_ms` without one.
+        Waits for as long as the caller iterates: a run still queued has no events yet."""
         key, last = stream_key(run_id), "0-0"
         while True:
             answer = await self.redis.xread({key: last}, count=500, block=block_ms)
+            if not answer:
+                yield IDLE, None  # nothing for `block_ms`: the caller may look elsewhere
             for _key, entries in answer or ():
                 for entry_id, fields in entries:
                     last = entry_id

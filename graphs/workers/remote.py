@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from graphs.engine.run_record import RunRecord, RunStatus
 from graphs.server.langgraph_api.execution import RunExecution
 from graphs.server.langgraph_api.run_plan import RunPlan
-from graphs.workers.events import END, RunEvents
+from graphs.workers.events import END, IDLE, RunEvents
 from graphs.workers.queue import RunQueue, open_run_queue
 from stores.settings import Settings
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+OUTCOME_GRACE_S = 10.0
+"""How long after a run's record says it ended its stream may still lack the outcome."""
 UNFINISHED: tuple[RunStatus, ...] = ("pending", "running")
 
 
@@ -107,6 +110,10 @@ class RemoteRuns:
                 if event == END:
                     outcome = data
                     break
+                if event == IDLE:
+                    if await self._ended_without_outcome(manager, run):
+                        break
+                    continue
                 await run.log.publish(event, data)
         except Exception as exc:  # Redis gone: the record still says how it ended
             logger.warning("run %s: its events stopped: %s", run.record.run_id, exc)
@@ -119,6 +126,15 @@ class RemoteRuns:
             run.done.set()
             manager.keep_log(run)
 
+    async def _ended_without_outcome(self, manager: RunManager, run: RunExecution) -> bool:
+        """Whether the run's record says it ended though its stream has no outcome (its
+        worker died between the two, or Redis lost it): the record is the truth."""
+        found = await manager.engine.durable.runs.get(run.record.run_id)
+        if found is None:
+            return True  # deleted
+        # A worker writes the record, then the outcome: give it time before giving up.
+        return found.finished and time.time() - (found.finished_at or 0.0) > OUTCOME_GRACE_S
+
     async def _ended(self, manager: RunManager, run: RunExecution, outcome: dict[str, Any]) -> None:
         run.values = outcome.get("values")
         run.interrupts = list(outcome.get("interrupts") or [])
@@ -127,9 +143,14 @@ class RemoteRuns:
         found = await manager.engine.durable.runs.get(run.record.run_id)
         if found is not None:
             run.record = found
-        if not outcome and run.record.status in ("failed", "timeout"):
+        if outcome:
+            return
+        if run.record.status in ("failed", "timeout"):
             message = run.record.error or f"the run ended {run.record.status}"
             run.error = {"error": run.record.status, "message": message}
+        elif not run.plan.temporary and run.record.thread_id is not None:
+            thread = await manager.engine.durable.threads.get(run.record.thread_id)
+            run.values = dict(thread.values or {}) if thread is not None else None
 
     async def aclose(self) -> None:
         """Stop following (the runs go on on their workers)."""
