@@ -3,7 +3,7 @@
     events = RunEvents(redis_client)
     await events.publish(run_id, "values", {...})        # the worker, event by event
     await events.end(run_id, {"status": "complete", ...}) # the run ended (last entry)
-    async for event, data in events.follow(run_id): ...    # any API server, from the first
+    async for entry, event, data in events.follow(run_id): ...  # any API server
 
 One Redis stream per run (``sophia:run:<run_id>:events``). Entries are appended in order
 by whichever worker executes the run (a run resumed on another worker appends after the
@@ -30,8 +30,17 @@ KEEP_S = 3600
 """Seconds a run's events stay after its last one (for late joins and reconnects)."""
 MAX_EVENTS = 100_000
 """Most entries one run's stream keeps (a bound on memory, far above a run's events)."""
-BLOCK_MS = 5000
+BLOCK_MS = 2000
 """How long one read waits for new entries before it looks again."""
+
+
+def redis_client(url: str) -> Any:
+    """A Redis client for run events: its socket timeout is above a follower's blocking
+    read (redis-py's default of 5 s would cut every idle `BLOCK_MS` read short)."""
+    import redis.asyncio as aioredis
+
+    return aioredis.Redis.from_url(url, socket_timeout=BLOCK_MS / 1000 + 10,
+                                   socket_connect_timeout=5)  # fmt: skip
 
 
 def stream_key(run_id: str) -> str:
@@ -62,20 +71,24 @@ class RunEvents:
         """Whether `run_id` has events kept (none yet, or expired: False)."""
         return bool(await self.redis.exists(stream_key(run_id)))
 
-    async def follow(self, run_id: str, block_ms: int = BLOCK_MS) -> AsyncIterator[tuple[str, Any]]:
-        """``(event, data)`` of `run_id` from its first event, then live, ending after its
-        outcome (``(END, outcome)``); ``(IDLE, None)`` after `block_ms` without one.
-        Waits for as long as the caller iterates: a run still queued has no events yet."""
-        key, last = stream_key(run_id), "0-0"
+    async def follow(
+        self, run_id: str, after: str = "0-0", block_ms: int = BLOCK_MS
+    ) -> AsyncIterator[tuple[str, str, Any]]:
+        """``(entry id, event, data)`` of `run_id` after entry `after` (from its first
+        event by default), then live, ending after its outcome (``END``); ``(after,
+        IDLE, None)`` after `block_ms` without one. Waits for as long as the caller
+        iterates (a queued run has no events yet); a caller that lost its connection
+        follows again from the last entry id it saw."""
+        key, last = stream_key(run_id), after
         while True:
             answer = await self.redis.xread({key: last}, count=500, block=block_ms)
             if not answer:
-                yield IDLE, None  # nothing for `block_ms`: the caller may look elsewhere
+                yield last, IDLE, None  # nothing for `block_ms`: the caller may look elsewhere
             for _key, entries in answer or ():
                 for entry_id, fields in entries:
                     last = entry_id
                     event, data = _decode(fields)
-                    yield event, data
+                    yield last, event, data
                     if event == END:
                         return
 

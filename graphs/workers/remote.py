@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from graphs.engine.run_record import RunRecord, RunStatus
 from graphs.server.langgraph_api.execution import RunExecution
 from graphs.server.langgraph_api.run_plan import RunPlan
-from graphs.workers.events import END, IDLE, RunEvents
+from graphs.workers.events import END, IDLE, RunEvents, redis_client
 from graphs.workers.queue import RunQueue, open_run_queue
 from stores.settings import Settings
 
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+RETRY_S = 1.0
+"""Pause before following a run's events again after Redis failed."""
 OUTCOME_GRACE_S = 10.0
 """How long after a run's record says it ended its stream may still lack the outcome."""
 UNFINISHED: tuple[RunStatus, ...] = ("pending", "running")
@@ -105,18 +107,24 @@ class RemoteRuns:
 
     async def _relay(self, manager: RunManager, run: RunExecution, ticket: Ticket | None) -> None:
         outcome: dict[str, Any] | None = None
+        last = "0-0"
         try:
-            async for event, data in self.events.follow(run.record.run_id):
-                if event == END:
-                    outcome = data
-                    break
-                if event == IDLE:
+            while outcome is None:
+                try:
+                    following = self.events.follow(run.record.run_id, last)
+                    async for entry, event, data in following:
+                        last = entry  # where to follow from again if Redis fails
+                        if event == END:
+                            outcome = data
+                        elif event != IDLE:
+                            await run.log.publish(event, data)
+                        elif await self._ended_without_outcome(manager, run):
+                            return
+                except Exception as exc:  # Redis lost: the record says when the run ended
+                    logger.warning("run %s: following its events: %s", run.record.run_id, exc)
+                    await asyncio.sleep(RETRY_S)
                     if await self._ended_without_outcome(manager, run):
-                        break
-                    continue
-                await run.log.publish(event, data)
-        except Exception as exc:  # Redis gone: the record still says how it ended
-            logger.warning("run %s: its events stopped: %s", run.record.run_id, exc)
+                        return
         finally:
             if ticket is not None:
                 ticket.leave()
@@ -168,11 +176,9 @@ async def remote_runs(settings: Settings, runs: Any) -> AsyncIterator[RemoteRuns
     if settings.run_queue != "postgres":
         yield None
         return
-    import redis.asyncio as aioredis
-
     from graphs.workers.queue_metrics import queue_gauges
 
-    client = aioredis.Redis.from_url(settings.redis_url or "")
+    client = redis_client(settings.redis_url or "")
     try:
         async with open_run_queue(settings) as queue, queue_gauges(runs):
             remote = RemoteRuns(queue, RunEvents(client))

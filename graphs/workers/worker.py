@@ -37,7 +37,7 @@ from graphs.server.langgraph_api.recovery import resumption
 from graphs.server.langgraph_api.runs import RunManager
 from graphs.server.limits import Admission, ConcurrencyLimiter, InFlightRuns
 from graphs.server.quotas import Quotas
-from graphs.workers.events import RunEvents
+from graphs.workers.events import RunEvents, redis_client
 from graphs.workers.queue import (
     EXECUTE_RUN,
     QUEUE,
@@ -118,8 +118,6 @@ class RunWorker:
         webhook_hosts: frozenset[str] = frozenset(),
     ) -> AsyncIterator[RunWorker]:
         """An engine, the queue and the Redis client for `settings`, open for the block."""
-        import redis.asyncio as aioredis
-
         from graphs.engine.engine import Engine
 
         if settings.run_queue != "postgres" or not settings.postgres_url:
@@ -131,7 +129,7 @@ class RunWorker:
             )
         slots = concurrency or settings.worker_concurrency
         app = make_app(settings.postgres_url, pool_max=slots + QUEUE_POOL_EXTRA)
-        client = aioredis.Redis.from_url(settings.redis_url or "")
+        client = redis_client(settings.redis_url or "")
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(client.aclose)
             engine = await stack.enter_async_context(
