@@ -36,6 +36,7 @@ from graphs.durable.errors import (
     CheckpointStoreUnavailableError,
 )
 from graphs.durable.keys import KeyStore
+from graphs.durable.pg_lock import advisory_lock
 from graphs.durable.runs import RunStore
 from graphs.durable.serde import checkpoint_serializer
 from graphs.durable.sql import (
@@ -51,6 +52,8 @@ from stores.urls import redact_url
 PG_POOL_MAX_SIZE = 16
 PG_ACQUIRE_TIMEOUT_S = 5.0
 PG_CONNECT_TIMEOUT_S = 3
+SETUP_LOCK = 0x50F1A0
+"""The Postgres advisory lock held while one process creates the tables."""
 
 @dataclass
 class Durable:
@@ -69,6 +72,11 @@ class Durable:
     keys: KeyStore = field(init=False)
     _ready: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    setup_guard: Callable[[], contextlib.AbstractAsyncContextManager[None]] = field(
+        default=contextlib.nullcontext
+    )
+    """Held while the tables are created (Postgres: an advisory lock, so that processes
+    starting at once against a new database do not race on its schema)."""
 
     def __post_init__(self) -> None:
         self.threads = ThreadStore(self.sql)
@@ -85,12 +93,13 @@ class Durable:
             if self._ready:
                 return
             try:
-                await self._setup()
-                await self.threads.setup()
-                await self.runs.setup()
-                await self.assistants.setup()
-                await self.crons.setup()
-                await self.keys.setup()
+                async with self.setup_guard():
+                    await self._setup()
+                    await self.threads.setup()
+                    await self.runs.setup()
+                    await self.assistants.setup()
+                    await self.crons.setup()
+                    await self.keys.setup()
             except CheckpointStoreError:
                 raise
             except Exception as exc:
@@ -244,8 +253,15 @@ async def _open_postgres(url: str) -> AsyncIterator[Durable]:
                     f"Postgres checkpoint store {location}: {type(exc).__name__}: {exc}"
                 ) from exc
 
+        @contextlib.asynccontextmanager
+        async def one_setup_at_a_time() -> AsyncIterator[None]:
+            async with pool.connection() as conn, advisory_lock(conn, SETUP_LOCK):
+                yield
+
         sql = Sql(execute, "postgres", execute_all)
-        yield Durable(saver, sql, "postgres", location, saver.setup)
+        durable = Durable(saver, sql, "postgres", location, saver.setup)
+        durable.setup_guard = one_setup_at_a_time
+        yield durable
     finally:
         await pool.close()
 

@@ -108,16 +108,15 @@ async def install_schema(app: procrastinate.App, url: str) -> None:
     at a time: an advisory lock)."""
     import psycopg
 
+    from graphs.durable.pg_lock import advisory_lock
+
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
-        try:
+        async with advisory_lock(conn, _SCHEMA_LOCK):
             cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
             row = await cur.fetchone()
             if not (row and row[0]):
                 logger.info("installing the run queue's tables (procrastinate)")
                 await app.schema_manager.apply_schema_async()
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
 
 
 @contextlib.asynccontextmanager

@@ -60,6 +60,7 @@ class Cluster:
         self.warehouse_url: str | None = None
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs: dict[str, Path] = {}
+        self.starting: list[tuple[subprocess.Popen[bytes], str, Path]] = []
 
     def __enter__(self) -> Cluster:
         return self
@@ -100,7 +101,7 @@ class Cluster:
             self.warehouse_url = str(json.loads(line)["url"])
         return self.warehouse_url
 
-    def api(self, name: str, *, on: Any = None, **extra: str) -> str:
+    def api(self, name: str, *, on: Any = None, wait: bool = True, **extra: str) -> str:
         """Start `sophia serve` as `name` (in network namespace `on`, a
         `tests.graphs.netns_hosts.Host`, when given); its base URL once ready."""
         port, host = free_port(), on.ip if on is not None else self.host
@@ -108,31 +109,41 @@ class Cluster:
         if host != "127.0.0.1":
             argv.append("--insecure")
         base = f"http://{host}:{port}"
-        self.start(name, argv, f"{base}/readyz", on=on, **extra)
+        self.start(name, argv, f"{base}/readyz", on=on, wait=wait, **extra)
         return base
 
     def worker(
-        self, name: str, *, concurrency: int = 4, on: Any = None, **extra: str
+        self, name: str, *, concurrency: int = 4, on: Any = None, wait: bool = True, **extra: str
     ) -> subprocess.Popen[bytes]:
         """Start `sophia worker` as `name` (in namespace `on` when given), ready (its
         /healthz answers)."""
         port, host = free_port(), on.ip if on is not None else self.host
         argv = [str(SCRIPT), "worker", "--concurrency", str(concurrency),
                 "--metrics-port", str(port), "--metrics-host", host]  # fmt: skip
-        return self.start(name, argv, f"http://{host}:{port}/healthz", on=on, **extra)
+        return self.start(name, argv, f"http://{host}:{port}/healthz", on=on, wait=wait,
+                          **extra)  # fmt: skip
 
     def start(
-        self, name: str, argv: list[str], ready_url: str, *, on: Any = None, **extra: str
+        self, name: str, argv: list[str], ready_url: str, *, on: Any = None, wait: bool = True,
+        **extra: str,
     ) -> subprocess.Popen[bytes]:
         """Start `argv` as `name` (in namespace `on` when given); return it once GET
-        `ready_url` answers 200."""
+        `ready_url` answers 200 (without `wait`: at once; `ready` waits for it)."""
         log = self._log(name)
         spawn = on.popen if on is not None else subprocess.Popen
         process = spawn(argv, env=self.env(name, **extra),
                         stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
         self.processes.append(process)
-        wait_ready(process, ready_url, log)
+        self.starting.append((process, ready_url, log))
+        if wait:
+            self.ready()
         return process
+
+    def ready(self) -> None:
+        """Wait until every process started so far answers (they start side by side)."""
+        for process, url, log in self.starting:
+            wait_ready(process, url, log)
+        self.starting.clear()
 
     def log(self, name: str) -> str:
         """What process `name` printed so far."""

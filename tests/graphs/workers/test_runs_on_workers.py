@@ -27,8 +27,9 @@ def client(url: str) -> Any:
 async def test_a_run_executes_on_a_worker_and_every_server_answers_for_it(
     cluster: Cluster,
 ) -> None:
-    a, b = cluster.api("api-a"), cluster.api("api-b")
-    worker = cluster.worker("w1")
+    a, b = cluster.api("api-a", wait=False), cluster.api("api-b", wait=False)
+    worker = cluster.worker("w1", wait=False)
+    cluster.ready()
     sdk_a, sdk_b = client(a), client(b)
     thread = (await sdk_a.threads.create())["thread_id"]
 
@@ -62,9 +63,10 @@ async def test_a_run_executes_on_a_worker_and_every_server_answers_for_it(
 async def test_background_runs_are_seen_from_every_server_and_run_in_thread_order(
     cluster: Cluster,
 ) -> None:
-    a, b = cluster.api("api-a"), cluster.api("api-b")
-    cluster.worker("w1", concurrency=4)
-    cluster.worker("w2", concurrency=4)
+    a, b = cluster.api("api-a", wait=False), cluster.api("api-b", wait=False)
+    cluster.worker("w1", concurrency=4, wait=False)
+    cluster.worker("w2", concurrency=4, wait=False)
+    cluster.ready()
     sdk_a, sdk_b = client(a), client(b)
     thread = (await sdk_a.threads.create())["thread_id"]
     runs = [
@@ -88,8 +90,9 @@ async def test_background_runs_are_seen_from_every_server_and_run_in_thread_orde
 
 async def test_cancel_reaches_the_worker_that_holds_the_run(cluster: Cluster) -> None:
     cluster.query_ms = 1500  # every statement takes 1.5 s: the run is long enough to cancel
-    a, b = cluster.api("api-a"), cluster.api("api-b")
-    cluster.worker("w1")
+    a, b = cluster.api("api-a", wait=False), cluster.api("api-b", wait=False)
+    cluster.worker("w1", wait=False)
+    cluster.ready()
     sdk_a, sdk_b = client(a), client(b)
     thread = (await sdk_a.threads.create())["thread_id"]
     run = await sdk_a.runs.create(thread, "deal_review", input={"deal_ids": ["D-00004"]})

@@ -45,9 +45,10 @@ async def test_a_killed_workers_runs_resume_elsewhere_exactly_once_past_checkpoi
     cluster: Cluster,
 ) -> None:
     cluster.query_ms, cluster.scale = 20, 0.02  # 100 deals; each statement takes 20 ms more
-    api = cluster.api("api")
-    victim = cluster.worker("victim", concurrency=4)
-    survivor = cluster.worker("survivor", concurrency=4)
+    api = cluster.api("api", wait=False)
+    victim = cluster.worker("victim", concurrency=4, wait=False)
+    survivor = cluster.worker("survivor", concurrency=4, wait=False)
+    cluster.ready()
     sdk = client(api)
     threads = [(await sdk.threads.create())["thread_id"] for _ in range(RUNS)]
     runs = {}

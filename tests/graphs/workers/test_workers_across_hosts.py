@@ -50,8 +50,9 @@ async def test_a_run_queued_on_one_host_executes_on_another(
                 cluster.warehouse_url = _emulator_at(local.warehouse(), warehouse.host,
                                                      warehouse.port)  # fmt: skip
                 with cluster:
-                    api = cluster.api("api", on=api_host)
-                    worker = cluster.worker("worker", on=worker_host)
+                    api = cluster.api("api", on=api_host, wait=False)
+                    worker = cluster.worker("worker", on=worker_host, wait=False)
+                    cluster.ready()
                     sdk: Any = get_client(url=api, timeout=120)
                     thread = (await sdk.threads.create())["thread_id"]
                     result = await sdk.runs.wait(thread, "deal_review",
