@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
@@ -20,13 +21,15 @@ from langgraph.types import Command
 from graphs.durable.errors import CheckpointStoreError, UnknownThreadError
 from graphs.durable.run_checkpoints import delete_for_runs
 from graphs.engine.commands import StateSchema, check_command
-from graphs.engine.errors import GraphError
+from graphs.engine.errors import GraphError, InvalidInputError
+from graphs.engine.run_input import RunInput
 from graphs.engine.run_record import RunRecord, RunStatus
 from graphs.server.caller import Caller
 from graphs.server.langgraph_api import webhooks
 from graphs.server.langgraph_api.errors import ApiError
 from graphs.server.langgraph_api.execution import RunExecution
-from graphs.server.langgraph_api.run_models import RunCommand
+from graphs.server.langgraph_api.run_models import RunCommand, RunCreate
+from graphs.server.langgraph_api.run_plan import RunPlan, plan_run
 from graphs.server.langgraph_api.views import run_of
 
 if TYPE_CHECKING:
@@ -171,3 +174,57 @@ def command_json(command: Command[Any] | None) -> dict[str, Any] | None:
         return None
     goto = list(command.goto) if isinstance(command.goto, list | tuple) else command.goto
     return {"resume": command.resume, "update": command.update, "goto": goto or None}
+
+
+@dataclass
+class CheckedRun:
+    """A run request checked before the run exists: how it runs, its input or command,
+    the label naming a run without a thread, whether it runs on a new kept thread."""
+
+    plan: RunPlan
+    run_input: RunInput | None
+    command: Command[Any] | None
+    label: str | None
+    keep: bool
+
+
+async def checked_request(
+    manager: RunManager,
+    caller: Caller,
+    graph_id: str,
+    thread_id: str | None,
+    body: RunCreate,
+    config: dict[str, Any],
+) -> CheckedRun:
+    """Check a run request (see `RunManager.start` for what it raises)."""
+    run_input: RunInput | None = None
+    command: Command[Any] | None = None
+    if body.input is not None and body.command is not None:
+        raise InvalidInputError(graph_id, ["give input or command, not both"])
+    if body.on_completion is not None and thread_id is not None:
+        raise ApiError(422, "on_completion: applies to runs without a thread only")
+    label = None
+    keep = thread_id is None and body.on_completion == "keep"  # a new thread, kept
+    if thread_id is None and not keep:
+        if body.command is not None:
+            raise InvalidInputError(graph_id, ["command: resuming needs a thread"])
+        run_input = manager.engine.validate(graph_id, body.input)  # 422 before the run exists
+        label = str(uuid.uuid4())
+    plan = plan_run(body, graph=manager.engine.compiled(graph_id), graph_name=graph_id,
+                    thread_id=thread_id, threaded=label is None, config=config,
+                    webhook_hosts=manager.webhook_hosts)  # fmt: skip
+    if keep:
+        if body.command is not None or plan.checkpoint_id is not None:
+            raise ApiError(422, "on_completion: a new thread has nothing to resume or "
+                           "fork: give input only")  # fmt: skip
+        run_input = manager.engine.validate(graph_id, body.input, threaded=True)
+    elif thread_id is not None:
+        await own_thread(manager.engine, caller, thread_id, body.if_not_exists)
+        await check_checkpoint(manager.engine, thread_id, plan.checkpoint_id)
+        if body.input is not None:
+            run_input = manager.engine.validate(graph_id, body.input, threaded=True)
+        if body.command is not None:
+            command = await checked_command(
+                manager, caller, graph_id, thread_id, body.command
+            )
+    return CheckedRun(plan, run_input, command, label, keep)

@@ -49,7 +49,7 @@ from graphs.server.langgraph_api.errors import ApiError
 from graphs.server.langgraph_api.event_log import LogReader
 from graphs.server.langgraph_api.execution import RunExecution, ThreadLocks
 from graphs.server.langgraph_api.run_models import RunCreate
-from graphs.server.langgraph_api.run_plan import RunPlan, plan_run
+from graphs.server.langgraph_api.run_plan import RunPlan
 from graphs.server.langgraph_api.stream_events import EventMapper
 from graphs.server.limits import Admission, ConcurrencyLimiter, InFlightRuns, Ticket
 from graphs.server.quotas import Quotas
@@ -130,36 +130,10 @@ class RunManager:
         engine = self.engine
         config = with_assistant(config, assistant_id)
         strategy = body.multitask_strategy or "reject"
-        run_input: RunInput | None = None
-        command: Command[Any] | None = None
-        if body.input is not None and body.command is not None:
-            raise InvalidInputError(graph_id, ["give input or command, not both"])
-        if body.on_completion is not None and thread_id is not None:
-            raise ApiError(422, "on_completion: applies to runs without a thread only")
-        label = None
-        keep = thread_id is None and body.on_completion == "keep"  # a new thread, kept
-        if thread_id is None and not keep:
-            if body.command is not None:
-                raise InvalidInputError(graph_id, ["command: resuming needs a thread"])
-            run_input = engine.validate(graph_id, body.input)  # 422 before the run exists
-            label = str(uuid.uuid4())
-        plan = plan_run(body, graph=engine.compiled(graph_id), graph_name=graph_id,
-                        thread_id=thread_id, threaded=label is None, config=config or {},
-                        webhook_hosts=self.webhook_hosts)  # fmt: skip
-        if keep:
-            if body.command is not None or plan.checkpoint_id is not None:
-                raise ApiError(422, "on_completion: a new thread has nothing to resume or "
-                               "fork: give input only")  # fmt: skip
-            run_input = engine.validate(graph_id, body.input, threaded=True)
-        elif thread_id is not None:
-            await run_control.own_thread(engine, caller, thread_id, body.if_not_exists)
-            await run_control.check_checkpoint(engine, thread_id, plan.checkpoint_id)
-            if body.input is not None:
-                run_input = engine.validate(graph_id, body.input, threaded=True)
-            if body.command is not None:
-                command = await run_control.checked_command(
-                    self, caller, graph_id, thread_id, body.command
-                )
+        checked = await run_control.checked_request(self, caller, graph_id, thread_id, body,
+                                                    config or {})  # fmt: skip
+        plan, run_input, command = checked.plan, checked.run_input, checked.command
+        label, keep = checked.label, checked.keep
         busy = self.active.get(thread_id) if thread_id is not None else None
         if self.remote is not None and thread_id is not None:
             busy = await self.remote.busy(self, thread_id, caller.tenant)
