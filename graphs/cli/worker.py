@@ -24,8 +24,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=positive_int,
         default=None,
-        help="runs executed at once (default SOPHIA_WORKER_CONCURRENCY, else 8); the "
-        "warehouse pool (SOPHIA_POOL_MAX_SIZE) is shared by them",
+        help="runs executed at once (default SOPHIA_WORKER_CONCURRENCY, else 8); they "
+        "share the warehouse pool, SOPHIA_POOL_MAX_SIZE connections (unset: at least one "
+        "per run slot)",
     )
     parser.add_argument(
         "--grace",
@@ -79,8 +80,10 @@ def main(args: argparse.Namespace) -> int:
                 lambda: {"status": "ok", "concurrency": worker.concurrency,
                          "queue_depth": sampler.depth}, args.metrics_host, args.metrics_port,
             ):  # fmt: skip
-                console.print(f"worker ready: concurrency {worker.concurrency}, warehouse pool "
-                              f"max {settings.pool_max_size}", highlight=False)  # fmt: skip
+                pool = worker.settings.pool_max_size
+                console.print(f"worker ready: concurrency {worker.concurrency}, at most {pool} "
+                              "warehouse connections (SOPHIA_POOL_MAX_SIZE; unset: at least "
+                              "the concurrency)", highlight=False)  # fmt: skip
                 await worker.run(grace_s=args.grace)
 
     asyncio.run(work())

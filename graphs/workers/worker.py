@@ -67,6 +67,14 @@ DEAD_LETTER = (
 )
 
 
+def sized_for(settings: Settings, slots: int) -> Settings:
+    """`settings` with a warehouse pool of at least one connection per run slot, unless
+    ``SOPHIA_POOL_MAX_SIZE`` was set (then it is the operator's)."""
+    if "pool_max_size" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"pool_max_size": max(settings.pool_max_size, slots)})
+
+
 def worker_name() -> str:
     """This worker's name in the queue's worker table: ``sophia-worker-<host>-<pid>``."""
     return f"sophia-worker-{socket.gethostname()}-{os.getpid()}"
@@ -127,8 +135,9 @@ class RunWorker:
                 "sophia worker executes queued runs: set SOPHIA_RUN_QUEUE=postgres, "
                 "SOPHIA_POSTGRES_URL and SOPHIA_REDIS_URL (as for the API servers)"
             )
-        slots = concurrency or settings.worker_concurrency
-        app = make_app(settings.postgres_url, pool_max=slots + QUEUE_POOL_EXTRA)
+        url, slots = settings.postgres_url, concurrency or settings.worker_concurrency
+        settings = sized_for(settings, slots)
+        app = make_app(url, pool_max=slots + QUEUE_POOL_EXTRA)
         client = redis_client(settings.redis_url or "")
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(client.aclose)
@@ -137,7 +146,7 @@ class RunWorker:
                        freeze_gc=settings.gc_freeze)
             )
             await stack.enter_async_context(app.open_async())
-            await install_schema(app, settings.postgres_url)
+            await install_schema(app, url)
             await engine.durable.ensure_ready()
             yield cls(engine, app, client, concurrency=slots, run_timeout_s=run_timeout_s,
                       webhook_hosts=webhook_hosts)  # fmt: skip
