@@ -184,7 +184,8 @@ class RunManager:
             run.remote = True
             self.remember(run)
             return await self.remote.launch(self, run, ticket)
-        await run.log.publish("metadata", {"run_id": run.record.run_id, "attempt": 1})
+        attempt = int(run.record.kwargs.get("attempts") or 1)  # a worker's n-th start
+        await run.log.publish("metadata", {"run_id": run.record.run_id, "attempt": attempt})
         self.remember(run)
         if run.thread_id is not None:
             self.active.setdefault(run.thread_id, run)

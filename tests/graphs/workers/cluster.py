@@ -118,7 +118,7 @@ class Cluster:
         """Start `sophia worker` as `name` (in namespace `on` when given), ready (its
         /healthz answers)."""
         port, host = free_port(), on.ip if on is not None else self.host
-        argv = [str(SCRIPT), "worker", "--concurrency", str(concurrency),
+        argv = [str(SCRIPT), "worker", "--concurrency", str(concurrency), "--grace", "1",
                 "--metrics-port", str(port), "--metrics-host", host]  # fmt: skip
         return self.start(name, argv, f"http://{host}:{port}/healthz", on=on, wait=wait,
                           **extra)  # fmt: skip

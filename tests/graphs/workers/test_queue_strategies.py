@@ -83,3 +83,20 @@ async def test_a_run_whose_workers_keep_dying_is_dead_lettered(cluster: Cluster)
     assert row["status"] == "failed" and row["kwargs"]["attempts"] == 2, row
     thread_now = await sdk.threads.get(thread)
     assert thread_now["status"] != "busy"  # the thread is free for the next run
+
+
+async def test_a_worker_told_to_stop_hands_its_run_to_another(cluster: Cluster) -> None:
+    cluster.query_ms = SLOW_MS
+    sdk = client(cluster.api("api", wait=False))
+    leaving = cluster.worker("leaving", wait=False)
+    cluster.ready()
+    thread = (await sdk.threads.create())["thread_id"]
+    run = await sdk.runs.create(thread, "deal_review", input={"deal_ids": ["D-00003"]})
+    await until_running(sdk, thread, run["run_id"], cluster, "leaving")
+    leaving.send_signal(signal.SIGTERM)  # its grace (1 s) is shorter than the run
+    assert leaving.wait(timeout=120) == 0, cluster.log("leaving")
+    cluster.worker("staying")
+    result = await sdk.runs.join(thread, run["run_id"])
+    assert result["report"]["D-00003"]["deal"], result
+    (row,) = run_rows(cluster.postgres_url)
+    assert row["status"] == "complete" and row["kwargs"]["attempts"] == 2, row
