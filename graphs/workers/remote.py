@@ -45,6 +45,8 @@ class RemoteRuns:
         self.queue = queue
         self.events = events
         self.followers: set[asyncio.Task[None]] = set()
+        self.sampler: Any = None
+        """The queue's gauges (`graphs.workers.queue_metrics.QueueSampler`), when sampled."""
 
     async def launch(self, manager: RunManager, run: RunExecution, ticket: Ticket) -> None:
         """Queue `run` (its record is written) and follow it; `ticket` is given back when
@@ -180,8 +182,9 @@ async def remote_runs(settings: Settings, runs: Any) -> AsyncIterator[RemoteRuns
 
     client = redis_client(settings.redis_url or "")
     try:
-        async with open_run_queue(settings) as queue, queue_gauges(runs):
+        async with open_run_queue(settings) as queue, queue_gauges(runs) as sampler:
             remote = RemoteRuns(queue, RunEvents(client))
+            remote.sampler = sampler
             try:
                 yield remote
             finally:

@@ -278,9 +278,20 @@ async def data(request: Request) -> Response:
     if limiter is not None and hasattr(limiter, "stats"):
         in_flight = getattr(state, "in_flight", None)
         figures["http"] = {**limiter.stats(), "in_flight": getattr(in_flight, "count", None)}
+    figures["queue"] = queue_figures(getattr(state, "sdk_runs", None))
     body = encode(figures)
     state.dashboard_cache = (now, body)
     return Response(body, media_type="application/json", headers=_NO_STORE)
+
+
+def queue_figures(runs: Any) -> dict[str, Any]:
+    """Where the LangGraph API's runs execute and, on workers, how many wait and for how
+    long the oldest has (the queue's last reading, as on /metrics)."""
+    remote = getattr(runs, "remote", None)
+    sampler = getattr(remote, "sampler", None)
+    if sampler is None:
+        return {"mode": "in-process"}
+    return {"mode": "workers", "depth": sampler.depth, "oldest_age_s": sampler.oldest_age_s}
 
 
 async def trace(request: Request) -> Response:

@@ -9,6 +9,7 @@ import os
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.graphs.workers.cluster import Cluster, run_rows
@@ -41,6 +42,15 @@ async def test_a_run_executes_on_a_worker_and_every_server_answers_for_it(
     (row,) = [r for r in run_rows(cluster.postgres_url) if r["run_id"] == listed["run_id"]]
     assert row["kwargs"]["worker"].endswith(f"-{worker.pid}"), row  # not an API server
     assert (await sdk_b.threads.get_state(thread))["values"]["report"]["D-00001"]
+    async with httpx.AsyncClient(base_url=b) as http:
+        queue = (await http.get("/dashboard/data")).json()["queue"]
+        assert queue["mode"] == "workers" and queue["depth"] >= 0, queue
+        gauges = (await http.get("/metrics")).text
+        assert "sophia_run_queue_depth" in gauges
+        assert "sophia_run_queue_oldest_age_seconds" in gauges
+        accepted = (await http.post("/graphs/deal_review/runs", json=REVIEW)).json()
+    joined = await sdk_a.runs.join(accepted["thread_id"], accepted["run_id"])  # the other one
+    assert joined["report"]["D-00001"]["deal"], joined
 
     streamed = [
         (part.event, part.data)

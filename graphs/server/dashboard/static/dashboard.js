@@ -179,6 +179,18 @@
     replace(document.getElementById("pool-spark"), [chart]);
   }
 
+  function renderQueue(data) {
+    const q = data.queue || { mode: "in-process" };
+    const figs = q.mode === "workers"
+      ? [["runs on", "workers"], ["waiting", q.depth], ["oldest waits", q.oldest_age_s == null ? "–" : q.oldest_age_s.toFixed(1) + " s"]]
+      : [["runs on", "this server"]];
+    replace(document.getElementById("queue-figures"), figs.map(([k, v]) => {
+      const f = el("div", { class: "fig", "data-figure": k });
+      f.append(el("b", {}, v ?? "–"), el("span", { class: "muted" }, k));
+      return f;
+    }));
+  }
+
   function renderCache(data) {
     const c = data.cache;
     const rows = document.getElementById("cache-rows");
@@ -308,6 +320,7 @@
     remember(data);
     renderLatency(data);
     renderPool(data);
+    renderQueue(data);
     renderCache(data);
     renderBreakers(data);
     renderRuns(data);

@@ -106,6 +106,7 @@ async def test_routes_serve_page_assets_data_and_trace(
     result = await engine.invoke(FLAKY, {"deal_ids": ["D-00003"]})
     data = (await client.get("/dashboard/data")).json()
     assert data["runs"]["recent"][0]["run_id"] == result["run_id"]
+    assert data["queue"] == {"mode": "in-process"}  # no SOPHIA_RUN_QUEUE: runs run here
     trace = await client.get(f"/dashboard/traces/{result['trace_id']}")
     assert trace.status_code == 200
     spans = trace.json()["spans"]
