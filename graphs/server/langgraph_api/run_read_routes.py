@@ -77,8 +77,8 @@ async def finished(run: RunExecution, wait_s: float, request: Request | None = N
                                      return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         if run.done.is_set():
             return
-        if done and run.task is not None:  # the client left
-            run.task.cancel()
+        if done and request is not None:  # the client left (its run may be on a worker)
+            runs_of(request).stop(run)
             raise ApiError(499, "the client left; its run was cancelled")
         raise ApiError(504, f"run {run.record.run_id} is still running after {wait_s:g}s; "
                        "join it again")  # fmt: skip
