@@ -5,7 +5,8 @@ its Slack channel and its Linear project, by key. Deals are drawn from a Zipf
 distribution (s = 1.0) over the demo deals, as real traffic repeats hot deals. Users
 run concurrently. The naive side opens a Snowflake connection per read and closes it,
 as the old services did (the key is bound, not formatted in); the engine side reads through
-`Warehouse.loader` with the tiered cache (L1; Redis too when SOPHIA_REDIS_URL is set).
+`Warehouse.loader` with the tiered cache (L1; Redis too when SOPHIA_REDIS_URL is set, with
+the engine's load locks: SOPHIA_CACHE_LOAD_LOCK_S).
 Both against the emulator at its default latencies (login 300 ms, query 40 ms), in its
 own process as a remote warehouse is (bench/emulator_process.py).
 
@@ -26,6 +27,7 @@ from bench.common import BenchRow, main
 from bench.emulator_process import emulator_process
 from stores.cache.tiered import TieredCache
 from stores.demo import data as demo_data
+from stores.settings import Settings
 from stores.warehouse.backends import parse_warehouse_url
 from stores.warehouse.backends.snow import SnowflakeBackend
 from stores.warehouse.warehouse import Warehouse
@@ -88,7 +90,10 @@ async def run(quick: bool) -> list[BenchRow]:
             lambda t, c, k: asyncio.to_thread(_naive_read, kwargs, t, c, k),
         )
         async with (
-            TieredCache(redis_url=os.environ.get("SOPHIA_REDIS_URL")) as cache,
+            TieredCache(
+                redis_url=os.environ.get("SOPHIA_REDIS_URL"),
+                lock_ttl_s=Settings().cache_load_lock_s or None,  # as the engine opens it
+            ) as cache,
             Warehouse.open(url, min_size=8, max_size=8, cache=cache) as wh,
         ):
             engine = await _users(n_users, reads, lambda t, c, k: wh.loader(t, c).load(k))

@@ -101,6 +101,16 @@ class Settings(BaseSettings):
         description="Per-node timeout in seconds, above the warehouse guard's worst case: a "
         "source that exceeds it leaves an error entry and the run completes without it.",
     )
+    cache_load_lock_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="With `SOPHIA_REDIS_URL`: the TTL in seconds of the Redis lock a process "
+        "takes on the warehouse rows its cache missed before loading them, so that the "
+        "processes sharing Redis (API servers, workers) query each missing key once: the "
+        "others wait for the rows to land in Redis, never longer than this, then load them "
+        "themselves (a holder that died delays them at most this long). Keep it above a "
+        "typical warehouse load; 0 turns the locks off (each process loads its own misses).",
+    )
     l1_max_entries: int = Field(default=10_000, ge=1, description="L1 cache: most entries.")
     l1_max_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="L1 cache: most bytes (64 MiB)."

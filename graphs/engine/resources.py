@@ -101,6 +101,8 @@ async def _open_parts(
             l1_max_entries=s.l1_max_entries,
             l1_max_bytes=s.l1_max_bytes,
             guard=guards.guard("redis") if s.redis_url else None,
+            # processes sharing Redis load each missing key once (0: off)
+            lock_ttl_s=(s.cache_load_lock_s or None) if s.redis_url else None,
         )
     )
     warehouse = await stack.enter_async_context(

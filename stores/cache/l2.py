@@ -9,6 +9,9 @@ serializer is bypassed on writes (``dumps_fn``) and reads return raw bytes.
   after a server restart) returns each key's value and PTTL, so promotions to L1 know the
   remaining TTL. (Measured ~1.5x faster than a MULTI/EXEC pipeline of MGET + PTTLs.)
 * Batched writes are aiocache's pipelined MSET + PEXPIRE: one round trip per batch.
+* Load locks (`stores.cache.load_locks`) are scripts too: claiming a batch (read the value
+  or SET NX PX the lock) and writing values then releasing their locks are one round trip
+  each; a release only deletes a lock that still holds the caller's token.
 
 Every call goes through the optional `CallGuard` and the `RedisHealth` state machine.
 With a guard, its circuit breaker alone decides when Redis is tried: every call goes to
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -57,18 +59,60 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
-# Delete the lock only while it still holds this caller's token (another caller's lock,
-# taken after ours expired, must survive).
-_UNLOCK_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+# Load locks (`stores.cache.load_locks`). KEYS: value key, lock key, value key, lock key...;
+# ARGV[1]: the claim's token, ARGV[2]: the lock TTL in ms. Three slots per key: 2, value,
+# PTTL (cached meanwhile: nothing to load) | 1, false, 0 (lock won: load it) | 0, false, the
+# lock's PTTL (another caller is loading it). Reading the value in the same script closes
+# the gap between a miss and the claim: a holder that stored and released in between is
+# seen as a value, never as a free lock.
+_CLAIM_LUA = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  local n = #out
+  local value = redis.call('GET', KEYS[i])
+  if value then
+    out[n + 1] = 2; out[n + 2] = value; out[n + 3] = redis.call('PTTL', KEYS[i])
+  elseif redis.call('SET', KEYS[i + 1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    out[n + 1] = 1; out[n + 2] = false; out[n + 3] = 0
+  else
+    out[n + 1] = 0; out[n + 2] = false; out[n + 3] = redis.call('PTTL', KEYS[i + 1])
+  end
 end
-return 0
+return out
+"""
+# Delete each lock only while it still holds this caller's token (another caller's lock,
+# taken after ours expired, must survive). KEYS: lock keys; ARGV[1]: the token.
+_UNLOCK_LUA = """
+local released = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    released = released + redis.call('DEL', key)
+  end
+end
+return released
+"""
+# Write values, then release locks, in one round trip. KEYS: the value keys, then the lock
+# keys; ARGV[1]: TTL in ms, ARGV[2]: the token, ARGV[3..]: one value per value key.
+_SET_UNLOCK_LUA = """
+local n = #ARGV - 2
+for i = 1, n do
+  redis.call('SET', KEYS[i], ARGV[i + 2], 'PX', ARGV[1])
+end
+for i = n + 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[2] then
+    redis.call('DEL', KEYS[i])
+  end
+end
+return n
 """
 
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 def _glob_escape(text: str) -> str:
@@ -107,7 +151,9 @@ class RedisTier:
         self._timeout_s = timeout_s
         self._backend: Any = None  # aiocache RedisCache (untyped)
         self._script: Any = None
+        self._claim: Any = None
         self._unlock: Any = None
+        self._set_unlock: Any = None
 
     async def open(self) -> None:
         """Build the client and pool, then ping once (a failure only marks Redis down)."""
@@ -139,7 +185,9 @@ class RedisTier:
             timeout=None,  # socket timeouts bound each call; the guard may add its own
         )
         self._script = self._backend.client.register_script(_GET_WITH_PTTL_LUA)
+        self._claim = self._backend.client.register_script(_CLAIM_LUA)
         self._unlock = self._backend.client.register_script(_UNLOCK_LUA)
+        self._set_unlock = self._backend.client.register_script(_SET_UNLOCK_LUA)
         try:
             await self._call(self._backend.raw, "ping")
         except RedisUnavailable:
@@ -189,22 +237,30 @@ class RedisTier:
         if batch:
             await client.unlink(*batch)
 
-    async def try_lock(self, key: str, ttl_s: float) -> str | None:
-        """SET NX PX: a token if this caller now holds `key` for `ttl_s`, else None."""
-        token = secrets.token_hex(8)
-        try:
-            won = await self._call(self._backend.client.set, key, token, nx=True,
-                                   px=max(1, int(ttl_s * 1000)))  # fmt: skip
-        except RedisUnavailable:
-            return None
-        return token if won else None
+    async def claim(
+        self, pairs: Sequence[tuple[str, str]], token: str, ttl_s: float
+    ) -> list[tuple[int, Any, int]]:
+        """For each (value key, lock key), in one round trip: ``(2, raw value, PTTL)`` if the
+        value is there, ``(1, None, 0)`` if this caller now holds the lock for `ttl_s`
+        (SET NX PX with `token`), ``(0, None, lock PTTL)`` if another caller holds it."""
+        keys = [k for pair in pairs for k in pair]
+        flat = await self._call(self._claim, keys=keys, args=[token, _ms(ttl_s)])
+        return [(int(flat[i]), flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3)]
 
-    async def unlock(self, key: str, token: str) -> None:
-        """Release `key` if this token still holds it (the lock also expires by itself)."""
-        try:
-            await self._call(self._unlock, keys=[key], args=[token])
-        except RedisUnavailable:
-            pass
+    async def set_many_and_unlock(
+        self, pairs: Sequence[tuple[str, bytes]], ttl_s: float, lock_keys: Sequence[str],
+        token: str,
+    ) -> None:  # fmt: skip
+        """Write encoded values with a TTL, then release `lock_keys` held with `token`: one
+        round trip (a script)."""
+        keys = [rkey for rkey, _ in pairs] + list(lock_keys)
+        args = [_ms(ttl_s), token, *(data for _, data in pairs)]
+        await self._call(self._set_unlock, keys=keys, args=args)
+
+    async def unlock(self, lock_keys: Sequence[str], token: str) -> None:
+        """Release the locks still held with `token` (the others, and locks that expired, are
+        left alone; every lock also expires by itself)."""
+        await self._call(self._unlock, keys=list(lock_keys), args=[token])
 
     async def _call(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         if self._backend is None or not self.health.should_try():

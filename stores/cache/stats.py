@@ -25,7 +25,8 @@ LATENCY_WINDOW = 2048
 
 _COUNTERS = (
     "l1_hits", "l2_hits", "misses", "coalesced", "loader_calls", "loader_errors", "sets",
-    "evictions", "expirations", "foreign_values", "unencodable",
+    "evictions", "expirations", "foreign_values", "unencodable", "loads_elsewhere",
+    "waits_given_up",
 )  # fmt: skip
 
 
@@ -162,6 +163,16 @@ class CacheStats:
     def loader_error(self, namespace: str) -> None:
         """The loader raised."""
         self._bump(namespace, "loader_errors")
+
+    def loads_elsewhere(self, namespace: str, n: int) -> None:
+        """`n` missed keys another caller holding their load lock (usually another process)
+        loaded: found in Redis when claiming the lock or while waiting; not loaded here."""
+        self._bump(namespace, "loads_elsewhere", n)
+
+    def waits_given_up(self, namespace: str, n: int) -> None:
+        """`n` keys waited for in vain (the holder's lock expired or was released without a
+        value, the wait reached the lock TTL, or Redis went away): loaded here after all."""
+        self._bump(namespace, "waits_given_up", n)
 
     def sets(self, namespace: str, n: int) -> None:
         """`n` values written."""
@@ -302,7 +313,7 @@ def _ensure_instruments(meter: Meter, provider_key: object) -> None:
     meter.create_observable_counter(
         "sophia.cache.requests", [_requests(key)], description="cache requests by tier"
     )
-    for name in ("loader_calls", "evictions", "foreign_values"):
+    for name in ("loader_calls", "evictions", "foreign_values", "loads_elsewhere"):
         meter.create_observable_counter(
             f"sophia.cache.{name}", [_counter_callback(key, name)], description=f"cache {name}"
         )

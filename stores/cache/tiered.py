@@ -24,8 +24,11 @@ Namespaces are an allow-list: `DEFAULT_TTLS`, plus/overridden by ``ttls=``, plus
 
 `get_or_load` runs the loader once per key however many callers wait in this process
 (`stores.cache.single_flight`: a cancelled caller never cancels the load; a loader error
-reaches every waiter and is not cached). With ``lock_ttl_s`` set, a short Redis lock
-(SET NX PX) also keeps other processes from loading the same key at once.
+reaches every waiter and is not cached). With ``lock_ttl_s`` (and Redis), a short Redis
+lock per key keeps other processes from loading the same key at once: they wait for the
+value to land in Redis, at most ``lock_ttl_s`` (`stores.cache.load_locks`). Batch loaders
+(the warehouse's) do the same for many keys: `claim_loads`, `await_loads`,
+`complete_loads`, `release_loads`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 
 from stores.cache.l1 import TinyLfuCore
+from stores.cache.load_locks import LoadClaim, LoadLocks
 from stores.cache.namespaces import DEFAULT_TTLS, Namespaces
 from stores.cache.single_flight import SingleFlight
 from stores.cache.stats import CacheStats, RedisHealth
@@ -95,6 +99,7 @@ class TieredCache:
             guard=guard,
         )  # fmt: skip
         self._tiers: Tiers | None = None
+        self._locks: LoadLocks | None = None
         self._stats = CacheStats()
         self._loads = SingleFlight()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -118,6 +123,8 @@ class TieredCache:
         l1 = TinyLfuCore(self._l1_max_entries, self._l1_max_bytes)
         l1.listener = self._on_l1_drop
         self._tiers = Tiers(l1, self._l2, self._stats, self._health, self._batch_size)
+        self._locks = LoadLocks(self._tiers, self._l2, self._stats, self._lock_ttl_s,
+                                self._batch_size)  # fmt: skip
         self._stats.register_metrics(self._meter, self._meter_key, l1, self._health)
         if self._l2 is not None:
             await self._l2.open()
@@ -245,36 +252,11 @@ class TieredCache:
             value = tiers.l1_get(rkey)
             if value is not MISS:
                 return value, "l1", False
+        locks, ns_ttl = self._open_locks(), self._namespaces.ttl(namespace)
         (value, tier), joined = await self._loads.run(
-            rkey, lambda: self._fill(tiers, rkey, namespace, loader, ttl)
+            rkey, lambda: locks.load_one(rkey, namespace, ns_ttl, loader, ttl)
         )
         return value, tier, joined
-
-    async def _fill(
-        self, tiers: Tiers, rkey: str, namespace: str, loader: Callable[[], Awaitable[Any]],
-        ttl: float,
-    ) -> tuple[Any, str]:  # fmt: skip
-        ns_ttl = self._namespaces.ttl(namespace)
-        value, tier = await tiers.lookup_l2(rkey, namespace, ns_ttl)
-        if value is not MISS:
-            return value, tier
-        token = await self._acquire_lock(rkey)
-        try:
-            if token is None and self._lock_ttl_s is not None:
-                value = await self._wait_for_other_process(tiers, rkey, namespace, ns_ttl)
-                if value is not MISS:
-                    return value, "l2"
-            self._stats.loader_call(namespace)
-            try:
-                value = await loader()
-            except Exception:
-                self._stats.loader_error(namespace)
-                raise
-            await tiers.store({rkey: value}, namespace, ttl, strict=False)
-            return value, "miss"
-        finally:
-            if token is not None:
-                await self._release_lock(rkey, token)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -332,28 +314,45 @@ class TieredCache:
                 loaded += len(values)
         return {"cached": cached, "loaded": loaded}
 
-    # -- cross-process load lock ---------------------------------------------------------
+    # -- cross-process load locks (stores.cache.load_locks) ------------------------------
 
-    async def _acquire_lock(self, rkey: str) -> str | None:
-        if self._lock_ttl_s is None or self._l2 is None:
-            return None
-        return await self._l2.try_lock(f"{rkey}:lock", self._lock_ttl_s)
+    async def claim_loads(self, keys: Sequence[str], namespace: str) -> LoadClaim:
+        """Claim the load locks of `keys` that a read missed (one Redis round trip; none
+        without Redis or ``lock_ttl_s``). Load ``claim.mine``, `await_loads` for
+        ``claim.theirs``, store what was loaded with `complete_loads`, and call
+        `release_loads` when done (in a ``finally``). ``claim.found``: values that arrived
+        since the read."""
+        ns_ttl = self._namespaces.ttl(namespace)
+        rkeys = {k: self.redis_key(k, namespace) for k in dict.fromkeys(keys)}
+        claim = await self._open_locks().claim(rkeys, namespace, ns_ttl)
+        self._stats.loads_elsewhere(namespace, len(claim.found))  # landed since the read
+        return claim
 
-    async def _release_lock(self, rkey: str, token: str) -> None:
-        if self._l2 is not None:
-            await self._l2.unlock(f"{rkey}:lock", token)
+    async def await_loads(self, claim: LoadClaim) -> dict[str, Any]:
+        """The values of ``claim.theirs`` that other processes stored, waiting at most the
+        lock TTL; load the keys missing from it yourself (never raises for Redis)."""
+        return await self._open_locks().wait(claim, self._namespaces.ttl(claim.namespace))
 
-    async def _wait_for_other_process(
-        self, tiers: Tiers, rkey: str, namespace: str, ns_ttl: float
-    ) -> Any:
-        """Another process holds the load lock: poll L2 until its value lands or it expires."""
-        deadline = time.monotonic() + (self._lock_ttl_s or 0.0)
-        while time.monotonic() < deadline and self._health.should_try():
-            await asyncio.sleep(0.02)
-            value, _ = await tiers.lookup_l2(rkey, namespace, ns_ttl)
-            if value is not MISS:
-                return value
-        return MISS
+    async def complete_loads(
+        self, claim: LoadClaim, items: Mapping[str, Any], ttl: float | None = None
+    ) -> None:
+        """`set_many` of loaded values that also releases their locks, in the same round trip."""
+        entry_ttl = self._namespaces.ttl(claim.namespace, ttl)
+        await self._open_locks().complete(claim, items, entry_ttl)
+
+    async def release_loads(self, claim: LoadClaim) -> None:
+        """Release the locks the claim still holds (loads that failed); no I/O if none."""
+        await self._open_locks().release(claim)
+
+    @property
+    def lock_ttl_s(self) -> float:
+        """The load locks' TTL in seconds; 0 when they are off (no Redis, or no TTL given)."""
+        return max(0.0, self._lock_ttl_s or 0.0) if self._l2 is not None else 0.0
+
+    def _open_locks(self) -> LoadLocks:
+        if self._locks is None:
+            raise ConfigurationError("the cache is not open: use `async with TieredCache(...)`")
+        return self._locks
 
     # -- stats --------------------------------------------------------------------------
 
@@ -362,7 +361,8 @@ class TieredCache:
         self._stats.l1_dropped(rest.split(":", 1)[0], reason)
 
     def stats(self) -> dict[str, Any]:
-        """Per-namespace hits/misses/hit ratios per tier, loader calls, evictions, latency
+        """Per-namespace hits/misses/hit ratios per tier, loader calls, evictions, loads
+        left to other processes (``loads_elsewhere``, ``waits_given_up``), latency
         percentiles; L1 occupancy; Redis state (up/down/disabled, failures)."""
         core = self._tiers.l1 if self._tiers is not None else None
         return self._stats.snapshot(core, self._health, inflight=len(self._loads))

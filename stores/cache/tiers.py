@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 MISS: Any = object()
 """What a read returns for a key that no tier holds."""
 
+Unlock = tuple[Sequence[str], str]
+"""Load locks to release after a write: (lock keys, the token they are held with)."""
+
 
 class Tiers:
     """L1 (`TinyLfuCore`) over an optional L2 (`RedisTier`), with the cache's counters."""
@@ -94,6 +97,15 @@ class Tiers:
             raws, pttls = await self.l2.get_with_ttl(rkeys)
         except RedisUnavailable:
             return {}
+        return self.accept_l2(rkeys, raws, pttls, namespace, ns_ttl)
+
+    def accept_l2(
+        self, rkeys: Sequence[str], raws: Sequence[Any], pttls: Sequence[int], namespace: str,
+        ns_ttl: float,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Decode raw values read from Redis (None: absent) and promote them to L1 with
+        their remaining TTL (``pttls`` in ms; never longer than ``ns_ttl``); bytes that are
+        not ours are skipped and counted (``foreign_values``)."""
         found: dict[str, Any] = {}
         for rkey, raw, pttl in zip(rkeys, raws, pttls, strict=True):
             if raw is None or pttl == -2:
@@ -112,12 +124,15 @@ class Tiers:
     # -- writes -------------------------------------------------------------------------
 
     async def store(
-        self, items: Mapping[str, Any], namespace: str, ttl: float, strict: bool
-    ) -> None:
+        self, items: Mapping[str, Any], namespace: str, ttl: float, strict: bool,
+        unlock: Unlock | None = None,
+    ) -> None:  # fmt: skip
         """Encode and write ``items`` to both tiers for ``ttl`` seconds.
 
         With ``strict`` a value that cannot be encoded raises `CacheSerializationError`;
-        without, it is skipped and counted (``unencodable``).
+        without, it is skipped and counted (``unencodable``). With ``unlock`` (lock keys,
+        token), those load locks are released in the round trip of the last write, after
+        every value is in Redis.
         """
         encoded: list[tuple[str, bytes]] = []
         for rkey, value in items.items():
@@ -132,11 +147,22 @@ class Tiers:
             self.l1.set(rkey, data, ttl)
             encoded.append((rkey, data))
         self._stats.sets(namespace, len(encoded))
-        if self.l2 is None or not encoded:
+        if self.l2 is None:
             return
+        locks, token = unlock if unlock is not None and unlock[0] else ((), "")
+        if not encoded:
+            if locks:
+                await self._write_l2(self.l2.unlock(locks, token), 0)
+            return
+        last = (len(encoded) - 1) // self._batch_size * self._batch_size
         for i in range(0, len(encoded), self._batch_size):
             chunk = encoded[i : i + self._batch_size]
-            await self._write_l2(self.l2.set_many(chunk, ttl), len(chunk))
+            write = (
+                self.l2.set_many_and_unlock(chunk, ttl, locks, token)
+                if locks and i == last
+                else self.l2.set_many(chunk, ttl)
+            )
+            await self._write_l2(write, len(chunk))
 
     async def delete(self, rkey: str) -> None:
         """Remove ``rkey`` from both tiers."""

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from langgraph.runtime import Runtime
 
 from graphs import Engine, GraphRegistry
@@ -15,6 +16,7 @@ from graphs.workflows import deal_review
 from nodes.context import Resources
 from stores.errors import PoolTimeoutError, SophiaError
 from stores.settings import Settings
+from tests.conftest import RedisServer
 from tests.graphs.graph_doubles import INVALID_INPUTS
 
 
@@ -252,3 +254,25 @@ async def test_gc_freeze_moves_the_loaded_objects_out_of_collections(settings: S
             assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+async def test_with_redis_the_row_cache_takes_load_locks(
+    settings: Settings, disposable_redis: RedisServer
+) -> None:
+    """SOPHIA_CACHE_LOAD_LOCK_S reaches the cache; the locks are released after a review."""
+    locked = settings.model_copy(
+        update={"redis_url": disposable_redis.url, "cache_load_lock_s": 2.5}
+    )
+    async with Engine(locked) as engine:
+        cache = engine.resources.cache
+        assert cache is not None and cache.lock_ttl_s == 2.5
+        result = await engine.invoke("deal_review", {"deal_ids": ["D-00003"]})
+        assert result["errors"] == []
+        assert cache.stats()["namespaces"]["queries"]["misses"] > 0
+    async with aioredis.Redis.from_url(disposable_redis.url) as raw:
+        assert [k async for k in raw.scan_iter(match="*:lock")] == []
+        assert [k async for k in raw.scan_iter(match="sophia:queries:*")] != []
+    for off in (locked.model_copy(update={"cache_load_lock_s": 0.0}), settings):  # 0, no Redis
+        async with Engine(off) as engine:
+            assert engine.resources.cache is not None
+            assert engine.resources.cache.lock_ttl_s == 0.0
