@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         description="Where background runs of the LangGraph API execute: `none` (in the "
         "`sophia serve` process that accepted them) or `postgres` (jobs on a durable "
         "procrastinate queue in `SOPHIA_POSTGRES_URL`, executed by `sophia worker` "
-        "processes on any machine; needs `SOPHIA_REDIS_URL` for streams and cancellation).",
+        "processes on any machine; needs `SOPHIA_REDIS_URL` for the runs' event streams).",
     )
     worker_concurrency: int = Field(
         default=8, ge=1, description="`sophia worker`: runs one worker executes at once."
@@ -238,8 +238,8 @@ class Settings(BaseSettings):
                        ("SOPHIA_REDIS_URL", self.redis_url)) if not value]  # fmt: skip
             if missing:
                 raise ConfigurationError(
-                    f"SOPHIA_RUN_QUEUE=postgres needs {' and '.join(missing)}: the queue and "
-                    "the run records live in Postgres, run events and cancellation in Redis"
+                    f"SOPHIA_RUN_QUEUE=postgres needs {' and '.join(missing)}: the queue, the "
+                    "run records and cancellations live in Postgres, run events in Redis"
                 )
         return self
 
