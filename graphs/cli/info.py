@@ -97,6 +97,7 @@ async def collect(settings: Settings) -> list[Item]:
         await asyncio.to_thread(_memory_item, data_dir, memory),
         probes[1],
         probes[2],
+        _queue_item(settings),
         Item(
             "span file",
             str(traces),
@@ -243,6 +244,14 @@ async def _checkpoints(settings: Settings) -> Item:
 
 
 _STYLE = {"ok": "green", "missing": "yellow", "empty": "dim", "off": "dim", "not set": "dim"}
+
+
+def _queue_item(settings: Settings) -> Item:
+    if settings.run_queue == "postgres":
+        return Item("run queue", "postgres (checkpoint store)", "on",
+                    "background runs execute on `sophia worker` processes")  # fmt: skip
+    return Item("run queue", None, "off", "background runs execute in `sophia serve` "
+                "(SOPHIA_RUN_QUEUE=postgres: on workers)")  # fmt: skip
 
 
 def _print(items: list[Item]) -> None:

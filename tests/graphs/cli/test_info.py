@@ -36,6 +36,10 @@ def test_info_shows_where_everything_is_without_secrets(
     assert info["checkpoints"]["where"] == f"postgresql://sophia:***@127.0.0.1:{down}/test"
     assert info["checkpoints"]["state"] == "unreachable"
     assert info["memory_index"]["state"] == "missing"
+    assert info["run_queue"]["state"] == "off"  # runs execute in `sophia serve`
+    on = sophia("info", "--json", env={**env, "SOPHIA_RUN_QUEUE": "postgres"})
+    queued = json.loads(on.stdout)
+    assert queued["run_queue"]["state"] == "on" and "sophia worker" in queued["run_queue"]["detail"]
     assert info["span_file"]["where"] == str(cli_data_dir / "traces.jsonl")
     for name in ("otlp_endpoint", "jaeger_ui"):
         assert info[name]["state"] == "unreachable", name
