@@ -47,6 +47,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "risk_detection": ("bench.risk_detection", "risk detector: precision/recall, its cost"),
     "store_api": ("bench.store_api", "store search via the API: InMemoryStore scan vs HNSW"),
     "sdk_calls": ("bench.sdk_calls", "one langgraph-sdk script: correct answers vs langgraph dev"),
+    "workers": ("bench.workers", "background runs: in-process vs 1/2/4 workers vs langgraph dev"),
 }
 # Long or needing extra tools: run with --only NAME (soak: up to 10 minutes; durable:
 # `langgraph dev` from a separate environment, see bench/durable.py).
