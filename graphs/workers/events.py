@@ -3,7 +3,7 @@
     events = RunEvents(redis_client)
     await events.publish(run_id, "values", {...})        # the worker, event by event
     await events.end(run_id, {"status": "complete", ...}) # the run ended (last entry)
-    async for entry, event, data in events.follow(run_id): ...  # any API server
+    # any API server follows runs through its `graphs.workers.event_hub.EventHub`
 
 One Redis stream per run (``sophia:run:<run_id>:events``). Entries are appended in order
 by whichever worker executes the run (a run resumed on another worker appends after the
@@ -17,13 +17,12 @@ would have sent. A stream expires `KEEP_S` after its last entry.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from graphs.server.encoding import dumps
 
 IDLE = ""
-"""What `follow` yields when no event came for a while (the caller may check the run)."""
+"""What a follower gets when no event came for a while (it may check the run's record)."""
 END = "__end__"
 """The last entry of a run's stream: its outcome (`end`)."""
 KEEP_S = 3600
@@ -31,7 +30,7 @@ KEEP_S = 3600
 MAX_EVENTS = 100_000
 """Most entries one run's stream keeps (a bound on memory, far above a run's events)."""
 BLOCK_MS = 2000
-"""How long one read waits for new entries before it looks again."""
+"""How long a follower's read waits for new entries before it looks again."""
 
 
 def redis_client(url: str) -> Any:
@@ -71,29 +70,10 @@ class RunEvents:
         """Whether `run_id` has events kept (none yet, or expired: False)."""
         return bool(await self.redis.exists(stream_key(run_id)))
 
-    async def follow(
-        self, run_id: str, after: str = "0-0", block_ms: int = BLOCK_MS
-    ) -> AsyncIterator[tuple[str, str, Any]]:
-        """``(entry id, event, data)`` of `run_id` after entry `after` (from its first
-        event by default), then live, ending after its outcome (``END``); ``(after,
-        IDLE, None)`` after `block_ms` without one. Waits for as long as the caller
-        iterates (a queued run has no events yet); a caller that lost its connection
-        follows again from the last entry id it saw."""
-        key, last = stream_key(run_id), after
-        while True:
-            answer = await self.redis.xread({key: last}, count=500, block=block_ms)
-            if not answer:
-                yield last, IDLE, None  # nothing for `block_ms`: the caller may look elsewhere
-            for _key, entries in answer or ():
-                for entry_id, fields in entries:
-                    last = entry_id
-                    event, data = _decode(fields)
-                    yield last, event, data
-                    if event == END:
-                        return
 
+def decode(fields: dict[Any, Any]) -> tuple[str, Any]:
+    """An entry's ``(event, data)``."""
 
-def _decode(fields: dict[Any, Any]) -> tuple[str, Any]:
     def text(value: Any) -> str:
         return value.decode() if isinstance(value, bytes) else str(value)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from graphs.engine.run_record import RunRecord, RunStatus
 from graphs.server.langgraph_api.execution import RunExecution
 from graphs.server.langgraph_api.run_plan import RunPlan
+from graphs.workers.event_hub import EventHub
 from graphs.workers.events import END, IDLE, RunEvents, redis_client
 from graphs.workers.queue import RunQueue, open_run_queue
 from stores.settings import Settings
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RETRY_S = 1.0
-"""Pause before following a run's events again after Redis failed."""
 OUTCOME_GRACE_S = 10.0
 """How long after a run's record says it ended its stream may still lack the outcome."""
 UNFINISHED: tuple[RunStatus, ...] = ("pending", "running")
@@ -44,6 +43,7 @@ class RemoteRuns:
     def __init__(self, queue: RunQueue, events: RunEvents) -> None:
         self.queue = queue
         self.events = events
+        self.hub = EventHub(events.redis)
         self.followers: set[asyncio.Task[None]] = set()
         self.sampler: Any = None
         """The queue's gauges (`graphs.workers.queue_metrics.QueueSampler`), when sampled."""
@@ -109,25 +109,19 @@ class RemoteRuns:
 
     async def _relay(self, manager: RunManager, run: RunExecution, ticket: Ticket | None) -> None:
         outcome: dict[str, Any] | None = None
-        last = "0-0"
+        run_id = run.record.run_id
+        inbox = self.hub.subscribe(run_id)
         try:
             while outcome is None:
-                try:
-                    following = self.events.follow(run.record.run_id, last)
-                    async for entry, event, data in following:
-                        last = entry  # where to follow from again if Redis fails
-                        if event == END:
-                            outcome = data
-                        elif event != IDLE:
-                            await run.log.publish(event, data)
-                        elif await self._ended_without_outcome(manager, run):
-                            return
-                except Exception as exc:  # Redis lost: the record says when the run ended
-                    logger.warning("run %s: following its events: %s", run.record.run_id, exc)
-                    await asyncio.sleep(RETRY_S)
-                    if await self._ended_without_outcome(manager, run):
-                        return
+                _entry, event, data = await inbox.get()
+                if event == END:
+                    outcome = data
+                elif event != IDLE:
+                    await run.log.publish(event, data)
+                elif await self._ended_without_outcome(manager, run):
+                    return
         finally:
+            self.hub.unsubscribe(run_id)
             if ticket is not None:
                 ticket.leave()
             with contextlib.suppress(Exception):
@@ -168,6 +162,7 @@ class RemoteRuns:
             task.cancel()
         if self.followers:
             await asyncio.wait(set(self.followers), timeout=10)
+        await self.hub.aclose()
 
 
 @contextlib.asynccontextmanager

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+from typing import Any
 
 import pytest
 
-from graphs.workers.events import END, IDLE, RunEvents, redis_client
+from graphs.workers.event_hub import EventHub
+from graphs.workers.events import END, IDLE, RunEvents
 from graphs.workers.queue import STALLED_CHECK_CRON
 from graphs.workers.worker import sized_for
 from stores.errors import ConfigurationError
@@ -39,30 +41,43 @@ def test_the_queue_refuses_to_start_without_its_services() -> None:
         Settings(run_queue="postgres", postgres_url="postgresql://db/x")
 
 
-async def test_events_are_followed_in_order_resumed_after_an_entry_and_end(
+async def test_one_hub_follows_many_runs_in_order_over_a_few_connections(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
-    client = redis_client(redis_server.url)
+    import redis.asyncio as aioredis
+
+    # A client of 3 connections: a follower per run, each blocked in its own read, failed
+    # past the pool; the hub reads every run in one blocking read.
+    client = aioredis.Redis.from_url(redis_server.url, max_connections=3,
+                                     socket_timeout=10)  # fmt: skip
+    hub = EventHub(client, block_ms=200)
     try:
-        events, run_id = RunEvents(client), f"{key_prefix}run"
-        assert not await events.exists(run_id)
-        followed: list[tuple[str, object]] = []
+        events = RunEvents(client)
+        runs = [f"{key_prefix}run{i}" for i in range(40)]
+        inboxes = {run: hub.subscribe(run) for run in runs}
+        await asyncio.sleep(0.3)  # the hub is blocked in its read when the events come
+        for run in runs:
+            await events.publish(run, "values", {"run": run, "at": dt.date(2026, 1, 2)})
+            await events.publish(run, "updates", {"node": {"n": 2}})
+            await events.end(run, {"status": "complete"})
 
-        async def follow() -> None:
-            async for _entry, event, data in events.follow(run_id, block_ms=100):
-                followed.append((event, data))
+        async def drained(inbox: asyncio.Queue[Any]) -> list[tuple[str, Any]]:
+            got = []
+            while not got or got[-1][0] != END:
+                _entry, event, data = await inbox.get()
+                if event != IDLE:
+                    got.append((event, data))
+            return got
 
-        reader = asyncio.create_task(follow())
-        await events.publish(run_id, "values", {"n": 1, "at": dt.date(2026, 1, 2)})
-        await events.publish(run_id, "updates", {"node": {"n": 2}})
-        await events.end(run_id, {"status": "complete"})
-        await asyncio.wait_for(reader, 30)
-        seen = [(e, d) for e, d in followed if e != IDLE]
-        assert seen == [("values", {"n": 1, "at": "2026-01-02"}),  # the service's JSON
-                        ("updates", {"node": {"n": 2}}), (END, {"status": "complete"})]
-        entries = [entry async for entry, e, _ in events.follow(run_id) if e != IDLE]
-        rest = [e async for _, e, _ in events.follow(run_id, after=entries[0])]
-        assert rest == ["updates", END]  # a follower that lost its place resumes after it
-        assert await events.exists(run_id)
+        seen = await asyncio.wait_for(
+            asyncio.gather(*(drained(inboxes[run]) for run in runs)), 60
+        )
+        for run, got in zip(runs, seen, strict=True):
+            assert got == [("values", {"run": run, "at": "2026-01-02"}),  # the service's JSON
+                           ("updates", {"node": {"n": 2}}), (END, {"status": "complete"})]
+        late = hub.subscribe(runs[0], after="0-0")  # a late follower replays from the first
+        assert (await drained(late))[0] == seen[0][0]
+        assert await events.exists(runs[0])
     finally:
+        await hub.aclose()
         await client.aclose()
