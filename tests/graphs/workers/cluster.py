@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -25,15 +24,9 @@ from typing import Any
 
 import httpx
 
+from stores.demo.local_redis import free_port
 from tests.graphs.cli.conftest import SCRIPT, clean_env
 from tests.graphs.http_process import READY_DEADLINE_S
-
-
-def free_port() -> int:
-    """A TCP port free on loopback just now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Cluster:
