@@ -64,7 +64,7 @@ async def test_pool_bounds_hold_under_50_concurrent_callers(emu: WarehouseEmulat
                 stats = wh.stats()
                 for key in peak:
                     peak[key] = max(peak[key], stats[key])
-                await asyncio.sleep(0)
+                await asyncio.sleep(0.001)  # sample often, without starving the loop
 
         watcher = asyncio.create_task(watch())
         results = await asyncio.gather(*(wh.query("SELECT ? AS n", (i,)) for i in range(50)))
