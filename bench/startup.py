@@ -119,12 +119,12 @@ def _wait_for_index(data: Path, limit_s: float = 600) -> float:
 
 
 async def run(quick: bool) -> list[BenchRow]:
-    runs = 3 if quick else 7
+    runs = 2 if quick else 7
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SOPHIA_", "OTEL_"))}
     with tempfile.TemporaryDirectory(prefix="sophia-startup-") as tmp:
         data = Path(tmp) / "data"
-        # the full run times the first run at the demo's real size; --quick at a fifth
-        env = {**base, "SOPHIA_DATA_DIR": str(data), "SOPHIA_SEED_SCALE": "0.2" if quick else "1"}
+        # the full run times the first run at the demo's real size; --quick at a tenth
+        env = {**base, "SOPHIA_DATA_DIR": str(data), "SOPHIA_SEED_SCALE": "0.1" if quick else "1"}
         py, sophia = sys.executable, _sophia()
         interpreter = _time([py, "-c", "pass"], env, runs)
         floor = _time([py, "-c", "import langgraph.graph"], env, runs)
