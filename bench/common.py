@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -86,3 +88,29 @@ def main(run: Callable[[bool], Coroutine[Any, Any, list[BenchRow]]], title: str)
     args = parser.parse_args()
     rows = asyncio.run(run(args.quick))
     print_table(rows, title=title)
+
+
+@contextlib.asynccontextmanager
+async def postgres_schema(base_url: str, *, application_name: str = "") -> AsyncIterator[str]:
+    """A fresh schema on `base_url`, dropped afterwards (also on failure); yields a URL
+    whose connections use it (and carry `application_name`, when given)."""
+    import psycopg
+    from psycopg import sql
+
+    schema = f"sophia_bench_{uuid.uuid4().hex[:10]}"
+    name = sql.Identifier(schema)
+    async with await psycopg.AsyncConnection.connect(base_url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("CREATE SCHEMA {}").format(name))
+    url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+    try:
+        yield f"{url}&application_name={application_name}" if application_name else url
+    finally:
+        for attempt in range(5):
+            try:
+                async with await psycopg.AsyncConnection.connect(base_url, autocommit=True) as c:
+                    await c.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(name))
+                break
+            except psycopg.errors.InternalError:  # another session's DDL on the catalogue
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(1)

@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypedDict
 
-from bench.common import BenchRow
+from bench.common import BenchRow, postgres_schema
 from stores.demo.local_redis import free_port
 
 GRAPH = "sleeper"
@@ -256,17 +256,8 @@ async def checkpoint_cost(url: str | None, runs: int) -> float:
 
 async def postgres_checkpoint_cost(base_url: str, runs: int) -> float:
     """`checkpoint_cost` in a schema of its own on `base_url`, dropped afterwards."""
-    import psycopg
-
-    schema = f"sophia_bench_{uuid.uuid4().hex[:10]}"  # generated, not user input
-    async with await psycopg.AsyncConnection.connect(base_url, autocommit=True) as conn:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        sep = "&" if "?" in base_url else "?"
-        return await checkpoint_cost(f"{base_url}{sep}options=-csearch_path%3D{schema}", runs)
-    finally:
-        async with await psycopg.AsyncConnection.connect(base_url, autocommit=True) as conn:
-            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    async with postgres_schema(base_url) as url:
+        return await checkpoint_cost(url, runs)
 
 
 def _pg_url() -> str | None:

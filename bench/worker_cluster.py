@@ -20,12 +20,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from bench.common import postgres_schema as common_schema
 from stores.demo.local_redis import free_port
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -43,28 +42,10 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-@contextlib.asynccontextmanager
-async def postgres_schema(base_url: str) -> AsyncIterator[str]:
-    """A fresh schema on `base_url`, dropped afterwards (also on failure); yields a URL
-    whose connections use it and carry `APPLICATION_NAME`."""
-    import psycopg
-
-    schema = f"sophia_bench_{uuid.uuid4().hex[:10]}"  # generated, not user input
-    async with await psycopg.AsyncConnection.connect(base_url, autocommit=True) as conn:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{sep}options=-csearch_path%3D{schema}&application_name={APPLICATION_NAME}"
-    finally:
-        for attempt in range(5):
-            try:
-                async with await psycopg.AsyncConnection.connect(base_url, autocommit=True) as conn:
-                    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-                break
-            except psycopg.errors.InternalError:  # another session's DDL on the catalogue
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(1)
+def postgres_schema(base_url: str) -> contextlib.AbstractAsyncContextManager[str]:
+    """`bench.common.postgres_schema` whose connections carry `APPLICATION_NAME` (so the
+    bench can count this scenario's Postgres connections)."""
+    return common_schema(base_url, application_name=APPLICATION_NAME)
 
 
 class Processes:

@@ -77,18 +77,18 @@ class RunStore:
 
     async def get(self, run_id: str, *, owner: str | None = None) -> RunRecord | None:
         """The run `run_id` (of `owner`, when given), or None."""
-        scope, params = ("", ()) if owner is None else (" AND owner = ?", (owner,))
-        rows = await self.sql.rows(
-            f"SELECT {_COLUMNS} FROM sophia_runs WHERE run_id = ?{scope}",  # noqa: S608
-            (run_id, *params),
-        )
-        return _record_of(rows[0])[0] if rows else None
+        found = await self._find(run_id, owner)
+        return found[0] if found is not None else None
 
     async def get_owned(self, run_id: str) -> tuple[RunRecord, str | None] | None:
         """The run `run_id` with its owner (any tenant's: for the process executing it)."""
+        return await self._find(run_id, None)
+
+    async def _find(self, run_id: str, owner: str | None) -> tuple[RunRecord, str | None] | None:
+        scope, params = ("", ()) if owner is None else (" AND owner = ?", (owner,))
         rows = await self.sql.rows(
-            f"SELECT {_COLUMNS} FROM sophia_runs WHERE run_id = ?",  # noqa: S608
-            (run_id,),
+            f"SELECT {_COLUMNS} FROM sophia_runs WHERE run_id = ?{scope}",  # noqa: S608 (column names; values bound)
+            (run_id, *params),
         )
         return _record_of(rows[0]) if rows else None
 

@@ -111,6 +111,7 @@ class RemoteRuns:
         outcome: dict[str, Any] | None = None
         run_id = run.record.run_id
         inbox = self.hub.subscribe(run_id)
+        checked = time.monotonic()
         try:
             while outcome is None:
                 _entry, event, data = await inbox.get()
@@ -118,8 +119,10 @@ class RemoteRuns:
                     outcome = data
                 elif event != IDLE:
                     await run.log.publish(event, data)
-                elif await self._ended_without_outcome(manager, run):
-                    return
+                elif time.monotonic() - checked > OUTCOME_GRACE_S:  # one read per grace
+                    checked = time.monotonic()
+                    if await self._ended_without_outcome(manager, run):
+                        return
         finally:
             self.hub.unsubscribe(run_id)
             if ticket is not None:
