@@ -2,7 +2,8 @@
 
 `MemoryIndex` is what the engine hands nodes as ``Resources.memory``. On open it starts one
 background task that makes the index ready: it loads the snapshot under the data dir in a
-worker thread (a 120,000-item index takes seconds), or, while a builder process writes one
+daemon thread (a 120,000-item index takes seconds; a process that is done does not
+wait for it), or, while a builder process writes one
 (`graphs.seeding.memory_build`), reports its progress and loads the snapshot once it is
 published; with neither it waits for one to appear (a ``sophia seed`` in another shell).
 Until then `store` is None and `status` says why (``loading``, ``building`` with its
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -113,7 +115,7 @@ class MemoryIndex:
         self.state = "loading"
         store = self._make_store()
         try:
-            await store.__aenter__()  # reads the snapshot in a worker thread
+            await _in_daemon_thread(store.load_snapshot)
         except Exception as exc:
             self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
             logger.warning("the memory index under %s could not be loaded: %s",
@@ -123,6 +125,33 @@ class MemoryIndex:
         self._ready.set()
         if self._on_ready is not None:
             self._on_ready()
+
+
+async def _in_daemon_thread(load: Callable[[], Any]) -> Any:
+    """`load()` in a daemon thread of its own: a process that is done (a one-shot `sophia
+    run`) exits without waiting for a load it no longer needs, as it would have to for a
+    thread of the loop's default executor."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(outcome: Any, error: BaseException | None) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(outcome)
+
+    def target() -> None:
+        try:
+            outcome, error = load(), None
+        except BaseException as exc:  # handed to the awaiting task
+            outcome, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, outcome, error)
+
+    threading.Thread(target=target, name="sophia-memory-load", daemon=True).start()
+    return await done
 
 
 _MESSAGES: dict[str, str] = {

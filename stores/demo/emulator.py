@@ -215,10 +215,19 @@ class WarehouseEmulator:
         register_cortex(_fakesnow_server().shared_fs.duck_conn)  # SNOWFLAKE.CORTEX.*
         if self._data:
             self.load(self._data)
-        if not self.port:
-            with socket.socket() as sock:
-                sock.bind((self.host, 0))
-                self.port = int(sock.getsockname()[1])
+        # Bind here and hand uvicorn the socket: picking a free port and binding it later
+        # raced with other processes on a busy machine.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((self.host, self.port))
+        except OSError as exc:
+            listener.close()
+            raise ConfigurationError(
+                f"the warehouse emulator cannot listen on {self.host}:{self.port}: {exc.strerror}"
+            ) from None
+        self.port = int(listener.getsockname()[1])
         config = uvicorn.Config(
             self._middleware,
             host=self.host,
@@ -229,10 +238,13 @@ class WarehouseEmulator:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, name="warehouse-emulator", daemon=True
+            target=self._server.run,
+            kwargs={"sockets": [listener]},
+            name="warehouse-emulator",
+            daemon=True,
         )
         self._thread.start()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 120  # generous: a loaded machine starts slowly
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(

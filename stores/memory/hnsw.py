@@ -173,19 +173,22 @@ class HnswIndex:
 
     def _ensure_capacity(self, needed: int) -> None:
         capacity = self.capacity
-        if needed <= capacity:
-            return
-        new_capacity = max(needed, 2 * capacity)
-        try:
-            self._index.resize_index(new_capacity)
-        except (RuntimeError, MemoryError) as exc:
-            raise MemoryStoreError(f"could not grow the HNSW index to {new_capacity}") from exc
-        vectors = np.zeros((new_capacity, self.dims), dtype=np.float32)
-        vectors[:capacity] = self._vectors
-        self._vectors = vectors
-        groups = np.full(new_capacity, -1, dtype=np.int32)
-        groups[:capacity] = self._groups
-        self._groups = groups
+        if needed > capacity:
+            capacity = max(needed, 2 * capacity)
+            try:
+                self._index.resize_index(capacity)
+            except (RuntimeError, MemoryError) as exc:
+                raise MemoryStoreError(f"could not grow the HNSW index to {capacity}") from exc
+        # A loaded index maps only the saved vectors (see `load`): they grow on first write.
+        held = len(self._vectors)
+        if needed > held:
+            vectors = np.zeros((capacity, self.dims), dtype=np.float32)
+            vectors[:held] = self._vectors
+            self._vectors = vectors
+        if needed > len(self._groups):
+            groups = np.full(capacity, -1, dtype=np.int32)
+            groups[: len(self._groups)] = self._groups
+            self._groups = groups
 
     def write(self, labels: list[int], vectors: FloatArray, groups: list[int]) -> None:
         """Store unit ``vectors`` under ``labels`` (from `allocate`) in ``groups``.
@@ -328,12 +331,13 @@ class HnswIndex:
         self._index = hnswlib.Index(space=_SPACE[self.distance], dim=dims)
         self._index.load_index(str(directory / "index.bin"), max_elements=capacity)
         self._index.set_ef(self.ef_search)
-        vectors = np.load(directory / "vectors.npy", allow_pickle=False)
+        # Copy-on-write mapping: pages are read when a search touches them and copied only
+        # if written, so opening a 120k-vector index does not read and copy ~180 MB.
+        vectors = np.load(directory / "vectors.npy", mmap_mode="c", allow_pickle=False)
         groups = np.load(directory / "groups.npy", allow_pickle=False)
         if vectors.shape != (self._next_label, dims) or groups.shape != (self._next_label,):
             raise MemoryStoreError(f"snapshot in {directory} is inconsistent (vector count)")
-        self._vectors = np.zeros((capacity, dims), dtype=np.float32)
-        self._vectors[: self._next_label] = vectors
+        self._vectors = vectors
         self._groups = np.full(capacity, -1, dtype=np.int32)
         self._groups[: self._next_label] = groups
         return self

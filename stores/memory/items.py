@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from langgraph.store.base import Item, ListNamespacesOp
 
+from stores.cache.serialization import pause_now
 from stores.memory.field_index import FieldIndex
 from stores.memory.filters import namespace_matches
 from stores.memory.hnsw import FloatArray, HnswIndex
@@ -235,7 +236,8 @@ class ItemTable:
         table = cls()
         table._ns_list = [tuple(ns) for ns in meta["namespaces"]]
         table._ns_ids = {ns: i for i, ns in enumerate(table._ns_list)}
-        for ns_id, key, value, created, updated, labels, *expiring in meta["items"]:
+        for i, (ns_id, key, value, created, updated, labels, *expiring) in enumerate(meta["items"]):
+            pause_now(i)  # restored in a background thread: let the event loop run
             ns = table._ns_list[ns_id]
             ttl, expires_at = expiring if expiring else (None, None)  # older snapshots
             record = Record(Item(value=value, key=key, namespace=ns, created_at=created,

@@ -63,6 +63,9 @@ def write_meta(directory: Path, meta: dict[str, Any]) -> None:
     (directory / META_FILE).write_bytes(serialization.dumps(meta))
 
 
+_LONG_LISTS = frozenset({"items", "namespaces"})
+
+
 def read_snapshot(root: Path, version: int) -> tuple[Path, dict[str, Any]]:
     """The current snapshot directory under ``root`` and its metadata.
 
@@ -71,7 +74,7 @@ def read_snapshot(root: Path, version: int) -> tuple[Path, dict[str, Any]]:
     """
     try:
         snap = root / (root / "CURRENT").read_text().strip()
-        meta = serialization.loads((snap / META_FILE).read_bytes())
+        meta = serialization.loads_in_steps((snap / META_FILE).read_bytes(), _LONG_LISTS)
     except (OSError, ValueError, CacheSerializationError) as exc:
         raise MemoryStoreError(f"no readable memory-store snapshot at {root}: {exc}") from exc
     if not isinstance(meta, dict) or meta.get("version") != version:

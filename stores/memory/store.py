@@ -379,12 +379,19 @@ class MemoryStore(BaseStore):
 
         (A store opened with `load`, or one already holding items, is not reloaded.)
         """
-        path = self.path
-        empty = not self._items.data
-        if path is not None and empty and await asyncio.to_thread(has_snapshot, path):
-            snap, meta = await asyncio.to_thread(read_snapshot, path, _SNAPSHOT_VERSION)
-            await asyncio.to_thread(self._load_from, snap, meta)
+        await asyncio.to_thread(self.load_snapshot)
         return self
+
+    def load_snapshot(self) -> bool:
+        """Load the snapshot at `path` into this store if it is still empty (blocking);
+        whether one was loaded. What `async with` does, for callers with a thread of their
+        own."""
+        path = self.path
+        if path is None or self._items.data or not has_snapshot(path):
+            return False
+        snap, meta = read_snapshot(path, _SNAPSHOT_VERSION)
+        self._load_from(snap, meta)
+        return True
 
     async def __aexit__(
         self,

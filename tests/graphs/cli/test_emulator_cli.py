@@ -8,7 +8,9 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from typing import IO
 
 import pytest
 
@@ -21,10 +23,11 @@ pytestmark = pytest.mark.slow
 def running_emulator(argv: list[str], until: str) -> Iterator[list[str]]:
     """`sophia emulator ARGV` on a free port: yields its stdout lines up to `until`; stops
     it with Ctrl-C afterwards and checks that it exits 0."""
+    errors = tempfile.TemporaryFile("w+")  # shown if the emulator fails
     process = subprocess.Popen(
         [str(SCRIPT), "emulator", "--port", "0", "--scale", "0.002", *argv],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=errors,
         text=True,
         env=clean_env(),
     )
@@ -35,10 +38,17 @@ def running_emulator(argv: list[str], until: str) -> Iterator[list[str]]:
             lines.append(line.rstrip("\n"))
             if until in line:
                 break
+        assert lines and until in lines[-1], _stderr(errors)
         yield lines
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C: the emulator stops and exits 0
-        assert process.wait(timeout=60) == 0
+        assert process.wait(timeout=120) == 0, _stderr(errors)
+        errors.close()
+
+
+def _stderr(errors: IO[str]) -> str:
+    errors.seek(0)
+    return "the emulator's stderr:\n" + errors.read()[-3000:]
 
 
 def _accepts(url: str) -> None:

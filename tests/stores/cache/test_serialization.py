@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -166,3 +166,23 @@ def test_aiocache_serializer_passes_misses_through() -> None:
     assert ser.encoding is None
     assert ser.loads(None) is None
     assert ser.loads(ser.dumps({"x": (1, 2)})) == {"x": (1, 2)}
+
+
+def test_loads_in_steps_decodes_what_loads_decodes() -> None:
+    value = {
+        "version": 1,
+        "items": [
+            [i, f"k{i}", {"at": datetime(2026, 1, 1, tzinfo=UTC)}, (i, "t")] for i in range(1000)
+        ],
+        "other": [1, 2],
+        "meta": {"nested": [date(2026, 2, 3)]},
+    }
+    data = serialization.dumps(value)
+    assert serialization.loads_in_steps(data, frozenset({"items"})) == serialization.loads(data)
+    assert serialization.loads_in_steps(data, frozenset({"items"})) == value
+
+
+@pytest.mark.parametrize("data", [b"", pickle.dumps({"items": []}), b"\xc1\x81\xa5items\x93\x01"])
+def test_loads_in_steps_refuses_foreign_or_cut_bytes(data: bytes) -> None:
+    with pytest.raises(CacheSerializationError):
+        serialization.loads_in_steps(data, frozenset({"items"}))

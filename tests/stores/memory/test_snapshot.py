@@ -75,6 +75,25 @@ def test_round_trip_does_not_re_embed(tmp_path: Path) -> None:
     assert "k5" not in {r.key for r in loaded.search(("calls",), query="topic5 deal5", limit=20)}
 
 
+def test_a_loaded_store_grows_and_never_writes_into_its_snapshot(tmp_path: Path) -> None:
+    """The loaded vectors are mapped copy-on-write: writes (deletes, reused and new slots)
+    change the store, not the snapshot's files, and new items past the saved ones fit."""
+    store = build()
+    populate(store)
+    store.save(tmp_path / "mem")
+    snap = tmp_path / "mem" / (tmp_path / "mem" / "CURRENT").read_text()
+    files = {f.name: f.read_bytes() for f in snap.iterdir()}
+    loaded = MemoryStore.load(tmp_path / "mem", embed=CountingEmbeddings(), exact_threshold=0)
+    loaded.delete(("calls", "c1"), "k1")
+    loaded.put_many([(("calls", "new"), f"n{i}", {"text": f"fresh{i}"}) for i in range(700)])
+    assert len(loaded) == 401 - 1 + 700
+    assert loaded.search(("calls",), query="fresh650", limit=1)[0].key == "n650"
+    assert loaded.search(("calls",), query="topic3 deal3", limit=1)[0].key == "k3"
+    assert {f.name: f.read_bytes() for f in snap.iterdir()} == files
+    again = MemoryStore.load(tmp_path / "mem", embed=CountingEmbeddings(), exact_threshold=0)
+    assert snapshot(again) == snapshot(store)
+
+
 def test_save_replaces_the_previous_snapshot_atomically(tmp_path: Path) -> None:
     root = tmp_path / "mem"
     store = build(root)
