@@ -16,6 +16,7 @@ from typing import Any
 
 from opentelemetry import metrics
 
+from telemetry.deferred_histogram import DeferredHistogram
 from telemetry.window import OperationWindow
 
 __all__ = [
@@ -185,7 +186,7 @@ class Monitor:
             self._breach_logs.clear()
 
 
-_histogram: metrics.Histogram | None = None
+_histogram: DeferredHistogram | None = None
 
 
 def record_histogram(operation: str, duration_ms: float, kind: str | None, *, error: bool) -> None:
@@ -200,18 +201,20 @@ def record_histogram(operation: str, duration_ms: float, kind: str | None, *, er
     )
 
 
-def _duration_histogram() -> metrics.Histogram:
+def _duration_histogram() -> DeferredHistogram:
     """The one histogram every registry reports to, made on first use.
 
     Made through the global API: before ``configure()`` the API's proxy meter hands out a
-    proxy instrument that forwards to the real one once a provider is installed.
+    proxy instrument that forwards to the real one once a provider is installed. Values
+    reach the SDK in batches (`DeferredHistogram`).
     """
     global _histogram
     if _histogram is None:
-        _histogram = metrics.get_meter("sophia.telemetry").create_histogram(
+        _histogram = DeferredHistogram(
+            metrics.get_meter("sophia.telemetry"),
             HISTOGRAM_NAME,
             unit="ms",
             description="Duration of monitored operations.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_MS,
+            buckets=DURATION_BUCKETS_MS,
         )
     return _histogram

@@ -48,6 +48,7 @@ from stores.cache.single_flight import SingleFlight
 from stores.cache.stats import CacheStats, RedisHealth
 from stores.cache.tiers import MISS, Tiers
 from stores.errors import ConfigurationError
+from telemetry.deferred_histogram import DeferredHistogram
 
 if TYPE_CHECKING:
     from stores.cache.l2 import RedisTier
@@ -107,13 +108,13 @@ class TieredCache:
         # The meter provider defaults to the global one (no-op until telemetry.configure()).
         self._meter = metrics.get_meter("sophia.cache", meter_provider=meter_provider)
         self._meter_key: object = meter_provider if meter_provider is not None else "global"
-        self._duration = self._meter.create_histogram(
+        self._duration = DeferredHistogram(
+            self._meter,
             "sophia.cache.duration",
             unit="ms",
             description="get_or_load / get_many latency",
             # L1 answers in microseconds, L2 in about a millisecond, a load in tens.
-            explicit_bucket_boundaries_advisory=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25,
-                                                 50, 100, 250, 1000),
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000),
         )
 
     # -- lifecycle ----------------------------------------------------------------------

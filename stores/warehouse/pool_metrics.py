@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from opentelemetry import metrics
 
+from telemetry.deferred_histogram import DeferredHistogram
+
 CONNECTION_TIME_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 """Bucket bounds (seconds) the database semantic conventions advise for the connection
 durations. The SDK's default bounds (0, 5, 10, 25, ... 10000) suit milliseconds: with them
@@ -47,11 +49,12 @@ class PoolMetrics:
             "db.client.connection.pool.name": pool_name,
             "db.system.name": system,
         }
-        self.wait_time = meter.create_histogram(
+        self.wait_time = DeferredHistogram(  # one value per acquire: batched off the path
+            meter,
             "db.client.connection.wait_time",
             unit="s",
             description="Time to acquire a connection",
-            explicit_bucket_boundaries_advisory=CONNECTION_TIME_BUCKETS_S,
+            buckets=CONNECTION_TIME_BUCKETS_S,
         )
         self.create_time = meter.create_histogram(
             "db.client.connection.create_time",
