@@ -36,10 +36,17 @@ class ExporterLogs(logging.Filter):
         self.endpoint = endpoint
         self.dropped = 0
         self.reported = False
+        self.errors = 0
+        """Warning-level lines the exporters logged while attached (each a failed export)."""
 
     def attach(self) -> None:
+        """Filter the exporters' loggers; replaces the filter of an earlier configuration
+        whose exporters were abandoned (it would drop the lines before this one sees them)."""
         for name in self.LOGGERS:
-            logging.getLogger(name).addFilter(self)
+            exporter_logger = logging.getLogger(name)
+            for earlier in [f for f in exporter_logger.filters if isinstance(f, ExporterLogs)]:
+                exporter_logger.removeFilter(earlier)
+            exporter_logger.addFilter(self)
 
     def detach(self) -> None:
         for name in self.LOGGERS:
@@ -48,6 +55,7 @@ class ExporterLogs(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
+        self.errors += 1
         if self.reported:
             self.dropped += 1
             return False

@@ -26,6 +26,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -136,8 +137,9 @@ class Telemetry:
     def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> bool:
         """Flush and close this configuration's exporters and readers; safe to call twice.
 
-        Waits at most `timeout_s` (default 1 s) for the exporters: a collector that does
-        not answer must not hold a command's exit. What is still unexported then is
+        Waits at most `timeout_s` (default 1 s) for the exporters, and no longer than the
+        first error an exporter reports: a collector that does not answer must not hold a
+        command's exit. What is still unexported then is
         dropped, with one warning line naming the endpoint. Returns True when everything
         was flushed in time.
         """
@@ -153,8 +155,15 @@ class Telemetry:
         for processor in self._local_processors:  # the local span file: always written out
             processor.force_flush()
         closer = threading.Thread(target=self._close, name="sophia-telemetry-shutdown", daemon=True)
+        errors_before = self._exporter_logs.errors
         closer.start()
-        closer.join(timeout_s)
+        # Stop waiting as soon as an exporter fails during this flush (a refused connection
+        # is known at once; its retries would only use up the timeout).
+        deadline = time.monotonic() + timeout_s
+        while closer.is_alive() and self._exporter_logs.errors == errors_before:
+            closer.join(min(0.02, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                break
         if not closer.is_alive():
             self._exporter_logs.detach()  # else it keeps quieting the abandoned exporters
         elif not self._exporter_logs.reported:

@@ -215,3 +215,22 @@ def test_unreachable_collector_costs_one_warning_and_a_bounded_exit(
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert f"127.0.0.1:{port}" in warnings[0].getMessage()
     assert warnings[0].name == "telemetry.setup"
+
+
+def test_shutdown_stops_waiting_at_the_first_refused_export(tmp_path: Any) -> None:
+    """A refused connection is known at once: shutdown does not spend its whole timeout on
+    the exporter's retries (they take the exporter's own 10 s timeout), and says so."""
+    import socket
+    import time
+
+    from opentelemetry import trace
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tel = telemetry.configure(otlp_endpoint=f"http://127.0.0.1:{port}", prometheus=False)
+    with trace.get_tracer("tests.refused").start_as_current_span("one"):
+        pass
+    started = time.monotonic()
+    assert tel.shutdown(timeout_s=120) is False
+    assert time.monotonic() - started < 9  # retrying until the timeout would take >= 10 s
