@@ -20,7 +20,7 @@ import asyncio
 import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -55,7 +55,7 @@ class ThreadedSqliteSaver(SqliteSaver):
     def __init__(
         self,
         conn: sqlite3.Connection,
-        executor: ThreadPoolExecutor,
+        executor: Executor,
         *,
         serde: SerializerProtocol | None = None,
     ) -> None:

@@ -132,18 +132,19 @@ async def open_durable(settings: Settings) -> AsyncIterator[Durable]:
 @contextlib.asynccontextmanager
 async def _open_sqlite(path: str) -> AsyncIterator[Durable]:
     import sqlite3
-    from concurrent.futures import ThreadPoolExecutor
 
+    from graphs.durable.group_commit import GroupCommitConnection, GroupCommitExecutor
     from graphs.durable.sqlite_saver import ThreadedSqliteSaver
 
     if path != ":memory:":
         await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
-    # One thread owns the connection: every checkpoint call is one hand-off to it.
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sophia-checkpoints")
+    # One thread owns the connection: every checkpoint call is one hand-off to it, and
+    # the calls queued together commit together.
+    executor = GroupCommitExecutor()
     loop = asyncio.get_running_loop()
 
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, check_same_thread=False)
+    def connect() -> GroupCommitConnection:
+        conn = sqlite3.connect(path, check_same_thread=False, factory=GroupCommitConnection)
         # WAL with synchronous=NORMAL: a commit is in the WAL before it returns, so a
         # killed process loses nothing; only a power loss could drop the last commits.
         # FULL would fsync every checkpoint (several times slower here).
@@ -154,6 +155,7 @@ async def _open_sqlite(path: str) -> AsyncIterator[Durable]:
 
     try:
         conn = await loop.run_in_executor(executor, connect)
+        executor.attach(conn)
     except Exception as exc:
         executor.shutdown(wait=False)
         raise CheckpointStoreUnavailableError(
@@ -198,8 +200,10 @@ async def _open_sqlite(path: str) -> AsyncIterator[Durable]:
         await durable.ensure_ready()
         yield durable
     finally:
-        await loop.run_in_executor(executor, conn.close)
-        executor.shutdown(wait=True)
+        # Finish (and commit) what is queued, then close: not as a call, which a group
+        # would run inside its transaction.
+        await asyncio.to_thread(executor.shutdown, True)
+        await asyncio.to_thread(conn.close)
 
 
 @contextlib.asynccontextmanager
