@@ -17,9 +17,13 @@ EXAMPLES = """\
 examples:
   sophia run deal_review                              the demo deal
   sophia run deal_review --deal D-00001 --deal D-00042
+  sophia run deal_review --memories                   wait for the memory index to load
   sophia run memory_recall --input '{"query": "competitor pricing"}'
   sophia run deal_review --thread t-1 --input '{"deal_ids": ["D-00003"], "require_approval": true}'
 """
+
+MEMORY_WAIT_S = 60
+"""How long ``sophia run --memories`` waits for the memory index."""
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -55,6 +59,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "`sophia resume ID` (needed for require_approval)",
     )
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    parser.add_argument(
+        "--memories",
+        action="store_true",
+        help=f"wait (at most {MEMORY_WAIT_S} s) for the memory index to load, so the review "
+        "recalls memories; without it a run never waits and says the index is loading",
+    )
     parser.add_argument(
         "--csv",
         metavar="PATH",
@@ -124,6 +134,9 @@ def main(args: argparse.Namespace) -> int:
             on_seed=line_printer(progress),
             configure_telemetry=True,
         ) as engine:
+            if args.memories and not await engine.memory_ready(MEMORY_WAIT_S):
+                progress.print(f"the memory index is not ready after {MEMORY_WAIT_S} s: "
+                               "the review goes on without memories")  # fmt: skip
             return await engine.invoke(args.graph, run_input, thread_id=args.thread)
 
     result = asyncio.run(invoke())
