@@ -17,11 +17,16 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+from langgraph.store.base import IndexConfig
 
 from stores.cache import serialization
 from stores.cache.errors import CacheSerializationError
 from stores.memory.errors import MemoryStoreError
+
+if TYPE_CHECKING:
+    from stores.memory.hnsw import HnswIndex
 
 META_FILE = "meta.bin"
 
@@ -93,3 +98,29 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def index_config_of(root: Path, meta: dict[str, Any], embed: Any) -> IndexConfig | None:
+    """The store's index config from a snapshot's meta (dims, fields and distance are the
+    snapshot's; `embed` serves later puts and queries); None when it has no index."""
+    state = meta["index"]
+    if state is None:
+        return None
+    if embed is None:
+        raise MemoryStoreError(f"the snapshot at {root} has a vector index: pass embed=")
+    return cast(IndexConfig, {"dims": int(state["dims"]), "embed": embed,
+                              "fields": meta["fields"],
+                              "distance_type": state.get("distance")})  # fmt: skip
+
+
+def check_index_matches(root: Path, state: dict[str, Any] | None, index: HnswIndex | None) -> None:
+    """Raise `MemoryStoreError` unless the snapshot's index `state` fits the store's `index`
+    (both absent, or the same dims and distance)."""
+    if (state is None) != (index is None):
+        raise MemoryStoreError(f"snapshot at {root} and this store differ in having an index")
+    if state is None or index is None:
+        return
+    theirs = f"dims={state['dims']}, distance={state.get('distance', 'cosine')}"
+    ours = f"dims={index.dims}, distance={index.distance}"
+    if theirs != ours:
+        raise MemoryStoreError(f"snapshot at {root} has {theirs}, store has {ours}")

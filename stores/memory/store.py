@@ -74,7 +74,14 @@ from stores.memory.items import ItemTable, Namespace, PreparedPut
 from stores.memory.ops import bulk_puts, checked, dedupe_puts, prepare_puts, queries_of
 from stores.memory.rwlock import RWLock
 from stores.memory.search import run_reads
-from stores.memory.snapshot import has_snapshot, read_snapshot, write_meta, write_snapshot
+from stores.memory.snapshot import (
+    check_index_matches,
+    has_snapshot,
+    index_config_of,
+    read_snapshot,
+    write_meta,
+    write_snapshot,
+)
 from stores.memory.ttl import TtlSweeper, sweep_interval_s
 
 logger = logging.getLogger(__name__)
@@ -338,31 +345,15 @@ class MemoryStore(BaseStore):
         """
         root = Path(path)
         snap, meta = read_snapshot(root, _SNAPSHOT_VERSION)
-        index: IndexConfig | None = None
-        if meta["index"] is not None:
-            if embed is None:
-                raise MemoryStoreError(f"the snapshot at {root} has a vector index: pass embed=")
-            state = meta["index"]
-            index = cast(IndexConfig, {"dims": int(state["dims"]), "embed": embed,
-                                       "fields": meta["fields"],
-                                       "distance_type": state.get("distance")})  # fmt: skip
-        store = cls(index=index, path=root, **options)
+        store = cls(index=index_config_of(root, meta, embed), path=root, **options)
         store._load_from(snap, meta)
         return store
 
     def _load_from(self, snap: Path, meta: dict[str, Any]) -> None:
-        root = snap.parent
         state = meta["index"]
-        if (state is None) != (self._index is None):
-            raise MemoryStoreError(f"snapshot at {root} and this store differ in having an index")
+        check_index_matches(snap.parent, state, self._index)
         with self._lock.write():
             if state is not None:
-                assert self._index is not None
-                distance = state.get("distance", "cosine")
-                theirs = f"dims={state['dims']}, distance={distance}"
-                ours = f"dims={self._index.dims}, distance={self._index.distance}"
-                if theirs != ours:
-                    raise MemoryStoreError(f"snapshot at {root} has {theirs}, store has {ours}")
                 self._index = HnswIndex.load(snap, state, **self._params)
             self._items = ItemTable.restore(meta)
             self._items.clock = self.clock
