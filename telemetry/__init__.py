@@ -65,8 +65,8 @@ _SOURCES = {
         "telemetry.setup",
     ),
     **dict.fromkeys(
-        ("current_trace_id", "iterate_in_span", "node_span", "run_span", "shared_links",
-         "shared_work"),
+        ("client_span", "current_trace_id", "iterate_in_span", "node_span", "run_span",
+         "shared_links", "shared_work"),
         "telemetry.spans",
     ),
     "TraceNotFoundError": "telemetry.trace_file",
@@ -85,6 +85,7 @@ __all__ = [
     "Telemetry",
     "TraceNotFoundError",
     "active_telemetry",
+    "client_span",
     "configure",
     "current_monitor",
     "current_trace_id",

@@ -11,7 +11,6 @@ The format (one line per finished span) is what :mod:`telemetry.viewer` reads::
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -19,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -35,21 +36,20 @@ def trace_file_path(data_dir: Path) -> Path:
     return Path(data_dir) / DEFAULT_TRACE_FILE_NAME
 
 
-def _jsonable(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not attributes:
-        return {}
-    out: dict[str, Any] = {}
-    for key, value in attributes.items():
-        is_list = isinstance(value, Sequence) and not isinstance(value, str)
-        out[key] = list(value) if is_list else value
-    return out
+def _attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    # orjson writes the tuples OpenTelemetry keeps sequences in as JSON arrays.
+    return dict(attributes) if attributes else {}
+
+
+def _service_name(resource: Resource | None) -> Any:
+    return resource.attributes.get("service.name") if resource is not None else None
 
 
 def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
     """The JSON-ready record of one finished span (see the module docstring)."""
-    ctx = span.get_span_context()
+    ctx = span.context
     parent = span.parent
-    service = span.resource.attributes.get("service.name") if span.resource else None
+    status = span.status
     return {
         "trace_id": format(ctx.trace_id, "032x") if ctx else None,
         "span_id": format(ctx.span_id, "016x") if ctx else None,
@@ -58,14 +58,23 @@ def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
         "kind": span.kind.name,
         "start_ns": span.start_time,
         "end_ns": span.end_time,
-        "attributes": _jsonable(span.attributes),
+        "attributes": _attributes(span.attributes),
         "events": [
-            {"name": e.name, "time_ns": e.timestamp, "attributes": _jsonable(e.attributes)}
+            {"name": e.name, "time_ns": e.timestamp, "attributes": _attributes(e.attributes)}
             for e in span.events
         ],
-        "status": {"code": span.status.status_code.name, "description": span.status.description},
-        "service_name": service,
+        "status": {"code": status.status_code.name, "description": status.description},
+        "service_name": _service_name(span.resource),
     }
+
+
+def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
+    """The spans as JSON lines (UTF-8), one per span; a value JSON has no type for is
+    written as its ``str()``."""
+    return b"".join(
+        orjson.dumps(span_to_dict(s), default=str, option=orjson.OPT_APPEND_NEWLINE)
+        for s in spans
+    )
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -92,12 +101,12 @@ class JsonLinesSpanExporter(SpanExporter):
         """Write the spans; FAILURE (logged) if the file cannot be written."""
         if self._shutdown:
             return SpanExportResult.FAILURE
-        lines = "".join(json.dumps(span_to_dict(s), default=str) + "\n" for s in spans)
+        lines = encode_spans(spans)
         try:
             with self._lock:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._rotate_if_full()
-                with self.path.open("a", encoding="utf-8") as fh:
+                with self.path.open("ab") as fh:
                     fh.write(lines)
         except OSError as exc:
             logger.error("cannot write spans to %s: %s", self.path, exc)

@@ -26,8 +26,10 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode
 
 __all__ = [
+    "ClientSpan",
     "NodeSpan",
     "RunSpan",
+    "client_span",
     "current_trace_id",
     "iterate_in_span",
     "node_span",
@@ -215,6 +217,50 @@ def node_span(
     the span records it with ERROR status and the exception propagates unchanged.
     """
     return NodeSpan(node_name, superstep, attempt, attributes)
+
+
+class ClientSpan(_ScopedSpan):
+    """A call to another system (a statement, a request); see :func:`client_span`."""
+
+    def __init__(
+        self, tracer: trace.Tracer, name: str, attributes: dict[str, Any], links: tuple[Link, ...]
+    ) -> None:
+        super().__init__()
+        self._tracer = tracer
+        self.name = name
+        self.attributes = attributes
+        self.links = links
+
+    def _start(self) -> Span:
+        return self._tracer.start_span(
+            self.name, kind=trace.SpanKind.CLIENT, attributes=self.attributes, links=self.links
+        )
+
+    def _exit(self, exc: BaseException | None) -> None:
+        span = self._span
+        assert span is not None and self._token is not None, "exit without enter"
+        try:
+            if exc is not None and span.is_recording():
+                _record_outcome(span, exc)
+        finally:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            span.end()
+
+
+def client_span(
+    tracer: trace.Tracer,
+    name: str,
+    attributes: dict[str, Any],
+    *,
+    links: tuple[Link, ...] = (),
+) -> ClientSpan:
+    """A CLIENT span of ``tracer``, child of the current context, made current in the block.
+
+    All ``attributes`` known up front are given at the start (one insertion, where
+    setting them one by one takes the span's lock each time). On an exception it is
+    recorded as in :func:`node_span`; the span carries no ``sophia.outcome`` otherwise.
+    """
+    return ClientSpan(tracer, name, attributes, links)
 
 
 class RunSpan(_ScopedSpan):

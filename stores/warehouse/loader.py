@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Se
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import Span
 
 import telemetry
 from stores.warehouse import provenance
@@ -134,7 +134,7 @@ class Loader:
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0
         self._runs: dict[int, provenance.Provenance] = {}  # pending future -> its run
-        self._callers: dict[int, SpanContext] = {}  # pending future -> its caller's span
+        self._callers: dict[int, Span] = {}  # pending future -> its caller's span
 
     def cache_key(self, key: Hashable) -> str:
         """The row-cache key of ``key``: ``"{table}.{column}={key!r}"``."""
@@ -148,8 +148,8 @@ class Loader:
         run = provenance.current()
         if run is not None:
             self._runs[id(fut)] = run
-        caller = trace.get_current_span().get_span_context()
-        if caller.is_valid:  # tracing on: the batch's statement links to every caller
+        caller = trace.get_current_span()
+        if caller.is_recording():  # tracing on: the batch's statement links to every caller
             self._callers[id(fut)] = caller
         if not self._scheduled:
             self._scheduled = True
@@ -174,10 +174,11 @@ class Loader:
 
     async def _run(self, batch: dict[Hashable, list[asyncio.Future[list[Row]]]]) -> None:
         self.batches += 1
-        callers = [
-            c for futures in batch.values() for f in futures
+        waiting = {
+            id(c): c for futures in batch.values() for f in futures
             if (c := self._callers.pop(id(f), None)) is not None
-        ]  # fmt: skip
+        }  # fmt: skip (one span per node asking, however many keys it asked for)
+        callers = [span.get_span_context() for span in waiting.values()]
         try:
             hits = await self._cached([k for k in batch if k is not None])
             # Cache hits are answered at once, not after the misses' round trip.

@@ -49,20 +49,21 @@ class Statements:
         self, sql: str, params: Sequence[Any], collection: str | None = None
     ) -> list[Row]:
         """Run one statement; all its rows. ``collection`` names the table for the span."""
+        attributes = self._attributes(sql)
+        if collection:
+            attributes["db.collection.name"] = collection
+        waited_ms = 0.0
         with (
-            _tracer.start_as_current_span(
-                _span_name(sql, collection),
-                kind=trace.SpanKind.CLIENT,
+            telemetry.client_span(
+                _tracer, _span_name(sql, collection), attributes,
                 links=telemetry.shared_links(),  # the nodes a batched statement serves
             ) as span,
             self._monitor,
-        ):
-            self._describe(span, sql)
-            if collection:
-                span.set_attribute("db.collection.name", collection)
+        ):  # fmt: skip
 
             async def attempt(lease: Lease[Any]) -> list[Row]:
-                span.set_attribute("sophia.pool.wait_ms", lease.waited_s * 1000)
+                nonlocal waited_ms
+                waited_ms = lease.waited_s * 1000
                 rows: list[Row] = await self._run(lease, self._backend.execute, sql, params)
                 return rows
 
@@ -70,8 +71,11 @@ class Statements:
                 rows = await self._pool.using(attempt)
             except Exception:
                 self.errors += 1  # once per failed statement, however many attempts
+                span.set_attribute("sophia.pool.wait_ms", waited_ms)
                 raise
-            span.set_attribute("db.response.returned_rows", len(rows))
+            span.set_attributes(
+                {"sophia.pool.wait_ms": waited_ms, "db.response.returned_rows": len(rows)}
+            )
             self.rows += len(rows)
             return rows
 
@@ -84,8 +88,9 @@ class Statements:
     ) -> AsyncGenerator[list[Row], None]:
         """Yield the result in batches of at most ``batch_size`` rows (see `Warehouse.stream`)."""
         # not made current: an async generator runs in its consumer's context
-        span = _tracer.start_span(_span_name(sql, None), kind=trace.SpanKind.CLIENT)
-        self._describe(span, sql)
+        span = _tracer.start_span(
+            _span_name(sql, None), kind=trace.SpanKind.CLIENT, attributes=self._attributes(sql)
+        )
         returned = 0
 
         async def start(lease: Lease[Any]) -> tuple[Iterator[list[Row]], list[Row] | None]:
@@ -129,10 +134,13 @@ class Statements:
             self.rows += returned
             span.end()
 
-    def _describe(self, span: trace.Span, sql: str) -> None:
-        span.set_attribute("db.system.name", self._backend.name)
-        span.set_attribute("db.query.text", sql)
-        span.set_attribute("db.operation.name", _operation(sql))
+    def _attributes(self, sql: str) -> dict[str, Any]:
+        """A statement span's attributes known before it runs (the SQL has placeholders)."""
+        return {
+            "db.system.name": self._backend.name,
+            "db.query.text": sql,
+            "db.operation.name": _operation(sql),
+        }
 
     async def _run(self, lease: Lease[Any], fn: Any, *args: Any, statement: bool = True) -> Any:
         if statement:

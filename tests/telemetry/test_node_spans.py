@@ -357,3 +357,34 @@ async def test_streamed_run_is_one_trace_even_if_abandoned(
     expected = "ok" if stop_after is None else "cancelled"
     assert root.attributes is not None and root.attributes["sophia.outcome"] == expected
     assert DETACH_FAILURE not in caplog.text
+
+
+def test_client_span_is_current_child_with_its_attributes_and_links(captured: Captured) -> None:
+    with telemetry.run_span("g", "run-c"), telemetry.node_span("gong") as node:
+        caller = node.get_span_context()
+        with telemetry.client_span(
+            tracer, "SELECT calls", {"db.system.name": "duckdb"}, links=(trace.Link(caller),)
+        ) as span:
+            span.set_attributes({"db.response.returned_rows": 2})
+            with tracer.start_as_current_span("inside"):
+                pass
+    client = captured.one("SELECT calls")
+    assert client.kind is trace.SpanKind.CLIENT
+    assert _parent_id(client) == captured.one("gong").context.span_id
+    assert _parent_id(captured.one("inside")) == client.context.span_id  # made current
+    assert dict(client.attributes or {}) == {
+        "db.system.name": "duckdb",
+        "db.response.returned_rows": 2,
+    }  # no sophia.outcome on success: a statement has its monitor's outcome
+    assert [link.context.span_id for link in client.links] == [caller.span_id]
+    assert client.status.status_code is StatusCode.UNSET
+
+
+def test_failed_client_span_records_the_error(captured: Captured) -> None:
+    with pytest.raises(LookupError, match="gone"), telemetry.run_span("g", "run-e"):
+        with telemetry.client_span(tracer, "SELECT x", {}):
+            raise LookupError("gone")
+    failed = captured.one("SELECT x")
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.attributes is not None and failed.attributes["error.type"] == "LookupError"
+    assert [e.name for e in failed.events] == ["exception"]

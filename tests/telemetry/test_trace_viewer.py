@@ -163,3 +163,34 @@ def test_trace_errors_are_sophia_errors(tmp_path: Path) -> None:
         trace_spans(tmp_path / "missing.jsonl", "a" * 32)
     with pytest.raises(LookupError):
         load_trace(tmp_path / "missing.jsonl")
+
+
+def test_span_record_keeps_every_field(tmp_path: Path) -> None:
+    """The line written for a span (orjson) holds what the viewer and other readers use:
+    ids, parent, kind, times, attributes with sequences as arrays, events, status."""
+    path = tmp_path / "traces.jsonl"
+    exporter = JsonLinesSpanExporter(path)
+    with telemetry.configure(prometheus=False, service_name="svc-x") as tel:
+        tel.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        with telemetry.run_span("g", "run-f") as root:
+            with tracer.start_as_current_span("child", kind=trace.SpanKind.CLIENT) as child:
+                child.set_attributes({"names": ("a", "é"), "n": 3, "ok": True, "ms": 0.5})
+                child.add_event("cache.get_many", {"sophia.cache.tier": "l1", "hits": 2})
+                child.set_status(trace.Status(trace.StatusCode.ERROR, "went wrong"))
+    lines = path.read_bytes().splitlines()
+    records = {r["name"]: r for r in map(json.loads, lines)}
+    child_record, root_record = records["child"], records["g"]
+    assert root_record["parent_span_id"] is None
+    assert child_record["parent_span_id"] == format(root.get_span_context().span_id, "016x")
+    assert child_record["trace_id"] == format(root.get_span_context().trace_id, "032x")
+    assert child_record["span_id"] == format(child.get_span_context().span_id, "016x")
+    assert child_record["kind"] == "CLIENT"
+    assert child_record["start_ns"] <= child_record["end_ns"]
+    assert child_record["attributes"] == {"names": ["a", "é"], "n": 3, "ok": True, "ms": 0.5}
+    [event] = child_record["events"]
+    assert event["name"] == "cache.get_many"
+    assert event["attributes"] == {"sophia.cache.tier": "l1", "hits": 2}
+    assert isinstance(event["time_ns"], int)
+    assert child_record["status"] == {"code": "ERROR", "description": "went wrong"}
+    assert child_record["service_name"] == "svc-x"
+    assert root_record["attributes"]["sophia.run_id"] == "run-f"
