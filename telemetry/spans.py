@@ -162,10 +162,11 @@ def _record_outcome(span: Span, exc: BaseException | None) -> None:
     if not span.is_recording():
         return
     if exc is None:
-        # Code inside may have caught its error and marked the span itself.
+        # "ok" was set at the start (one insertion fewer than setting it here); code
+        # inside may have caught its error and marked the span itself.
         status = getattr(span, "status", None)
-        failed = status is not None and status.status_code is StatusCode.ERROR
-        span.set_attribute("sophia.outcome", "error" if failed else "ok")
+        if status is not None and status.status_code is StatusCode.ERROR:
+            span.set_attribute("sophia.outcome", "error")
     elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
         span.set_attribute("sophia.outcome", "cancelled")
         span.set_status(Status(StatusCode.ERROR, "cancelled"))
@@ -189,7 +190,7 @@ class NodeSpan(_ScopedSpan):
         attributes: dict[str, Any] | None,
     ) -> None:
         super().__init__()
-        attrs: dict[str, Any] = {"sophia.node": node_name}
+        attrs: dict[str, Any] = {"sophia.node": node_name, "sophia.outcome": "ok"}
         if superstep is not None:
             attrs["langgraph.step"] = superstep
         if attempt is not None:
@@ -271,7 +272,9 @@ class RunSpan(_ScopedSpan):
     ) -> None:
         super().__init__()
         self.name = graph_name
-        self.attributes: dict[str, Any] = {"sophia.graph": graph_name, "sophia.run_id": run_id}
+        self.attributes: dict[str, Any] = {
+            "sophia.graph": graph_name, "sophia.run_id": run_id, "sophia.outcome": "ok"
+        }  # fmt: skip
         self.attributes.update(attributes or {})
         self.new_trace = new_trace
 
