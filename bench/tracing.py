@@ -145,7 +145,7 @@ async def run(quick: bool) -> list[BenchRow]:
     from stores.demo import data as demo_data
     from stores.settings import Settings
 
-    pairs, turns = (2, 40) if quick else (4, 120)
+    pairs, turns = (1, 30) if quick else (4, 120)  # quick: a smoke test (CI)
     sizes = demo_data.DemoSizes().scaled(SCALE)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "warehouse.duckdb"
