@@ -4,9 +4,9 @@ Same engine settings, same deals, on the embedded DuckDB defaults. "Off" is an e
 a process where no OpenTelemetry SDK was ever configured (the API is a no-op for spans and
 metrics alike); "on" configures the SDK as `sophia serve` does: the local JSON-lines span
 file plus the Prometheus reader of ``/metrics``; both open the engine as the server does
-(``SOPHIA_GC_FREEZE``: the heap after opening is frozen). Each side is a process of its own (once
-the SDK's global meter provider is installed it cannot be removed, which would charge the
-"off" side for metrics).
+(``SOPHIA_GC_FREEZE``: the heap after opening is frozen). Each side is a process of its
+own (once the SDK's global meter provider is installed it cannot be removed, which would
+charge the "off" side for metrics).
 
 This machine's speed drifts by 10-30% over minutes (other guests on the host), more than
 the cost measured, so the two processes run *at once* and take turns: each opens its
@@ -27,10 +27,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from bench.common import BenchRow, main
 
@@ -43,8 +44,6 @@ BATCH = 5
 async def _serve(settings_json: str, traced: bool) -> None:
     """One side: open the engine, then run each batch of reviews read from stdin, answering
     with their times (ms) as a JSON line; an empty line ends it."""
-    import time
-
     from graphs import Engine
     from stores.settings import Settings
 
@@ -75,10 +74,15 @@ class _Side:
             [sys.executable, "-m", "bench.tracing", "--serve", "on" if traced else "off"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        assert self.process.stdin is not None
-        self.process.stdin.write(settings_json + "\n")
-        self.process.stdin.flush()
-        self._expect("ready")
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write(settings_json + "\n")
+            self.process.stdin.flush()
+            self._expect("ready")
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            raise
 
     def _expect(self, word: str) -> str:
         out: IO[str] | None = self.process.stdout
@@ -120,7 +124,9 @@ def _pair(settings_json: str) -> Iterator[tuple[_Side, _Side]]:
         yield sides[0], sides[1]
 
 
-def _measure_pair(settings_json: str, turns: int, deals: int, seed: int) -> tuple[list[float], ...]:
+def _measure_pair(
+    settings_json: str, turns: int, deals: int, seed: int
+) -> tuple[list[float], list[float]]:
     """One pair of processes taking `turns` turns each; (off times, on times)."""
     rng = random.Random(seed)
 
@@ -171,9 +177,9 @@ async def run(quick: bool) -> list[BenchRow]:
     ]
 
 
-def _side_main(argv: list[str]) -> Any:
+def _side_main(argv: list[str]) -> None:
     settings_json = sys.stdin.readline()
-    return asyncio.run(_serve(settings_json, argv[argv.index("--serve") + 1] == "on"))
+    asyncio.run(_serve(settings_json, argv[argv.index("--serve") + 1] == "on"))
 
 
 if __name__ == "__main__":

@@ -148,11 +148,15 @@ class _ScopedSpan(abc.ABC):
         self._token = otel_context.attach(trace.set_span_in_context(span))
         return span
 
+    def _record(self, span: Span, exc: BaseException | None) -> None:
+        """Mark how the block ended (`sophia.outcome`, and the error if any)."""
+        _record_outcome(span, exc)
+
     def _exit(self, exc: BaseException | None) -> None:
         span = self._span
         assert span is not None and self._token is not None, "exit without enter"
         try:
-            _record_outcome(span, exc)
+            self._record(span, exc)
         finally:
             otel_context.detach(self._token)  # type: ignore[arg-type]
             span.end()
@@ -237,15 +241,9 @@ class ClientSpan(_ScopedSpan):
             self.name, kind=trace.SpanKind.CLIENT, attributes=self.attributes, links=self.links
         )
 
-    def _exit(self, exc: BaseException | None) -> None:
-        span = self._span
-        assert span is not None and self._token is not None, "exit without enter"
-        try:
-            if exc is not None and span.is_recording():
-                _record_outcome(span, exc)
-        finally:
-            otel_context.detach(self._token)  # type: ignore[arg-type]
-            span.end()
+    def _record(self, span: Span, exc: BaseException | None) -> None:
+        if exc is not None:  # a success needs no attribute: the monitor has the outcome
+            _record_outcome(span, exc)
 
 
 def client_span(

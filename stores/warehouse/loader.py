@@ -174,10 +174,11 @@ class Loader:
 
     async def _run(self, batch: dict[Hashable, list[asyncio.Future[list[Row]]]]) -> None:
         self.batches += 1
+        # one span per node asking, however many keys it asked for
         waiting = {
             id(c): c for futures in batch.values() for f in futures
             if (c := self._callers.pop(id(f), None)) is not None
-        }  # fmt: skip (one span per node asking, however many keys it asked for)
+        }  # fmt: skip
         callers = [span.get_span_context() for span in waiting.values()]
         try:
             hits = await self._cached([k for k in batch if k is not None])
