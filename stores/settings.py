@@ -125,6 +125,14 @@ class Settings(BaseSettings):
         description="Write spans as JSON lines to `traces.jsonl` under the data dir, for "
         "`sophia trace` and the dashboard's waterfall.",
     )
+    trace_statements: Literal["events", "spans"] = Field(
+        default="events",
+        description="How a node's own warehouse statements are traced: `events` (each a "
+        "`db.query` event of the node's span, with the SQL, rows and duration, and totals "
+        "on the span; a span each cost more than the statement's share of a review) or "
+        "`spans` (each a CLIENT span of its own, as a statement several nodes share always "
+        "is).",
+    )
     memory_build: Literal["background", "inline"] = Field(
         default="background",
         description="How the first run on a fresh data dir builds the memory index: "

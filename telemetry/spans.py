@@ -7,9 +7,8 @@ cannot happen as long as a ``with`` block does not span a ``yield`` of an async 
 (for streamed runs use ``RunSpan.start``/``finish`` with :func:`iterate_in_span`).
 LangGraph runs each async node as an asyncio task and each sync node in a thread with
 ``contextvars.copy_context().run``; both copy the context, so spans made inside the node
-(warehouse, cache, store) nest under its span.
-
-Each object is single-use: create one per ``with``/``async with``.
+(warehouse, cache, store) nest under its span. Each object is single-use: create one per
+``with``/``async with``.
 """
 
 from __future__ import annotations
@@ -25,6 +24,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode
 
+from telemetry.tally import SpanTally, with_tally
+
 __all__ = [
     "ClientSpan",
     "NodeSpan",
@@ -39,19 +40,16 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
 TRACER_NAME = "sophia.engine"
 
 # LangGraph raises these (GraphBubbleUp subclasses) to interrupt or redirect a run;
 # they are control flow, not failures. Matched by name: telemetry imports no langgraph.
 _CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"})
 
-
 _tracer: trace.Tracer | None = None
 
 
-def _engine_tracer() -> trace.Tracer:
-    # One tracer for the process; through the global API it follows every configure().
+def _engine_tracer() -> trace.Tracer:  # one, following every configure() (global API)
     global _tracer
     if _tracer is None:
         _tracer = trace.get_tracer(TRACER_NAME)
@@ -112,9 +110,13 @@ def current_trace_id() -> str | None:
 class _ScopedSpan(abc.ABC):
     """Shared enter/exit: start, make current, record the outcome, detach, end."""
 
+    _keeps_tally = False
+    """Node and run spans total the look-ups and statements made under them (`tally`)."""
+
     def __init__(self) -> None:
         self._span: Span | None = None
         self._token: object | None = None
+        self._tally: SpanTally | None = None
 
     @abc.abstractmethod
     def _start(self) -> Span:
@@ -123,17 +125,15 @@ class _ScopedSpan(abc.ABC):
     def __enter__(self) -> Span:
         return self._enter()
 
-    def __exit__(
-        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
         self._exit(exc)
 
     async def __aenter__(self) -> Span:
         return self._enter()
 
-    async def __aexit__(
-        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:  # fmt: skip
         self._exit(exc)
 
     def _begin(self) -> Span:
@@ -145,8 +145,15 @@ class _ScopedSpan(abc.ABC):
 
     def _enter(self) -> Span:
         span = self._begin()
-        self._token = otel_context.attach(trace.set_span_in_context(span))
+        self._token = otel_context.attach(self._tallied(span, trace.set_span_in_context(span)))
         return span
+
+    def _tallied(self, span: Span, ctx: otel_context.Context) -> otel_context.Context:
+        """`ctx`, carrying a tally for `span` if this kind of span keeps one."""
+        if self._keeps_tally and span.is_recording():
+            self._tally = SpanTally(span)
+            return with_tally(ctx, self._tally)
+        return ctx
 
     def _record(self, span: Span, exc: BaseException | None) -> None:
         """Mark how the block ended (`sophia.outcome`, and the error if any)."""
@@ -156,6 +163,9 @@ class _ScopedSpan(abc.ABC):
         span = self._span
         assert span is not None and self._token is not None, "exit without enter"
         try:
+            totals = self._tally.attributes() if self._tally is not None else None
+            if totals:
+                span.set_attributes(totals)
             self._record(span, exc)
         finally:
             otel_context.detach(self._token)  # type: ignore[arg-type]
@@ -185,6 +195,8 @@ def _record_outcome(span: Span, exc: BaseException | None) -> None:
 
 class NodeSpan(_ScopedSpan):
     """The span of one node execution; see :func:`node_span`."""
+
+    _keeps_tally = True
 
     def __init__(
         self,
@@ -218,8 +230,9 @@ def node_span(
 
     Use with ``with`` (sync nodes) or ``async with`` (async nodes); it yields the span.
     Attributes: ``sophia.node``, ``langgraph.step`` (the superstep), ``sophia.attempt``,
-    and on exit ``sophia.outcome`` (ok, error, cancelled, interrupted). On an exception
-    the span records it with ERROR status and the exception propagates unchanged.
+    ``sophia.outcome`` (ok, error, cancelled, interrupted), and the totals of the cache
+    look-ups and statements made under it (`telemetry.tally`). On an exception the span
+    records it with ERROR status and the exception propagates unchanged.
     """
     return NodeSpan(node_name, superstep, attempt, attributes)
 
@@ -265,6 +278,8 @@ def client_span(
 class RunSpan(_ScopedSpan):
     """The root span of one run; see :func:`run_span`."""
 
+    _keeps_tally = True
+
     def __init__(
         self, graph_name: str, run_id: str, attributes: dict[str, Any] | None, new_trace: bool
     ) -> None:
@@ -307,7 +322,7 @@ class RunSpan(_ScopedSpan):
 
     def _enter(self) -> Span:
         span = self._begin()
-        self._token = otel_context.attach(_run_context(span))
+        self._token = otel_context.attach(self._tallied(span, _run_context(span)))
         return span
 
     def _start(self) -> Span:

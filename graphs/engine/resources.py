@@ -114,6 +114,7 @@ async def _open_parts(
             query_timeout_s=s.query_timeout_s,
             cache=cache,
             guard=guards.guard("warehouse"),
+            statement_spans=s.trace_statements == "spans",
         )
     )
     # The models SOPHIA_LLM / SOPHIA_EMBEDDINGS name (Cortex) and the risk taxonomy.

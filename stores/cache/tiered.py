@@ -49,6 +49,7 @@ from stores.cache.stats import CacheStats, RedisHealth
 from stores.cache.tiers import MISS, Tiers
 from stores.errors import ConfigurationError
 from telemetry.deferred_histogram import DeferredHistogram
+from telemetry.tally import current_tally
 
 if TYPE_CHECKING:
     from stores.cache.l2 import RedisTier
@@ -193,7 +194,14 @@ class TieredCache:
             elapsed * 1000,
             {"sophia.cache.namespace": namespace, "sophia.cache.operation": "get_many"},
         )
-        # An event on the caller's span, not a span of its own: a look-up is microseconds.
+        # Counted on the caller's node span, not a span of its own: a look-up is
+        # microseconds. Under any other span it is an event of that span.
+        tally = current_tally()
+        if tally is not None:
+            tally.add_lookup(
+                l1_hits=l1_hits, l2_hits=l2_hits, misses=misses, duration_ms=elapsed * 1000
+            )
+            return found
         span = trace.get_current_span()
         if span.is_recording():
             tier = "miss" if misses else ("l2" if l2_hits else "l1")
@@ -232,6 +240,14 @@ class TieredCache:
             )
         # A waiter that joined another caller's load neither hit nor ran the loader.
         self._stats.record(namespace, "coalesced" if joined else tier, elapsed)
+        tally = current_tally()
+        if tally is not None:
+            found_in = "coalesced" if joined else tier  # l1, l2 or miss (loaded)
+            tally.add_lookup(
+                l1_hits=found_in == "l1", l2_hits=found_in == "l2", misses=found_in == "miss",
+                coalesced=joined, duration_ms=elapsed * 1000,
+            )  # fmt: skip
+            return value
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event(

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-import telemetry
 from stores.warehouse import provenance
 from stores.warehouse.row import Row
+from telemetry.spans import shared_work
 
 if TYPE_CHECKING:
     from stores.cache.load_locks import LoadClaim
@@ -188,7 +188,7 @@ class Loader:
             fetched = {}
             if misses:
                 # one statement for every node that asked: under the run, linked to each
-                with telemetry.shared_work(callers):
+                with shared_work(callers):
                     fetched = await self._load_misses(misses, batch)
         except Exception as exc:
             for futures in batch.values():

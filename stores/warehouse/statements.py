@@ -1,8 +1,13 @@
-"""Running statements on the pool: one span, one statement timeout and one guarded attempt each.
+"""Running statements on the pool: one trace record, one timeout and one guarded attempt each.
 
 `Statements` is what `Warehouse.query`, `query_many`, `stream` and the batch loaders end
-in. Each statement gets a client span (``db.*`` attributes; the SQL with its ``?``
-placeholders, never values) and the ``database_query`` monitor. With the pool's guard,
+in. Each statement is traced with ``db.*`` attributes (the SQL with its ``?``
+placeholders, never values) and measured by the ``database_query`` monitor. A node's own
+statement is a ``db.query`` event of the node's span, counted in its totals
+(`telemetry.tally`): a span each cost more than the statement's share of a review. A
+statement several nodes share, one made outside a node (opening the engine, a caller's
+own span), a stream, and with ``statement_spans`` every statement, is a CLIENT span of
+its own (linked to each node it serves). With the pool's guard,
 acquire + execute is one attempt: a retry runs on another connection. The statement
 itself is bounded by ``query_timeout_s``; one that overruns it raises `QueryTimeoutError`
 and its connection is discarded (its thread may still be running the statement).
@@ -12,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncGenerator, Coroutine, Iterator, Sequence
 from typing import Any
 
 from opentelemetry import trace
 
-import telemetry
 from stores.errors import SophiaError
 from stores.warehouse.backends import Backend
 from stores.warehouse.errors import QueryTimeoutError
@@ -26,6 +31,8 @@ from stores.warehouse.pool import ConnectionPool
 from stores.warehouse.row import Row
 from stores.warehouse.translate import call_translated
 from telemetry.monitoring import monitor
+from telemetry.spans import client_span, shared_links
+from telemetry.tally import STATEMENT_EVENT, SpanTally, current_tally
 
 _tracer = trace.get_tracer("sophia.warehouse")
 
@@ -33,8 +40,17 @@ _tracer = trace.get_tracer("sophia.warehouse")
 class Statements:
     """Statements on one pool (see the module docstring), with running totals."""
 
-    def __init__(self, backend: Backend, pool: ConnectionPool[Any], query_timeout_s: float) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        pool: ConnectionPool[Any],
+        query_timeout_s: float,
+        *,
+        statement_spans: bool = False,
+    ) -> None:
         self._backend = backend
+        self.statement_spans = statement_spans
+        """Every statement a span of its own, also a node's own (else an event of it)."""
         self._pool = pool
         self.query_timeout_s = query_timeout_s
         self._monitor = monitor(f"warehouse.{backend.name}.query", kind="database_query")
@@ -52,32 +68,63 @@ class Statements:
         attributes = self._attributes(sql)
         if collection:
             attributes["db.collection.name"] = collection
-        waited_ms = 0.0
+        links = shared_links()  # the nodes a batched statement serves
+        tally = None if links or self.statement_spans else current_tally()
+        if tally is not None:  # a node's own statement: an event of the node's span
+            return await self._execute_as_event(sql, params, attributes, tally)
+        waited = [0.0]
         with (
-            telemetry.client_span(
-                _tracer, _span_name(sql, collection), attributes,
-                links=telemetry.shared_links(),  # the nodes a batched statement serves
-            ) as span,
+            client_span(_tracer, _span_name(sql, collection), attributes, links=links) as span,
             self._monitor,
-        ):  # fmt: skip
-
-            async def attempt(lease: Lease[Any]) -> list[Row]:
-                nonlocal waited_ms
-                waited_ms = lease.waited_s * 1000
-                rows: list[Row] = await self._run(lease, self._backend.execute, sql, params)
-                return rows
-
+        ):
             try:
-                rows = await self._pool.using(attempt)
+                rows = await self._fetch(sql, params, waited)
             except Exception:
-                self.errors += 1  # once per failed statement, however many attempts
-                span.set_attribute("sophia.pool.wait_ms", waited_ms)
+                span.set_attribute("sophia.pool.wait_ms", waited[0])
                 raise
             span.set_attributes(
-                {"sophia.pool.wait_ms": waited_ms, "db.response.returned_rows": len(rows)}
+                {"sophia.pool.wait_ms": waited[0], "db.response.returned_rows": len(rows)}
             )
-            self.rows += len(rows)
             return rows
+
+    async def _execute_as_event(
+        self, sql: str, params: Sequence[Any], attributes: dict[str, Any], tally: SpanTally
+    ) -> list[Row]:
+        """`execute`, recorded as a ``db.query`` event of the tally's span (at the
+        statement's start) and counted in its totals."""
+        waited = [0.0]
+        at, started = time.time_ns(), time.perf_counter()
+        rows: list[Row] = []
+        try:
+            with self._monitor:
+                rows = await self._fetch(sql, params, waited)
+        except BaseException as exc:
+            attributes["error.type"] = type(exc).__qualname__
+            raise
+        finally:
+            duration_ms = (time.perf_counter() - started) * 1000
+            tally.add_statement(len(rows), duration_ms)
+            attributes["db.response.returned_rows"] = len(rows)
+            attributes["sophia.duration_ms"] = round(duration_ms, 3)
+            attributes["sophia.pool.wait_ms"] = waited[0]
+            tally.span.add_event(STATEMENT_EVENT, attributes, timestamp=at)
+        return rows
+
+    async def _fetch(self, sql: str, params: Sequence[Any], waited: list[float]) -> list[Row]:
+        """The statement's rows, from a pooled connection; ``waited[0]``: the pool wait (ms)."""
+
+        async def attempt(lease: Lease[Any]) -> list[Row]:
+            waited[0] = lease.waited_s * 1000
+            rows: list[Row] = await self._run(lease, self._backend.execute, sql, params)
+            return rows
+
+        try:
+            rows = await self._pool.using(attempt)
+        except Exception:
+            self.errors += 1  # once per failed statement, however many attempts
+            raise
+        self.rows += len(rows)
+        return rows
 
     async def execute_all(self, statements: list[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
         """Run statements concurrently; raise the first error only once all have finished."""

@@ -60,7 +60,9 @@ class Warehouse:
     `CallGuard` each statement goes through as acquire + execute (connects and pings made
     while acquiring belong to that attempt; a stream's first fetch is its attempt).
     ``batch_window_s``: how long a loader collects keys (0: one event-loop tick).
-    ``in_chunk_size``: keys per ``IN`` statement (at most 1,000).
+    ``in_chunk_size``: keys per ``IN`` statement (at most 1,000). ``statement_spans``: a
+    span for every statement, also a node's own (default: an event of the node's span;
+    see `stores.warehouse.statements`).
 
     Opening fails with `WarehouseUnavailableError` if the warm-up cannot connect, and reads
     the catalogue once (the identifier allow-list).
@@ -82,6 +84,7 @@ class Warehouse:
         guard: CallGuard | None = None,
         batch_window_s: float = 0.0,
         in_chunk_size: int = MAX_IN_VALUES,
+        statement_spans: bool = False,
     ) -> None:
         if not 1 <= in_chunk_size <= MAX_IN_VALUES:
             raise ValueError(f"in_chunk_size must be in 1..{MAX_IN_VALUES}, got {in_chunk_size}")
@@ -104,7 +107,9 @@ class Warehouse:
             name=self._backend.name,
             system=self._backend.name,
         )
-        self._statements = Statements(self._backend, self._pool, query_timeout_s)
+        self._statements = Statements(
+            self._backend, self._pool, query_timeout_s, statement_spans=statement_spans
+        )
         self._catalog = CatalogCache(self._load_catalog)
         self._loaders: dict[tuple[str, str], Loader] = {}
 

@@ -194,3 +194,27 @@ def test_span_record_keeps_every_field(tmp_path: Path) -> None:
     assert child_record["status"] == {"code": "ERROR", "description": "went wrong"}
     assert child_record["service_name"] == "svc-x"
     assert root_record["attributes"]["sophia.run_id"] == "run-f"
+
+
+def test_a_nodes_statement_events_are_rows_under_it(tmp_path: Path) -> None:
+    import time
+
+    from telemetry.tally import STATEMENT_EVENT
+
+    path = tmp_path / "traces.jsonl"
+    query = {"db.operation.name": "SELECT", "db.collection.name": "deals"}
+    with telemetry.configure(file_path=path, prometheus=False):
+        with telemetry.run_span("review", "run-q"), telemetry.node_span("agent") as agent:
+            now = time.time_ns()
+            agent.add_event(STATEMENT_EVENT, {**query, "sophia.duration_ms": 2.0}, now)
+            failed = {**query, "sophia.duration_ms": 1.0, "error.type": "QueryError"}
+            agent.add_event(STATEMENT_EVENT, failed, now + 3_000_000)
+            agent.add_event("memory.search", {"sophia.duration_ms": 5.0})  # not a row
+    console = _console()
+    view = telemetry.render_trace(path, "run-q", console=console)
+    lines = console.export_text().splitlines()
+    assert view.span_count == 2  # the rows are events, not spans
+    row = next(i for i, ln in enumerate(lines) if "agent" in ln)
+    assert "├─ SELECT deals" in lines[row + 1] and "2.0" in lines[row + 1]
+    assert "└─ ✗ SELECT deals" in lines[row + 2]
+    assert "error: QueryError" in lines[row + 3] and len(lines) == row + 4  # no search row

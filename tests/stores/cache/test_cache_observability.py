@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -91,3 +93,34 @@ async def test_open_circuit_from_the_guard_means_redis_unavailable(
         assert redis_stats["retry_in_s"] > 30  # the breaker's own wait, not our 0 s back-off
         assert await cache.get("k", "api") == "v"  # L1 still serves
         assert len(calls) == 6
+
+
+async def test_look_ups_under_a_node_span_are_totals_of_it_not_events(
+    redis_server: RedisServer, key_prefix: str, span_exporter: Any
+) -> None:
+    import telemetry
+
+    async def loader() -> str:
+        return "v"
+
+    async with TieredCache(redis_server.url, key_prefix=key_prefix) as cache:
+        with telemetry.node_span("agent"):
+            await cache.get_or_load("k", "api", loader)  # miss -> loader
+            await cache.get_or_load("k", "api", loader)  # L1
+            cache.l1.clear()
+            await cache.get_many(["k", "absent"], "api")  # one L2 hit, one miss
+        with telemetry.node_span("idle"):
+            pass
+    spans = {s.name: s for s in span_exporter.get_finished_spans()}
+    agent = spans["agent"]
+    assert not agent.events
+    totals = {k: v for k, v in agent.attributes.items() if k.startswith("sophia.cache.")}
+    assert totals.pop("sophia.cache.duration_ms") > 0
+    assert totals == {
+        "sophia.cache.lookups": 3,
+        "sophia.cache.l1_hits": 1,
+        "sophia.cache.l2_hits": 1,
+        "sophia.cache.misses": 2,
+        "sophia.cache.coalesced": 0,
+    }
+    assert not [k for k in spans["idle"].attributes if k.startswith("sophia.cache.")]

@@ -223,6 +223,46 @@ async def test_each_statement_is_a_span_with_semantic_attributes(
     assert stream.attributes is not None and stream.attributes["db.response.returned_rows"] == 3
 
 
+async def test_a_nodes_own_statements_are_events_and_totals_of_its_span(
+    duckdb_url: str, span_exporter: InMemorySpanExporter
+) -> None:
+    import telemetry
+
+    async with Warehouse.open(duckdb_url) as wh:
+        span_exporter.clear()
+        with telemetry.node_span("agent"):
+            await wh.load_many("deals", "deal_id", ["D0001", "D0002"])
+            with pytest.raises(QueryError):
+                await wh.query("SELECT no_such_column FROM deals")
+    (agent,) = span_exporter.get_finished_spans()  # no statement span
+    load, failed = [e for e in agent.events if e.name == "db.query"]
+    assert load.attributes is not None and failed.attributes is not None
+    assert load.attributes["db.query.text"] == 'SELECT * FROM "deals" WHERE "deal_id" IN (?, ?)'
+    assert load.attributes["db.collection.name"] == "deals"
+    assert load.attributes["db.response.returned_rows"] == 2
+    assert load.attributes["sophia.duration_ms"] >= 0 and "sophia.pool.wait_ms" in load.attributes
+    assert failed.attributes["error.type"] == "QueryError"
+    assert load.timestamp <= failed.timestamp  # each at its statement's start
+    assert agent.attributes is not None
+    assert agent.attributes["sophia.db.statements"] == 2
+    assert agent.attributes["sophia.db.rows"] == 2
+
+
+async def test_statement_spans_gives_a_nodes_statements_spans_of_their_own(
+    duckdb_url: str, span_exporter: InMemorySpanExporter
+) -> None:
+    import telemetry
+
+    async with Warehouse.open(duckdb_url, statement_spans=True) as wh:
+        span_exporter.clear()
+        with telemetry.node_span("agent"):
+            await wh.load_many("deals", "deal_id", ["D0001"])
+    spans = {s.name: s for s in span_exporter.get_finished_spans()}
+    assert set(spans) == {"agent", "SELECT deals"}
+    assert spans["SELECT deals"].parent.span_id == spans["agent"].context.span_id  # type: ignore[union-attr]
+    assert not spans["agent"].events
+
+
 async def test_a_table_created_after_open_is_found_after_one_catalogue_refresh(
     duckdb_url: str,
 ) -> None:
