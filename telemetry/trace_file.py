@@ -22,6 +22,7 @@ from typing import Any
 from telemetry.errors import SophiaError
 from telemetry.file_exporter import existing_trace_files
 from telemetry.monitor_registry import BREACH_EVENT
+from telemetry.tally import STATEMENT_EVENT
 
 __all__ = [
     "BREACH_EVENT",
@@ -31,6 +32,7 @@ __all__ = [
     "is_error",
     "load_spans",
     "load_trace",
+    "statement_rows",
     "trace_spans",
 ]
 
@@ -156,3 +158,26 @@ def load_trace(path: Path, run_or_trace_id: str | None = None) -> list[Span]:
         except TraceNotFoundError:
             pass  # a run id looks the same: look through every span
     return _by_start(find_trace(load_spans(path), run_or_trace_id))
+
+
+def statement_rows(spans: list[Span]) -> list[Span]:
+    """A node's statements (``db.query`` events of its span, `telemetry.tally`) as records
+    shaped like spans, children of that span: a waterfall draws them as their spans were."""
+    rows = []
+    for span in spans:
+        for i, event in enumerate(span.get("events") or []):
+            if event.get("name") != STATEMENT_EVENT:
+                continue
+            attributes = event.get("attributes") or {}
+            start = int(event.get("time_ns") or span.get("start_ns") or 0)
+            name = " ".join(str(attributes[k]) for k in ("db.operation.name",
+                            "db.collection.name") if attributes.get(k))  # fmt: skip
+            failed = attributes.get("error.type")
+            rows.append({
+                "span_id": f"{span['span_id']}/{i}", "parent_span_id": span["span_id"],
+                "name": name or "statement", "start_ns": start,
+                "end_ns": start + int(float(attributes.get("sophia.duration_ms") or 0) * 1e6),
+                "status": {"code": "ERROR", "description": failed} if failed else {},
+                "trace_id": span.get("trace_id"), "attributes": attributes, "events": [],
+            })  # fmt: skip
+    return rows

@@ -17,8 +17,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from telemetry.tally import STATEMENT_EVENT
-from telemetry.trace_file import TraceNotFoundError, has_breach, is_error, load_trace
+from telemetry.trace_file import (
+    TraceNotFoundError,
+    has_breach,
+    is_error,
+    load_trace,
+    statement_rows,
+)
 
 __all__ = ["TraceNotFoundError", "TraceView", "render_trace"]
 
@@ -41,27 +46,6 @@ def _bar(start: int, end: int, t0: int, total: int, width: int) -> tuple[int, in
     return offset, min(length, width - offset)
 
 
-def _statement_rows(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each statement event as a row under its span, shaped like a span record."""
-    rows = []
-    for span in spans:
-        for i, event in enumerate(span.get("events") or []):
-            if event.get("name") != STATEMENT_EVENT:
-                continue
-            attributes = event.get("attributes") or {}
-            start = int(event.get("time_ns") or span["start_ns"])
-            name = " ".join(str(attributes[k]) for k in ("db.operation.name",
-                            "db.collection.name") if attributes.get(k))  # fmt: skip
-            failed = attributes.get("error.type")
-            rows.append({
-                "span_id": f"{span['span_id']}/{i}", "parent_span_id": span["span_id"],
-                "name": name or "statement", "start_ns": start,
-                "end_ns": start + int(float(attributes.get("sophia.duration_ms") or 0) * 1e6),
-                "status": {"code": "ERROR", "description": failed} if failed else {},
-            })  # fmt: skip
-    return rows
-
-
 def render_trace(
     path: Path,
     run_or_trace_id: str | None = None,
@@ -79,7 +63,7 @@ def render_trace(
     for s in spans:
         s["end_ns"] = s.get("end_ns") or s.get("start_ns") or 0
         s["start_ns"] = s.get("start_ns") or s["end_ns"]
-    drawn = spans + _statement_rows(spans)
+    drawn = spans + statement_rows(spans)
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     ids = {s["span_id"] for s in drawn}
     for s in drawn:

@@ -2,7 +2,8 @@
 
 The reading is `telemetry.trace_file`'s (the one reader, shared with ``sophia trace``);
 this module only shapes each span into a row: times relative to the trace's first span,
-status, error, threshold breach, attributes cut to a readable length.
+status, error, threshold breach, attributes cut to a readable length. A node's own
+statements, events of its span (`telemetry.tally`), are rows under it as spans are.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from telemetry.setup import Telemetry
-from telemetry.trace_file import has_breach, trace_spans
+from telemetry.trace_file import has_breach, statement_rows, trace_spans
 
 __all__ = ["MAX_SPANS", "SpanRow", "TracePage", "waterfall"]
 
@@ -79,4 +80,5 @@ def waterfall(
         active.force_flush(flush_ms)
     spans = trace_spans(path, trace_id)[:MAX_SPANS]
     t0 = int(spans[0].get("start_ns") or 0)
-    return {"trace_id": trace_id, "spans": [_row(s, t0) for s in spans]}
+    rows = spans + statement_rows(spans)  # a node's statements, events of its span
+    return {"trace_id": trace_id, "spans": [_row(s, t0) for s in rows[:MAX_SPANS]]}

@@ -115,6 +115,11 @@ async def test_routes_serve_page_assets_data_and_trace(
     failed = [s for s in spans if s["status"] == "ERROR"]
     assert failed and any("slack" in s["name"] for s in failed)
     assert spans[0]["start_ms"] == 0.0 and all(s["duration_ms"] >= 0 for s in spans)
+    # a node's own statements (events of its span) are rows under that node
+    by_id = {s["span_id"]: s for s in spans}
+    statements = [s for s in spans if "db.query.text" in s["attributes"]]
+    own = [s for s in statements if by_id[s["parent_span_id"]]["parent_span_id"] is not None]
+    assert own and all(s["name"].startswith("SELECT ") for s in own)
     assert (await client.get("/dashboard/traces/not-a-trace")).status_code == 400
     missing = await client.get("/dashboard/traces/" + "0" * 32)
     assert missing.status_code == 404 and "not in the span file" in missing.json()["message"]
