@@ -6,8 +6,8 @@ the look-up itself, and most of tracing's cost on a review (cleaned attributes, 
 objects kept until export). Instead, a node or run span carries a `SpanTally` in the
 context it makes current, and the work done while that span is current adds to it:
 
-* cache look-ups are counted: ``sophia.cache.lookups``, ``.l1_hits``, ``.l2_hits``,
-  ``.misses``, ``.coalesced`` (keys) and ``.duration_ms``;
+* cache look-ups are counted: ``sophia.cache.lookups`` and ``.duration_ms``, and the keys
+  found or not in ``.l1_hits``, ``.l2_hits``, ``.misses``, ``.coalesced`` (zeros left out);
 * each warehouse statement is an event of the span (``db.query``: the SQL with its
   placeholders, rows, duration, pool wait; see `stores.warehouse.statements`) and is
   counted: ``sophia.db.statements``, ``sophia.db.rows``, ``sophia.db.duration_ms``.
@@ -75,24 +75,22 @@ class SpanTally:
         self.db_ms += duration_ms
 
     def attributes(self) -> dict[str, Any]:
-        """The totals as span attributes (none for a kind of work that did not happen)."""
-        attributes: dict[str, Any] = {}
+        """The totals as span attributes; a count that is zero is left out (each attribute
+        costs the span's end a few microseconds), as is a kind of work that did not happen."""
+        totals: dict[str, Any] = {}
         if self.lookups:
-            attributes.update({
-                "sophia.cache.lookups": self.lookups,
-                "sophia.cache.l1_hits": self.l1_hits,
-                "sophia.cache.l2_hits": self.l2_hits,
-                "sophia.cache.misses": self.misses,
-                "sophia.cache.coalesced": self.coalesced,
-                "sophia.cache.duration_ms": round(self.lookup_ms, 3),
-            })  # fmt: skip
+            totals["sophia.cache.lookups"] = self.lookups
+            totals["sophia.cache.duration_ms"] = round(self.lookup_ms, 3)
+            found = (("l1_hits", self.l1_hits), ("l2_hits", self.l2_hits),
+                     ("misses", self.misses), ("coalesced", self.coalesced))  # fmt: skip
+            for name, count in found:
+                if count:
+                    totals[f"sophia.cache.{name}"] = count
         if self.statements:
-            attributes.update({
-                "sophia.db.statements": self.statements,
-                "sophia.db.rows": self.rows,
-                "sophia.db.duration_ms": round(self.db_ms, 3),
-            })  # fmt: skip
-        return attributes
+            totals["sophia.db.statements"] = self.statements
+            totals["sophia.db.rows"] = self.rows
+            totals["sophia.db.duration_ms"] = round(self.db_ms, 3)
+        return totals
 
 
 def with_tally(ctx: otel_context.Context, tally: SpanTally) -> otel_context.Context:

@@ -170,8 +170,9 @@ def statement_rows(spans: list[Span]) -> list[Span]:
                 continue
             attributes = event.get("attributes") or {}
             start = int(event.get("time_ns") or span.get("start_ns") or 0)
-            name = " ".join(str(attributes[k]) for k in ("db.operation.name",
-                            "db.collection.name") if attributes.get(k))  # fmt: skip
+            operation = str(attributes.get("db.query.text") or "").upper().split(None, 1)[:1]
+            table = attributes.get("db.collection.name")
+            name = " ".join(operation + ([str(table)] if table else []))
             failed = attributes.get("error.type")
             rows.append({
                 "span_id": f"{span['span_id']}/{i}", "parent_span_id": span["span_id"],

@@ -65,13 +65,16 @@ class Statements:
         self, sql: str, params: Sequence[Any], collection: str | None = None
     ) -> list[Row]:
         """Run one statement; all its rows. ``collection`` names the table for the span."""
-        attributes = self._attributes(sql)
-        if collection:
-            attributes["db.collection.name"] = collection
         links = shared_links()  # the nodes a batched statement serves
         tally = None if links or self.statement_spans else current_tally()
         if tally is not None:  # a node's own statement: an event of the node's span
-            return await self._execute_as_event(sql, params, attributes, tally)
+            event = {"db.query.text": sql}
+            if collection:
+                event["db.collection.name"] = collection
+            return await self._execute_as_event(sql, params, event, tally)
+        attributes = self._attributes(sql)
+        if collection:
+            attributes["db.collection.name"] = collection
         waited = [0.0]
         with (
             client_span(_tracer, _span_name(sql, collection), attributes, links=links) as span,
@@ -91,7 +94,9 @@ class Statements:
         self, sql: str, params: Sequence[Any], attributes: dict[str, Any], tally: SpanTally
     ) -> list[Row]:
         """`execute`, recorded as a ``db.query`` event of the tally's span (at the
-        statement's start) and counted in its totals."""
+        statement's start) and counted in its totals. The event carries what the node's
+        span does not already say: the SQL, table, rows, duration and pool wait (the
+        operation is the SQL's first word; the system, the engine's one warehouse)."""
         waited = [0.0]
         at, started = time.time_ns(), time.perf_counter()
         rows: list[Row] = []

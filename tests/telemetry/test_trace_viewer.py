@@ -202,7 +202,7 @@ def test_a_nodes_statement_events_are_rows_under_it(tmp_path: Path) -> None:
     from telemetry.tally import STATEMENT_EVENT
 
     path = tmp_path / "traces.jsonl"
-    query = {"db.operation.name": "SELECT", "db.collection.name": "deals"}
+    query = {"db.query.text": "select * from deals", "db.collection.name": "deals"}
     with telemetry.configure(file_path=path, prometheus=False):
         with telemetry.run_span("review", "run-q"), telemetry.node_span("agent") as agent:
             now = time.time_ns()
