@@ -39,17 +39,17 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics
 
 from stores.cache.l1 import TinyLfuCore
 from stores.cache.load_locks import LoadClaim, LoadLocks
+from stores.cache.lookup_trace import trace_lookup
 from stores.cache.namespaces import DEFAULT_TTLS, Namespaces
 from stores.cache.single_flight import SingleFlight
 from stores.cache.stats import CacheStats, RedisHealth
 from stores.cache.tiers import MISS, Tiers
 from stores.errors import ConfigurationError
 from telemetry.deferred_histogram import DeferredHistogram
-from telemetry.tally import current_tally
 
 if TYPE_CHECKING:
     from stores.cache.l2 import RedisTier
@@ -194,27 +194,11 @@ class TieredCache:
             elapsed * 1000,
             {"sophia.cache.namespace": namespace, "sophia.cache.operation": "get_many"},
         )
-        # Counted on the caller's node span, not a span of its own: a look-up is
-        # microseconds. Under any other span it is an event of that span.
-        tally = current_tally()
-        if tally is not None:
-            tally.add_lookup(
-                l1_hits=l1_hits, l2_hits=l2_hits, misses=misses, duration_ms=elapsed * 1000
-            )
-            return found
-        span = trace.get_current_span()
-        if span.is_recording():
-            tier = "miss" if misses else ("l2" if l2_hits else "l1")
-            span.add_event(
-                "cache.get_many",
-                {
-                    "sophia.cache.namespace": namespace,
-                    "sophia.cache.tier": tier,
-                    "sophia.cache.hits": len(found),
-                    "sophia.cache.misses": misses,
-                    "sophia.cache.duration_ms": elapsed * 1000,
-                },
-            )
+        tier = "miss" if misses else ("l2" if l2_hits else "l1")
+        trace_lookup(
+            "get_many", namespace, tier, elapsed * 1000,
+            l1_hits=l1_hits, l2_hits=l2_hits, misses=misses,
+        )  # fmt: skip
         return found
 
     async def get_or_load(
@@ -240,25 +224,12 @@ class TieredCache:
             )
         # A waiter that joined another caller's load neither hit nor ran the loader.
         self._stats.record(namespace, "coalesced" if joined else tier, elapsed)
-        tally = current_tally()
-        if tally is not None:
-            found_in = "coalesced" if joined else tier  # l1, l2 or miss (loaded)
-            tally.add_lookup(
-                l1_hits=found_in == "l1", l2_hits=found_in == "l2", misses=found_in == "miss",
-                coalesced=joined, duration_ms=elapsed * 1000,
-            )  # fmt: skip
-            return value
-        span = trace.get_current_span()
-        if span.is_recording():
-            span.add_event(
-                "cache.get_or_load",
-                {
-                    "sophia.cache.namespace": namespace,
-                    "sophia.cache.tier": tier,
-                    "sophia.cache.coalesced": joined,
-                    "sophia.cache.duration_ms": elapsed * 1000,
-                },
-            )
+        found_in = "coalesced" if joined else tier  # l1, l2 or miss (loaded)
+        trace_lookup(
+            "get_or_load", namespace, tier, elapsed * 1000,
+            l1_hits=int(found_in == "l1"), l2_hits=int(found_in == "l2"),
+            misses=int(found_in == "miss"), coalesced=int(joined),
+        )  # fmt: skip
         return value
 
     async def _get_or_join(
