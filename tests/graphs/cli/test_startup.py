@@ -107,3 +107,25 @@ def test_serve_on_a_taken_port_fails_before_the_engine_is_imported() -> None:
     line = one_error_line(stderr)
     assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line
     assert roots(modules, HEAVY) == set()
+
+
+def test_the_console_script_exits_through_script() -> None:
+    from importlib.metadata import entry_points
+
+    (entry,) = [e for e in entry_points(group="console_scripts") if e.name == "sophia"]
+    assert entry.value == "graphs.cli.main:script"
+
+
+def test_script_freezes_the_heap_after_the_command_and_exits_with_its_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the interpreter's shutdown then skips the collector's passes over LangGraph's types
+    from graphs.cli import main as cli_main
+
+    calls: list[str] = []
+    monkeypatch.setattr(cli_main, "main", lambda: calls.append("main") or 3)
+    monkeypatch.setattr(cli_main.gc, "freeze", lambda: calls.append("freeze"))
+    with pytest.raises(SystemExit) as exited:
+        cli_main.script()
+    assert exited.value.code == 3
+    assert calls == ["main", "freeze"]
